@@ -1,0 +1,105 @@
+"""Place one call: the Attempt row is written first, then an async Originate.
+
+The attempt id (32 hex digits) is the Originate ChannelId, so the call is known by that
+id in every AMI event and in the dialplan before Asterisk says anything. An Originate
+whose fate is unknown (the AMI link dropped after sending it) is never re-sent: the
+attempt is marked `unknown` and not dialled again until reconciled.
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import update
+
+from ami.errors import AmiError, AmiOutcomeUnknown
+from storage import repositories as repo
+from storage.clock import Clock
+from storage.db import Database
+from storage.models import Attempt
+
+log = logging.getLogger("dunline.dialer")
+
+
+class DialError(RuntimeError):
+    """The call could not be placed (no such case or phone); nothing was originated."""
+
+
+@dataclass(frozen=True, slots=True)
+class DialSettings:
+    trunk: str = "carrier"
+    context: str = "dunline-outbound"
+    ring_timeout_s: int = 30
+    caller_id: str | None = None
+
+
+def new_attempt_id() -> str:
+    return uuid.uuid4().hex
+
+
+async def place_call(
+    db: Database,
+    link: object,
+    settings: DialSettings,
+    *,
+    case_id: str,
+    collector: str,
+    clock: Clock,
+    number: str | None = None,
+) -> Attempt:
+    """Write the attempt, originate it, and return the attempt as it then stands."""
+    async with db.session() as session:
+        try:
+            case = await repo.get_case(session, case_id)
+        except repo.NotFound as exc:
+            raise DialError(str(exc)) from None
+        phones = [p for p in case.phones if number is None or p.number == number]
+        if not phones:
+            raise DialError(f"case {case_id} has no phone {number or ''}".strip())
+        phone = phones[0]
+        attempt = Attempt(
+            id=new_attempt_id(), case_id=case.id, phone_id=phone.id, number=phone.number,
+            collector=collector, caller_id=settings.caller_id, state="created", created_at=clock(),
+        )
+        await repo.create_attempt(session, attempt)
+        await repo.audit(session, at=clock(), actor="dialer", action="attempt.created",
+                         subject=attempt.id, case_id=case.id, number=phone.number)
+    variables = {"DUNLINE_ATTEMPT": attempt.id, "DUNLINE_CASE": case.id}
+    try:
+        await link.originate(  # type: ignore[attr-defined]
+            f"PJSIP/{phone.number}@{settings.trunk}",
+            context=settings.context, exten="s", priority=1, channel_id=attempt.id,
+            variables=variables, caller_id=settings.caller_id,
+            timeout_ms=settings.ring_timeout_s * 1000,
+        )
+    except AmiOutcomeUnknown as exc:
+        await _set_state(db, attempt.id, "unknown", clock, note=f"originate outcome unknown: {exc}")
+    except AmiError as exc:
+        async with db.session() as session:
+            await repo.end_attempt(session, attempt.id, outcome="failed", ended_at=clock(),
+                                   hangup_cause=None, note=f"originate failed: {exc}")
+            await repo.audit(session, at=clock(), actor="dialer", action="attempt.failed",
+                             subject=attempt.id, error=str(exc))
+    else:
+        await _set_state(db, attempt.id, "originated", clock)
+    async with db.session() as session:
+        refreshed = await repo.get_attempt(session, attempt.id)
+    assert refreshed is not None
+    return refreshed
+
+
+async def _set_state(db: Database, attempt_id: str, state: str, clock: Clock, note: str | None = None) -> None:
+    """Move a just-created attempt on, unless events already moved it further."""
+    values: dict[str, object] = {"state": state}
+    if state == "originated":
+        values["originated_at"] = clock()
+    if note:
+        values["note"] = note
+    async with db.session() as session:
+        await session.execute(
+            update(Attempt).where(Attempt.id == attempt_id, Attempt.state == "created").values(**values)
+        )
+        if state == "unknown":
+            await repo.audit(session, at=clock(), actor="dialer", action="attempt.unknown",
+                             subject=attempt_id, note=note)

@@ -1,0 +1,150 @@
+"""Settings: one typed object, read from a TOML file plus environment, validated at start.
+
+Precedence: built-in defaults < TOML file (`--config` or $DUNLINE_CONFIG) < environment
+(`DUNLINE_<SECTION>_<KEY>`, e.g. DUNLINE_DATABASE_URL, DUNLINE_AMI_SECRET). Secrets such as
+the AMI password come from the environment or the sandbox state, never from the repo.
+A bad value stops start-up with a message naming the setting.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid; the message names it."""
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseSettings:
+    url: str = "sqlite+aiosqlite:///var/dunline.db"
+
+
+@dataclass(frozen=True, slots=True)
+class AmiSettings:
+    host: str = "127.0.0.1"
+    port: int = 5038
+    username: str = "dunline"
+    secret: str = ""
+    ping_interval_s: float = 5.0
+    ping_timeout_s: float = 3.0
+    action_timeout_s: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class AgiSettings:
+    host: str = "127.0.0.1"
+    port: int = 4573
+    max_sessions: int = 200
+
+
+@dataclass(frozen=True, slots=True)
+class PbxSettings:
+    trunk: str = "carrier"
+    outbound_context: str = "dunline-outbound"
+    ring_timeout_s: int = 30
+    caller_id: str = ""
+    collectors: tuple[str, ...] = ("6001",)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingSettings:
+    dir_pbx: str = "/var/spool/asterisk/monitor/dunline"
+    dir_host: str = "/var/spool/asterisk/monitor/dunline"
+    archive_dir: str = "var/archive"
+    retention_years: int = 3
+    confirm_timeout_s: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleSettings:
+    host: str = "127.0.0.1"
+    port: int = 8088
+    allow_public: bool = False  # bind beyond loopback only when explicitly allowed
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    ami: AmiSettings = field(default_factory=AmiSettings)
+    agi: AgiSettings = field(default_factory=AgiSettings)
+    pbx: PbxSettings = field(default_factory=PbxSettings)
+    recording: RecordingSettings = field(default_factory=RecordingSettings)
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    sandbox_dir: str = "var/sandbox"
+
+    def validate(self) -> Settings:
+        for section, name in (("ami", "port"), ("agi", "port"), ("console", "port")):
+            port = getattr(getattr(self, section), name)
+            if not 0 < port < 65536:
+                raise SettingsError(f"{section}.{name}: {port} is not a TCP port")
+        if self.recording.retention_years < 3:
+            raise SettingsError("recording.retention_years: the contract requires at least 3")
+        if self.pbx.ring_timeout_s <= 0:
+            raise SettingsError("pbx.ring_timeout_s: must be positive")
+        if not self.pbx.collectors:
+            raise SettingsError("pbx.collectors: at least one collector endpoint is needed")
+        if self.console.host not in ("127.0.0.1", "::1", "localhost") and not self.console.allow_public:
+            raise SettingsError("console.host: binding beyond loopback needs console.allow_public = true")
+        return self
+
+
+def _coerce(section: str, name: str, current: Any, value: Any) -> Any:
+    try:
+        if isinstance(current, bool):
+            return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
+        if isinstance(current, int):
+            return int(value)
+        if isinstance(current, float):
+            return float(value)
+        if isinstance(current, tuple):
+            return tuple(value) if isinstance(value, list) else tuple(
+                v.strip() for v in str(value).split(",") if v.strip())
+        return str(value)
+    except (TypeError, ValueError):
+        raise SettingsError(f"{section}.{name}: invalid value {value!r}") from None
+
+
+def _merge(section_obj: Any, section: str, values: Mapping[str, Any]) -> Any:
+    known = {f.name: f for f in fields(section_obj)}
+    changes = {}
+    for name, value in values.items():
+        if name not in known:
+            raise SettingsError(f"{section}.{name}: unknown setting")
+        changes[name] = _coerce(section, name, getattr(section_obj, name), value)
+    return replace(section_obj, **changes)
+
+
+def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None,
+                  overrides: Mapping[str, Mapping[str, Any]] | None = None) -> Settings:
+    """Defaults, then the TOML file, then `overrides` (e.g. the sandbox), then environment."""
+    env = os.environ if env is None else env
+    settings = Settings()
+    layers: list[Mapping[str, Any]] = []
+    path = path or env.get("DUNLINE_CONFIG")
+    if path:
+        try:
+            layers.append(tomllib.loads(Path(path).read_text()))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise SettingsError(f"config file {path}: {exc}") from None
+    if overrides:
+        layers.append(overrides)
+    env_layer: dict[str, dict[str, str]] = {}
+    for f in fields(settings):
+        prefix = f"DUNLINE_{f.name.upper()}_"
+        for key, value in env.items():
+            if key.startswith(prefix):
+                env_layer.setdefault(f.name, {})[key[len(prefix):].lower()] = value
+    layers.append(env_layer)
+    for layer in layers:
+        for section, values in layer.items():
+            if section == "sandbox_dir":
+                settings = replace(settings, sandbox_dir=str(values))
+                continue
+            if not hasattr(settings, section) or not isinstance(values, Mapping):
+                raise SettingsError(f"{section}: unknown settings section")
+            settings = replace(settings, **{section: _merge(getattr(settings, section), section, values)})
+    return settings.validate()

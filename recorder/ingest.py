@@ -1,0 +1,168 @@
+"""Ingest: a closed MixMonitor recording becomes archived, hashed evidence.
+
+For one answered attempt: wait until MixMonitor has closed the files (header sizes match
+the file; a header left unwritten by a crashed PBX is repaired from the file size after a
+timeout), check each leg for signal, copy the mixed file and both legs into the archive
+(SHA-256 while copying, fsync, rename), then write the Recording row and its audit event
+in one transaction, and only then remove the spool files. Re-running is safe: the
+archive is content-addressed and an attempt has at most one Recording.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from recorder.archive import ArchiveStore, StoredObject
+from recorder.audio_checks import analyse_leg
+from recorder.retention import add_years
+from recorder.wavfile import WavError, WavLayout, parse_header, repaired_header, HEADER_PROBE
+from storage import repositories as repo
+from storage.clock import Clock
+from storage.db import Database
+from storage.models import Recording
+
+log = logging.getLogger("dunline.recorder")
+
+LEGS = ("rx", "tx")  # rx: heard from the debtor; tx: sent to the debtor (the collector)
+
+
+class IngestError(RuntimeError):
+    """A recording could not be ingested; the spool files are left untouched."""
+
+
+@dataclass(frozen=True, slots=True)
+class IngestSettings:
+    spool_dir: Path  # MixMonitor's directory as this host sees it
+    retention_years: int = 3
+    close_timeout_s: float = 15.0
+    duration_tolerance_s: float = 1.0
+
+
+def spool_paths(spool_dir: Path, name: str) -> dict[str, Path]:
+    """The three files MixMonitor writes for one call: mixed, rx leg, tx leg."""
+    return {
+        "mixed": spool_dir / f"{name}.wav",
+        "rx": spool_dir / f"{name}-rx.wav",
+        "tx": spool_dir / f"{name}-tx.wav",
+    }
+
+
+def read_layout(path: Path) -> WavLayout:
+    with path.open("rb") as handle:
+        head = handle.read(HEADER_PROBE)
+    return parse_header(head, path.stat().st_size)
+
+
+def repair(path: Path) -> None:
+    """Rewrite the RIFF/data sizes from the file size (a header MixMonitor never closed)."""
+    layout = read_layout(path)
+    off1, b1, off2, b2 = repaired_header(layout)
+    with path.open("r+b") as handle:
+        handle.seek(off1)
+        handle.write(b1)
+        handle.seek(off2)
+        handle.write(b2)
+
+
+def read_pcm(path: Path) -> tuple[WavLayout, bytes]:
+    layout = read_layout(path)
+    with path.open("rb") as handle:
+        handle.seek(layout.data_offset)
+        return layout, handle.read(layout.data_size)
+
+
+async def wait_closed(paths: list[Path], timeout_s: float) -> bool:
+    """True once every file's header is consistent; False after the timeout."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        try:
+            if all(read_layout(p).header_consistent for p in paths):
+                return True
+        except (OSError, WavError):
+            pass
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(0.2)
+
+
+def _analyse_and_archive(
+    files: dict[str, Path], archive: ArchiveStore, when: datetime
+) -> tuple[float, dict[str, dict[str, object]], dict[str, StoredObject]]:
+    """Blocking part of ingest (run in a thread)."""
+    mixed_layout = read_layout(files["mixed"])
+    legs: dict[str, dict[str, object]] = {}
+    for leg in LEGS:
+        layout, pcm = read_pcm(files[leg])
+        if layout.channels != 1 or layout.sample_width != 2:
+            raise IngestError(f"{files[leg].name}: expected 16-bit mono, got {layout}")
+        signal = analyse_leg(pcm, layout.sample_rate)
+        legs[leg] = {
+            "rms_dbfs": round(signal.rms_dbfs, 1),
+            "speech_ratio": round(signal.speech_ratio, 3),
+            "has_signal": signal.has_signal,
+            "duration_s": round(layout.duration_s, 3),
+        }
+    stored = {kind: archive.put(path, when) for kind, path in files.items()}
+    return mixed_layout.duration_s, legs, stored
+
+
+async def ingest_attempt(
+    db: Database, archive: ArchiveStore, settings: IngestSettings, attempt_id: str, clock: Clock
+) -> Recording | None:
+    """Archive the recording of one ended, bound attempt; None if it has none to ingest."""
+    async with db.session() as session:
+        attempt = await repo.get_attempt(session, attempt_id)
+        if attempt is None or attempt.recording_name is None:
+            return None
+        existing = await repo.recording_for_attempt(session, attempt_id)
+        if existing is not None:
+            return existing
+    files = spool_paths(settings.spool_dir, attempt.recording_name)
+    missing = [p.name for p in files.values() if not p.exists()]
+    if missing:
+        raise IngestError(f"attempt {attempt_id}: recording files missing: {', '.join(missing)}")
+    flags: list[str] = []
+    if not await wait_closed(list(files.values()), settings.close_timeout_s):
+        for path in files.values():
+            await asyncio.to_thread(repair, path)
+        flags.append("header_repaired")
+    ended_at = attempt.ended_at or clock()
+    duration, legs, stored = await asyncio.to_thread(_analyse_and_archive, files, archive, ended_at)
+    for leg, info in legs.items():
+        if not info["has_signal"]:
+            flags.append(f"no_signal_{leg}")
+    if attempt.answered_at is not None and attempt.ended_at is not None:
+        span = (attempt.ended_at - attempt.answered_at).total_seconds()
+        if abs(span - duration) > settings.duration_tolerance_s + 1.0:
+            flags.append("duration_mismatch")
+    for leg in LEGS:
+        legs[leg].update(archive_path=stored[leg].key, sha256=stored[leg].sha256)
+    mixed = stored["mixed"]
+    now = clock()
+    recording = Recording(
+        attempt_id=attempt_id,
+        case_id=attempt.case_id,
+        archive_path=mixed.key,
+        sha256=mixed.sha256,
+        size_bytes=mixed.size_bytes,
+        duration_s=round(duration, 3),
+        legs=[{"leg": leg, **legs[leg]} for leg in LEGS],
+        flags=flags,
+        call_ended_at=ended_at,
+        created_at=now,
+        retain_until=add_years(ended_at, settings.retention_years),
+    )
+    async with db.session() as session:
+        await repo.add_recording(session, recording)
+        await repo.update_attempt(session, attempt_id, recorded_seconds=round(duration, 3))
+        await repo.audit(session, at=now, actor="recorder", action="recording.ingested",
+                         subject=attempt_id, case_id=attempt.case_id, sha256=mixed.sha256,
+                         archive_path=mixed.key, flags=flags)
+    for path in files.values():
+        path.unlink(missing_ok=True)
+    log.info("ingested %s: %.1f s, sha256 %s, flags %s", attempt_id, duration, mixed.sha256, flags)
+    return recording

@@ -1,0 +1,142 @@
+"""SQLAlchemy 2 models: the rows nothing may lose.
+
+Case and Phone come from the client's batches; an Attempt is written *before* a call is
+originated (write-ahead) and its id is the call's Asterisk ChannelId; a Recording is the
+archived evidence of one answered attempt; AuditEvent is the append-only trail of who did
+what. Times are stored as UTC.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC, returns aware UTC; refuses naive input (a bug, not data)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Case(Base):
+    """One overdue account handed over by the client; `id` is the case number."""
+
+    __tablename__ = "cases"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client: Mapped[str] = mapped_column(String(64))
+    debtor_name: Mapped[str] = mapped_column(String(200))
+    region: Mapped[str | None] = mapped_column(String(64), default=None)
+    timezone: Mapped[str | None] = mapped_column(String(64), default=None)
+    amount_due_cents: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    status: Mapped[str] = mapped_column(String(32), default="open")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    phones: Mapped[list[Phone]] = relationship(back_populates="case", order_by="Phone.id")
+
+
+class Phone(Base):
+    """A number that may be dialled for a case (the debtor's or a third party's)."""
+
+    __tablename__ = "phones"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    number: Mapped[str] = mapped_column(String(32), index=True)
+    kind: Mapped[str] = mapped_column(String(16), default="debtor")
+    label: Mapped[str | None] = mapped_column(String(64), default=None)
+
+    case: Mapped[Case] = relationship(back_populates="phones")
+
+
+class Attempt(Base):
+    """One call attempt. Written before Originate; `id` is the Asterisk ChannelId.
+
+    state: created -> originated -> bound (answered, recording confirmed) -> ended;
+    `unknown` when the outcome could not be learnt (never redialled until reconciled).
+    """
+
+    __tablename__ = "attempts"
+    __table_args__ = (Index("ix_attempts_case_created", "case_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"))
+    phone_id: Mapped[int | None] = mapped_column(ForeignKey("phones.id"), default=None)
+    number: Mapped[str] = mapped_column(String(32))
+    collector: Mapped[str | None] = mapped_column(String(32), default=None)
+    caller_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    state: Mapped[str] = mapped_column(String(16), default="created", index=True)
+    outcome: Mapped[str | None] = mapped_column(String(16), default=None)
+    hangup_cause: Mapped[int | None] = mapped_column(Integer, default=None)
+    dial_status: Mapped[str | None] = mapped_column(String(32), default=None)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    originated_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    bound_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    bridged_seconds: Mapped[float | None] = mapped_column(Float, default=None)
+    recorded_seconds: Mapped[float | None] = mapped_column(Float, default=None)
+    recording_name: Mapped[str | None] = mapped_column(String(255), default=None)
+    note: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class Recording(Base):
+    """The archived evidence of one answered attempt: mixed file plus each leg."""
+
+    __tablename__ = "recordings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    attempt_id: Mapped[str] = mapped_column(ForeignKey("attempts.id"), unique=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    archive_path: Mapped[str] = mapped_column(String(512))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    duration_s: Mapped[float] = mapped_column(Float)
+    legs: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    flags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    call_ended_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    retain_until: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class AuditEvent(Base):
+    """Append-only trail: every binding, rejection, recording, access and purge."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    subject: Mapped[str | None] = mapped_column(String(128), default=None)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -1,0 +1,152 @@
+"""Repositories: the only place that knows how rows are read and written.
+
+Each function takes an open `AsyncSession` (the caller owns the transaction) so several
+writes can commit together (e.g. an attempt's binding and its audit event).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from storage.models import Attempt, AuditEvent, Case, Phone, Recording
+
+
+class NotFound(LookupError):
+    """A row that was asked for by id does not exist."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewPhone:
+    number: str
+    kind: str = "debtor"
+    label: str | None = None
+
+
+# -- cases -------------------------------------------------------------------------
+
+async def add_case(session: AsyncSession, case: Case, phones: Sequence[NewPhone]) -> Case:
+    """Insert a case with its phones; an existing case number is an error (IntegrityError)."""
+    session.add(case)
+    for phone in phones:
+        session.add(Phone(case_id=case.id, number=phone.number, kind=phone.kind, label=phone.label))
+    await session.flush()
+    return case
+
+
+async def get_case(session: AsyncSession, case_id: str) -> Case:
+    case = await session.scalar(
+        select(Case).where(Case.id == case_id).options(selectinload(Case.phones))
+    )
+    if case is None:
+        raise NotFound(f"no case {case_id!r}")
+    return case
+
+
+async def list_cases(session: AsyncSession, limit: int = 200) -> Sequence[Case]:
+    rows = await session.scalars(
+        select(Case).options(selectinload(Case.phones)).order_by(Case.id).limit(limit)
+    )
+    return rows.all()
+
+
+# -- attempts ----------------------------------------------------------------------
+
+async def create_attempt(session: AsyncSession, attempt: Attempt) -> Attempt:
+    session.add(attempt)
+    await session.flush()
+    return attempt
+
+
+async def get_attempt(session: AsyncSession, attempt_id: str) -> Attempt | None:
+    return await session.get(Attempt, attempt_id)
+
+
+async def update_attempt(session: AsyncSession, attempt_id: str, **values: Any) -> None:
+    """Set fields of an attempt (no-op if values is empty)."""
+    if values:
+        await session.execute(update(Attempt).where(Attempt.id == attempt_id).values(**values))
+
+
+async def end_attempt(
+    session: AsyncSession,
+    attempt_id: str,
+    *,
+    outcome: str,
+    ended_at: datetime,
+    hangup_cause: int | None,
+    **extra: Any,
+) -> bool:
+    """Mark an attempt ended unless it already is; returns True if this call ended it.
+
+    Two sources report the end (the AMI Hangup event and the dialplan's hang-up
+    handler); the first one wins, the second only adds fields it alone knows.
+    """
+    result = await session.execute(
+        update(Attempt)
+        .where(Attempt.id == attempt_id, Attempt.state != "ended")
+        .values(state="ended", outcome=outcome, ended_at=ended_at, hangup_cause=hangup_cause, **extra)
+    )
+    ended = bool(result.rowcount)
+    if not ended and extra:
+        await update_attempt(session, attempt_id, **extra)
+    return ended
+
+
+async def attempts_for_case(session: AsyncSession, case_id: str) -> Sequence[Attempt]:
+    rows = await session.scalars(
+        select(Attempt).where(Attempt.case_id == case_id).order_by(Attempt.created_at)
+    )
+    return rows.all()
+
+
+async def open_attempts(session: AsyncSession) -> Sequence[Attempt]:
+    """Attempts not yet ended (to reconcile with the PBX after a resync)."""
+    rows = await session.scalars(select(Attempt).where(Attempt.state.not_in(("ended",))))
+    return rows.all()
+
+
+# -- recordings --------------------------------------------------------------------
+
+async def add_recording(session: AsyncSession, recording: Recording) -> Recording:
+    session.add(recording)
+    await session.flush()
+    return recording
+
+
+async def recording_for_attempt(session: AsyncSession, attempt_id: str) -> Recording | None:
+    return await session.scalar(select(Recording).where(Recording.attempt_id == attempt_id))
+
+
+async def recordings_for_case(session: AsyncSession, case_id: str) -> Sequence[Recording]:
+    rows = await session.scalars(
+        select(Recording).where(Recording.case_id == case_id).order_by(Recording.call_ended_at)
+    )
+    return rows.all()
+
+
+# -- audit -------------------------------------------------------------------------
+
+async def audit(
+    session: AsyncSession,
+    *,
+    at: datetime,
+    actor: str,
+    action: str,
+    subject: str | None = None,
+    **detail: Any,
+) -> None:
+    """Append one audit event (never updated, never deleted)."""
+    session.add(AuditEvent(at=at, actor=actor, action=action, subject=subject, detail=detail))
+
+
+async def audit_events(session: AsyncSession, subject: str | None = None) -> Sequence[AuditEvent]:
+    query = select(AuditEvent).order_by(AuditEvent.id)
+    if subject is not None:
+        query = query.where(AuditEvent.subject == subject)
+    return (await session.scalars(query)).all()

@@ -1,0 +1,22 @@
+"""Shared fixtures: a migrated SQLite database per test, and a manual clock."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from storage.clock import ManualClock
+from storage.db import Database
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(datetime(2026, 11, 30, 2, 0, tzinfo=timezone.utc))
+
+
+@pytest.fixture
+async def db(tmp_path):
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'dunline.db'}")
+    await database.migrate()
+    yield database
+    await database.close()

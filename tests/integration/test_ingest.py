@@ -1,0 +1,88 @@
+"""Ingest of MixMonitor-like files into the filesystem archive (no PBX needed)."""
+from __future__ import annotations
+
+import hashlib
+import math
+import struct
+from datetime import timedelta
+
+import pytest
+
+from recorder.archive import FilesystemArchive
+from recorder.ingest import IngestError, IngestSettings, ingest_attempt, spool_paths
+from storage import repositories as repo
+from storage.models import Attempt, Case
+
+ATTEMPT = "c" * 32
+
+
+def write_wav(path, seconds, amplitude, sizes_written=True):
+    frames = int(8000 * seconds)
+    samples = [int(amplitude * math.sin(2 * math.pi * 220 * t / 8000) * (0.5 + 0.5 * math.sin(2 * math.pi * 3 * t / 8000)))
+               for t in range(frames)]
+    data = struct.pack(f"<{frames}h", *samples)
+    header = (b"RIFF" + struct.pack("<I", 36 + len(data) if sizes_written else 0) + b"WAVEfmt "
+              + struct.pack("<IHHIIHH", 16, 1, 1, 8000, 16000, 2, 16)
+              + b"data" + struct.pack("<I", len(data) if sizes_written else 0))
+    path.write_bytes(header + data)
+
+
+@pytest.fixture
+async def bound_attempt(db, clock):
+    async with db.session() as s:
+        await repo.add_case(s, Case(id="C-9", client="cu", debtor_name="Li", created_at=clock()),
+                            [repo.NewPhone("15551100009")])
+        await repo.create_attempt(s, Attempt(
+            id=ATTEMPT, case_id="C-9", number="15551100009", state="ended", outcome="answered",
+            created_at=clock(), answered_at=clock(), ended_at=clock() + timedelta(seconds=3),
+            recording_name=ATTEMPT))
+    return ATTEMPT
+
+
+async def test_ingest_archives_hashes_and_links(db, clock, tmp_path, bound_attempt):
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    files = spool_paths(spool, ATTEMPT)
+    write_wav(files["mixed"], 3, 8000)
+    write_wav(files["rx"], 3, 8000)
+    write_wav(files["tx"], 3, 0)  # the collector said nothing
+    original = hashlib.sha256(files["mixed"].read_bytes()).hexdigest()
+    archive = FilesystemArchive(tmp_path / "archive")
+    rec = await ingest_attempt(db, archive, IngestSettings(spool_dir=spool), ATTEMPT, clock)
+    assert rec.sha256 == original
+    stored = archive.path_of(rec.archive_path)
+    assert hashlib.sha256(stored.read_bytes()).hexdigest() == original
+    assert not stored.stat().st_mode & 0o222, "archive files are read-only"
+    assert rec.duration_s == pytest.approx(3.0)
+    assert "no_signal_tx" in rec.flags and "no_signal_rx" not in rec.flags
+    assert rec.retain_until.year == clock().year + 3
+    assert not any(p.exists() for p in files.values()), "spool emptied after the row is written"
+    again = await ingest_attempt(db, archive, IngestSettings(spool_dir=spool), ATTEMPT, clock)
+    assert again.id == rec.id, "re-running ingest is idempotent"
+
+
+async def test_unclosed_header_is_repaired(db, clock, tmp_path, bound_attempt):
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    for path in spool_paths(spool, ATTEMPT).values():
+        write_wav(path, 2, 6000, sizes_written=False)
+    rec = await ingest_attempt(db, FilesystemArchive(tmp_path / "a"),
+                               IngestSettings(spool_dir=spool, close_timeout_s=0.3), ATTEMPT, clock)
+    assert "header_repaired" in rec.flags
+    assert rec.duration_s == pytest.approx(2.0)
+
+
+async def test_missing_or_garbage_files_change_nothing(db, clock, tmp_path, bound_attempt):
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    settings = IngestSettings(spool_dir=spool, close_timeout_s=0.2)
+    archive = FilesystemArchive(tmp_path / "a")
+    with pytest.raises(IngestError, match="missing"):
+        await ingest_attempt(db, archive, settings, ATTEMPT, clock)
+    for path in spool_paths(spool, ATTEMPT).values():
+        path.write_bytes(b"this is not a wav file at all")
+    with pytest.raises(Exception):
+        await ingest_attempt(db, archive, settings, ATTEMPT, clock)
+    async with db.session() as s:
+        assert await repo.recording_for_attempt(s, ATTEMPT) is None
+    assert all(p.exists() for p in spool_paths(spool, ATTEMPT).values()), "spool files kept"
