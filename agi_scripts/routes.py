@@ -1,0 +1,157 @@
+"""FastAGI routes of the outbound call: `bind` (answered) and `ended` (hang-up handler).
+
+`bind` runs when the carrier answers. It ties the call to its write-ahead Attempt row,
+starts MixMonitor with the archive name and proves the recording is being written (the
+file exists and grows) before it sets DUNLINE_BOUND=1; only then does the dialplan bridge
+the debtor to a collector. Anything unexpected (unknown or garbled attempt id, a channel
+that is not the attempt's, a second bind, a recording that does not start) hangs the
+call up and leaves an audit event: never an unbound or unrecorded conversation.
+
+`ended` runs in the channel's hang-up handler and reports the cause and the bridged time
+from the dialplan, independent of the AMI link.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from agi_scripts.errors import AgiError, AgiHangup
+from agi_scripts.server import AgiSession
+from storage import repositories as repo
+from storage.clock import Clock
+from storage.db import Database
+
+log = logging.getLogger("dunline.agi")
+
+ATTEMPT_ID = re.compile(r"^[0-9a-f]{32}$")
+WAV_HEADER_BYTES = 44
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingTarget:
+    dir_pbx: str  # where MixMonitor writes, as the PBX sees it
+    dir_host: Path  # the same directory as this host sees it
+    confirm_timeout_s: float = 5.0  # MixMonitor flushes in 32 KB steps (~2 s at 8 kHz)
+    poll_s: float = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class CallRoutes:
+    """The routes with what they need; `routes()` gives the server's route table."""
+
+    db: Database
+    recording: RecordingTarget
+    clock: Clock
+    on_ended: Callable[[str], Awaitable[None]]  # e.g. queue the attempt for ingest
+
+    def routes(self) -> dict[str, Callable[[AgiSession], Awaitable[None]]]:
+        return {"bind": self.bind, "ended": self.ended}
+
+    async def _reject(self, session: AgiSession, attempt_id: str, reason: str) -> None:
+        log.warning("bind rejected for %r on %s: %s", attempt_id, session.channel, reason)
+        async with self.db.session() as s:
+            await repo.audit(s, at=self.clock(), actor="agi", action="bind.rejected",
+                             subject=attempt_id[:128] or None, reason=reason,
+                             channel=session.channel, uniqueid=session.uniqueid)
+        try:
+            await session.hangup()
+        except AgiError:
+            pass
+
+    async def bind(self, session: AgiSession) -> None:
+        attempt_id = session.query.get("attempt", "")
+        if not ATTEMPT_ID.fullmatch(attempt_id):
+            await self._reject(session, attempt_id, "garbled attempt id")
+            return
+        if session.uniqueid != attempt_id:
+            await self._reject(session, attempt_id, f"channel uniqueid {session.uniqueid!r} is not the attempt's")
+            return
+        answered_at = self.clock()
+        async with self.db.session() as s:
+            attempt = await repo.get_attempt(s, attempt_id)
+            if attempt is None:
+                reason = "unknown attempt"
+            elif attempt.state not in ("created", "originated"):
+                reason = f"attempt already {attempt.state}"
+            else:
+                reason = ""
+                await repo.update_attempt(s, attempt_id, answered_at=answered_at)
+        if reason:
+            await self._reject(session, attempt_id, reason)
+            return
+        assert attempt is not None
+        name = attempt_id
+        base = f"{self.recording.dir_pbx}/{name}"
+        try:
+            await session.set_variable("CDR(userfield)", f"case={attempt.case_id};attempt={attempt_id}")
+            await session.exec("MixMonitor", f"{base}.wav,r({base}-rx.wav)t({base}-tx.wav)")
+            confirmed = await self._confirm_recording(self.recording.dir_host / f"{name}.wav")
+            if not confirmed:
+                await self._reject(session, attempt_id, "recording did not start (file missing or not growing)")
+                return
+            async with self.db.session() as s:
+                await repo.update_attempt(s, attempt_id, state="bound", bound_at=self.clock(),
+                                          recording_name=name)
+                await repo.audit(s, at=self.clock(), actor="agi", action="call.bound",
+                                 subject=attempt_id, case_id=attempt.case_id,
+                                 recording=name, channel=session.channel)
+            await session.set_variable("DUNLINE_COLLECTOR", attempt.collector or "")
+            await session.set_variable("DUNLINE_BOUND", "1")
+        except AgiHangup:
+            log.info("debtor hung up during bind of %s", attempt_id)
+
+    async def _confirm_recording(self, path: Path) -> bool:
+        """True once the file exists and has grown past its header."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.recording.confirm_timeout_s
+        while loop.time() < deadline:
+            try:
+                if path.stat().st_size > WAV_HEADER_BYTES:
+                    return True
+            except FileNotFoundError:
+                pass
+            await asyncio.sleep(self.recording.poll_s)
+        return False
+
+    async def ended(self, session: AgiSession) -> None:
+        attempt_id = session.query.get("attempt", "")
+        if not ATTEMPT_ID.fullmatch(attempt_id):
+            log.warning("ended: garbled attempt id %r", attempt_id)
+            return
+        values = {}
+        for var in ("HANGUPCAUSE", "DIALSTATUS", "ANSWEREDTIME"):
+            try:
+                values[var] = await session.get_variable(var)
+            except AgiError:
+                values[var] = None
+        cause = _int_or_none(values["HANGUPCAUSE"])
+        bridged = _float_or_none(values["ANSWEREDTIME"])
+        async with self.db.session() as s:
+            attempt = await repo.get_attempt(s, attempt_id)
+            if attempt is None:
+                return
+            outcome = "answered" if attempt.answered_at is not None else "failed"
+            await repo.end_attempt(s, attempt_id, outcome=outcome, ended_at=self.clock(),
+                                   hangup_cause=cause, dial_status=values["DIALSTATUS"] or None,
+                                   bridged_seconds=bridged)
+            bound = attempt.recording_name is not None
+        if bound:
+            await self.on_ended(attempt_id)
+
+
+def _int_or_none(text: str | None) -> int | None:
+    try:
+        return int(text) if text else None
+    except ValueError:
+        return None
+
+
+def _float_or_none(text: str | None) -> float | None:
+    try:
+        return float(text) if text else None
+    except ValueError:
+        return None

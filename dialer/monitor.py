@@ -1,0 +1,134 @@
+"""The call monitor: AMI events -> pure tracker -> attempt rows.
+
+It consumes the AMI link's subscriber queue, feeds the pure `CallTracker` and writes what
+the tracker concludes: an attempt ends with the outcome its own channel's Hangup cause
+says (busy / no answer / congestion / invalid are told apart here, not by
+OriginateResponse). After every (re)login the link delivers a CoreShowChannels listing:
+attempts that ended while the link was down are closed as `unknown` (fail closed) unless
+the dialplan's hang-up handler reported them through FastAGI meanwhile.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+from ami.events import OriginateResponse
+from ami.link import Resynced
+from ami.tracker import CallState, CallTracker, UpdateKind
+from storage import repositories as repo
+from storage.clock import Clock
+from storage.db import Database
+
+log = logging.getLogger("dunline.monitor")
+
+ATTEMPT_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+class CallMonitor:
+    def __init__(
+        self,
+        db: Database,
+        queue: asyncio.Queue[Any],
+        clock: Clock,
+        on_recorded_call_ended: Callable[[str], Awaitable[None]],
+        *,
+        resync_grace_s: float = 10.0,
+    ) -> None:
+        self.db = db
+        self.queue = queue
+        self.clock = clock
+        self.on_recorded_call_ended = on_recorded_call_ended
+        self.resync_grace_s = resync_grace_s
+        self.tracker = CallTracker(accept=lambda uid: bool(ATTEMPT_ID.fullmatch(uid)))
+        self._later: set[asyncio.Task[None]] = set()
+        self.resyncs = 0
+
+    async def run(self) -> None:
+        try:
+            while True:
+                item = await self.queue.get()
+                try:
+                    await self.handle(item)
+                except Exception:  # one bad event must not stop the monitor
+                    log.exception("failed to handle %r", item)
+        finally:
+            for task in self._later:
+                task.cancel()
+
+    async def handle(self, item: Any) -> None:
+        if isinstance(item, Resynced):
+            self.resyncs += 1
+            updates = self.tracker.resync(item.channels, item.at)
+            await self._reconcile_absent({c.uniqueid for c in item.channels})
+        elif isinstance(item, OriginateResponse):
+            await self._originate_response(item)
+            return
+        else:
+            updates = self.tracker.apply(item)
+        for update in updates:
+            if update.kind is UpdateKind.ENDED:
+                await self._ended(update.call)
+
+    async def _ended(self, call: CallState) -> None:
+        if call.ended_by_resync:
+            self._check_later(call.uniqueid)
+            return
+        outcome = call.outcome
+        async with self.db.session() as s:
+            attempt = await repo.get_attempt(s, call.uniqueid)
+            if attempt is None:
+                return
+            await repo.end_attempt(s, call.uniqueid, outcome=outcome.value if outcome else "unknown",
+                                   ended_at=self.clock(), hangup_cause=call.hangup_cause,
+                                   dial_status=call.dial_status or None)
+            recorded = attempt.recording_name is not None
+        log.info("attempt %s ended: %s (cause %s)", call.uniqueid, outcome, call.hangup_cause)
+        if recorded:
+            await self.on_recorded_call_ended(call.uniqueid)
+
+    async def _originate_response(self, event: OriginateResponse) -> None:
+        """A failed Originate whose channel never appeared will send no Hangup: end it here."""
+        uid = event.uniqueid
+        if event.response == "Success" or not ATTEMPT_ID.fullmatch(uid or ""):
+            return
+        if self.tracker.get(uid) is not None or self.tracker.has_ended(uid):
+            return  # the channel exists (or existed): its Hangup decides
+        async with self.db.session() as s:
+            await repo.end_attempt(s, uid, outcome="failed", ended_at=self.clock(), hangup_cause=None,
+                                   note=f"originate failed (reason {event.reason}) before a channel existed")
+
+    async def _reconcile_absent(self, present: set[str]) -> None:
+        """Open attempts the PBX no longer has: check them after a grace period."""
+        cutoff = self.clock() - timedelta(seconds=2)
+        async with self.db.session() as s:
+            open_attempts = await repo.open_attempts(s)
+        for attempt in open_attempts:
+            if attempt.id in present or attempt.state in ("created", "unknown"):
+                continue
+            if attempt.originated_at is not None and attempt.originated_at > cutoff:
+                continue
+            if self.tracker.get(attempt.id) is None:
+                self._check_later(attempt.id)
+
+    def _check_later(self, attempt_id: str) -> None:
+        task = asyncio.create_task(self._close_if_still_open(attempt_id))
+        self._later.add(task)
+        task.add_done_callback(self._later.discard)
+
+    async def _close_if_still_open(self, attempt_id: str) -> None:
+        await asyncio.sleep(self.resync_grace_s)
+        async with self.db.session() as s:
+            attempt = await repo.get_attempt(s, attempt_id)
+            if attempt is None or attempt.state in ("ended", "unknown"):
+                return
+            await repo.update_attempt(s, attempt_id, state="unknown", outcome="unknown",
+                                      note="ended while the AMI link was down; outcome not reported")
+            await repo.audit(s, at=self.clock(), actor="monitor", action="attempt.unknown",
+                             subject=attempt_id, reason="absent after resync")
+            recorded = attempt.recording_name is not None
+        if recorded:
+            await self.on_recorded_call_ended(attempt_id)

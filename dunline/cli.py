@@ -1,0 +1,163 @@
+"""The `dunline` command: pbx, db, serve, dial, demo."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from dunline.settings import SettingsError, load_settings
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def cmd_pbx(args: argparse.Namespace) -> int:
+    from asterisk_conf import sandbox
+
+    state = Path(args.state_dir or load_settings(args.config).sandbox_dir)
+    if args.action in ("image", "up"):
+        problem = sandbox.check_host()
+        if problem:
+            print(problem, file=sys.stderr)
+            return 2
+    if args.action == "image":
+        print(sandbox.ensure_image())
+    elif args.action == "up":
+        info = sandbox.up(state, phones=args.phones)
+        print(sandbox.status(state))
+        print(f"state: {info.state_dir}")
+    elif args.action == "down":
+        sandbox.down(state)
+        print("sandbox stopped")
+    else:
+        status = sandbox.status(state)
+        print(status)
+        return 0 if getattr(status, "running", True) else 1
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from storage.db import Database
+
+    async def run() -> None:
+        db = Database(load_settings(args.config).database.url)
+        await db.migrate()
+        await db.close()
+
+    asyncio.run(run())
+    print("database at the newest revision")
+    return 0
+
+
+async def _serve_until_signal(settings) -> None:
+    from dunline.service import Service
+
+    service = Service(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await service.start()
+    try:
+        await stop.wait()
+    finally:
+        logging.getLogger("dunline").info("stopping: letting calls in progress finish")
+        await service.stop()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from dunline.wiring import settings_with_sandbox
+
+    asyncio.run(_serve_until_signal(settings_with_sandbox(args.config, args.state_dir)))
+    return 0
+
+
+def cmd_dial(args: argparse.Namespace) -> int:
+    import time
+    from urllib.parse import quote
+
+    settings = load_settings(args.config)
+    base = f"http://{settings.console.host}:{settings.console.port}"
+    url = f"{base}/api/cases/{quote(args.case_id, safe='')}/dial"
+    if args.number:
+        url += f"?number={quote(args.number)}"
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=30) as resp:
+            attempt = json.load(resp)
+    except urllib.error.HTTPError as exc:
+        print(f"dial refused: {exc.code} {exc.read().decode(errors='replace')}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"cannot reach the dunline service at {base} ({exc}); start it with `dunline serve`",
+              file=sys.stderr)
+        return 2
+    print(f"attempt {attempt['id']}: {attempt['state']}")
+    deadline = time.monotonic() + args.wait
+    while attempt["state"] != "ended" and time.monotonic() < deadline:
+        time.sleep(0.5)
+        with urllib.request.urlopen(f"{base}/api/attempts/{attempt['id']}", timeout=10) as resp:
+            attempt = json.load(resp)
+    print(json.dumps(attempt, indent=2))
+    return 0 if attempt["state"] == "ended" else 1
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from dunline.demo import run_demo
+
+    return asyncio.run(run_demo(args.config, Path(args.state_dir) if args.state_dir else None,
+                                keep_running=not args.exit))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dunline", description=__doc__)
+    parser.add_argument("--config", help="TOML settings file (default: $DUNLINE_CONFIG)")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    pbx = sub.add_parser("pbx", help="the sandbox PBX, carrier and collector phones")
+    pbx.add_argument("action", choices=("image", "up", "down", "status"))
+    pbx.add_argument("--state-dir", help="sandbox state directory (default: settings sandbox_dir)")
+    pbx.add_argument("--phones", type=int, default=2)
+    pbx.set_defaults(func=cmd_pbx)
+
+    db = sub.add_parser("db", help="database schema")
+    db.add_argument("action", choices=("upgrade",))
+    db.set_defaults(func=cmd_db)
+
+    serve = sub.add_parser("serve", help="run the service (AMI, FastAGI, recorder, console)")
+    serve.add_argument("--state-dir", help="use the sandbox PBX in this state directory")
+    serve.set_defaults(func=cmd_serve)
+
+    dial = sub.add_parser("dial", help="place one call for a case through the running service")
+    dial.add_argument("case_id")
+    dial.add_argument("--number", help="which of the case's numbers (default: the first)")
+    dial.add_argument("--wait", type=float, default=120.0, help="seconds to wait for the outcome")
+    dial.set_defaults(func=cmd_dial)
+
+    demo = sub.add_parser("demo", help="sandbox PBX + service + demo calls, then a summary")
+    demo.add_argument("--state-dir")
+    demo.add_argument("--exit", action="store_true", help="stop after the summary")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        return args.func(args)
+    except SettingsError as exc:
+        print(f"settings error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

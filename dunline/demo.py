@@ -1,0 +1,67 @@
+"""`make demo`: sandbox PBX, the service, a few demo calls, and a clear summary."""
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+
+from asterisk_conf import sandbox
+from cases.demo import seed_demo_cases
+from dunline.service import Service
+from dunline.settings import load_settings
+from dunline.wiring import settings_with_sandbox
+from storage import repositories as repo
+
+
+async def run_demo(config: str | None, state_dir: Path | None, keep_running: bool) -> int:
+    base = load_settings(config)
+    state = Path(state_dir or base.sandbox_dir)
+    problem = sandbox.check_host()
+    if problem:
+        print(problem)
+        return 2
+    print(f"== starting the sandbox PBX, carrier and collector phones in {state} ...")
+    await asyncio.to_thread(sandbox.up, state, phones=2)
+    settings = settings_with_sandbox(config, state)
+    service = Service(settings)
+    try:
+        await service.start()
+        demos = await seed_demo_cases(service.db, service.clock)
+        print(f"== dialling {len(demos)} demo cases ...")
+        attempts = await asyncio.gather(*(service.dial(d.case_id) for d in demos))
+        await service.wait_idle(timeout=150)
+        print(await summary(service, demos, [a.id for a in attempts]))
+        if keep_running:
+            print(f"== console: http://{settings.console.host}:{settings.console.port}/api/cases "
+                  "(Ctrl-C to stop the demo and the sandbox)")
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await stop.wait()
+    finally:
+        await service.stop(drain_timeout=30)
+        await asyncio.to_thread(sandbox.down, state)
+        print("== sandbox stopped")
+    return 0
+
+
+async def summary(service: Service, demos, attempt_ids: list[str]) -> str:
+    lines = [f"{'case':<10} {'number':<12} {'expected':<11} {'outcome':<11} {'cause':>5} "
+             f"{'recorded':>8}  sha256 / archive file"]
+    ok = True
+    async with service.db.session() as session:
+        for demo, attempt_id in zip(demos, attempt_ids):
+            attempt = await repo.get_attempt(session, attempt_id)
+            rec = await repo.recording_for_attempt(session, attempt_id)
+            assert attempt is not None
+            ok &= attempt.outcome == demo.expect
+            where = f"{rec.sha256[:16]}… {service.archive.path_of(rec.archive_path)}" if rec else "-"
+            recorded = f"{rec.duration_s:.1f}s" if rec else "-"
+            lines.append(f"{demo.case_id:<10} {demo.number:<12} {demo.expect:<11} "
+                         f"{attempt.outcome or attempt.state:<11} {attempt.hangup_cause or '-':>5} "
+                         f"{recorded:>8}  {where}")
+    lines.append("all outcomes as expected" if ok else "SOME OUTCOMES DIFFER FROM THE CARRIER PLAN")
+    lines.append(f"database: {service.settings.database.url}")
+    lines.append(f"archive:  {service.archive.root.resolve()}")
+    return "\n".join(lines)

@@ -1,0 +1,143 @@
+"""The running service, assembled: database, FastAGI, AMI link, call monitor, ingest, console.
+
+`Service.start()` brings the parts up in dependency order and `stop()` takes them down in
+reverse: the console stops taking work, calls in progress are allowed to finish (their
+hang-up handlers and recordings still arrive), then the link, the ingest queue and the
+database are closed. Nothing here decides policy; it only wires the packages together.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from agi_scripts.routes import CallRoutes, RecordingTarget
+from agi_scripts.server import FastAgiServer
+from ami.link import AmiLink
+from console.api import ConsoleDeps, make_app
+from dialer.monitor import CallMonitor
+from dialer.originate import DialSettings, place_call
+from recorder.archive import FilesystemArchive
+from recorder.ingest import IngestError, IngestSettings, ingest_attempt
+from storage import repositories as repo
+from storage.clock import Clock, system_clock
+from storage.db import Database
+from storage.models import Attempt
+from dunline.settings import Settings
+
+log = logging.getLogger("dunline.service")
+
+
+class Service:
+    def __init__(self, settings: Settings, clock: Clock = system_clock) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.db = Database(settings.database.url)
+        self.archive = FilesystemArchive(Path(settings.recording.archive_dir))
+        self.ingest_settings = IngestSettings(
+            spool_dir=Path(settings.recording.dir_host),
+            retention_years=settings.recording.retention_years,
+        )
+        self.dial_settings = DialSettings(
+            trunk=settings.pbx.trunk, context=settings.pbx.outbound_context,
+            ring_timeout_s=settings.pbx.ring_timeout_s, caller_id=settings.pbx.caller_id or None,
+        )
+        self._ingest_queue: asyncio.Queue[str] = asyncio.Queue()
+        self._ingest_pending: set[str] = set()
+        self._collectors = itertools.cycle(settings.pbx.collectors)
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._runner: web.AppRunner | None = None
+        self.agi: FastAgiServer | None = None
+        self.link: AmiLink | None = None
+        self.monitor: CallMonitor | None = None
+        self.ingested = asyncio.Event()
+
+    # -- lifecycle -------------------------------------------------------------------
+    async def start(self) -> None:
+        s = self.settings
+        await self.db.migrate()
+        routes = CallRoutes(
+            db=self.db,
+            recording=RecordingTarget(dir_pbx=s.recording.dir_pbx, dir_host=Path(s.recording.dir_host),
+                                      confirm_timeout_s=s.recording.confirm_timeout_s),
+            clock=self.clock,
+            on_ended=self.enqueue_ingest,
+        )
+        self.agi = FastAgiServer(routes.routes(), host=s.agi.host, port=s.agi.port,
+                                 max_sessions=s.agi.max_sessions)
+        await self.agi.start()
+        self.link = AmiLink(s.ami.host, s.ami.port, s.ami.username, s.ami.secret,
+                            ping_interval=s.ami.ping_interval_s, ping_timeout=s.ami.ping_timeout_s,
+                            action_timeout=s.ami.action_timeout_s)
+        self.monitor = CallMonitor(self.db, self.link.subscribe(), self.clock, on_recorded_call_ended=self.enqueue_ingest)
+        self._tasks.append(asyncio.create_task(self.monitor.run(), name="call-monitor"))
+        self._tasks.append(asyncio.create_task(self._ingest_worker(), name="ingest"))
+        await self.link.start()
+        app = make_app(ConsoleDeps(db=self.db, dial=self.dial, health=self.health))
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, s.console.host, s.console.port).start()
+        log.info("dunline up: console http://%s:%d, FastAGI %s:%d, AMI %s:%d", s.console.host,
+                 s.console.port, s.agi.host, self.agi.port, s.ami.host, s.ami.port)
+
+    async def stop(self, drain_timeout: float = 30.0) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        await self.wait_idle(drain_timeout)
+        if self.agi is not None:
+            await self.agi.close(drain_timeout=5.0)
+        if self.link is not None:
+            await self.link.stop()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        await self.db.close()
+
+    # -- work ------------------------------------------------------------------------
+    async def dial(self, case_id: str, number: str | None = None) -> Attempt:
+        assert self.link is not None, "service not started"
+        return await place_call(self.db, self.link, self.dial_settings, case_id=case_id,
+                                collector=next(self._collectors), clock=self.clock, number=number)
+
+    async def enqueue_ingest(self, attempt_id: str) -> None:
+        if attempt_id not in self._ingest_pending:
+            self._ingest_pending.add(attempt_id)
+            self.ingested.clear()
+            await self._ingest_queue.put(attempt_id)
+
+    async def _ingest_worker(self) -> None:
+        while True:
+            attempt_id = await self._ingest_queue.get()
+            try:
+                await ingest_attempt(self.db, self.archive, self.ingest_settings, attempt_id, self.clock)
+            except (IngestError, OSError, ValueError) as exc:
+                log.error("ingest of %s failed: %s", attempt_id, exc)
+                async with self.db.session() as session:
+                    await repo.audit(session, at=self.clock(), actor="recorder", action="ingest.failed",
+                                     subject=attempt_id, error=str(exc))
+            finally:
+                self._ingest_pending.discard(attempt_id)
+                if not self._ingest_pending:
+                    self.ingested.set()
+
+    async def wait_idle(self, timeout: float) -> bool:
+        """Wait until no attempt is open and no recording waits for ingest."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            async with self.db.session() as session:
+                busy = [a for a in await repo.open_attempts(session) if a.state != "unknown"]
+            if not busy and not self._ingest_pending:
+                return True
+            await asyncio.sleep(0.25)
+        return False
+
+    def health(self) -> dict[str, Any]:
+        link_ok = bool(self.link and self.link.connected)
+        return {"ready": link_ok, "ami": "connected" if link_ok else "down",
+                "ingest_backlog": len(self._ingest_pending)}

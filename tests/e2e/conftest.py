@@ -1,0 +1,111 @@
+"""The sandbox PBX for the e2e tests: one per test session, always torn down.
+
+On a host that cannot run it (not root, no Debian tooling) the e2e tests are skipped
+with the reason, except under CI (CI=true), where that is a failure: CI must run them.
+"""
+from __future__ import annotations
+
+import asyncio
+import csv
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from asterisk_conf import sandbox
+from dunline.service import Service
+from dunline.settings import load_settings
+from dunline.wiring import sandbox_overrides
+from storage import repositories as repo
+from storage.models import Case
+
+pytestmark = pytest.mark.e2e
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def sandbox_info(tmp_path_factory):
+    problem = sandbox.check_host()
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the e2e tests, but: {problem}")
+        pytest.skip(problem)
+    state = tmp_path_factory.mktemp("sandbox")
+    try:
+        info = sandbox.up(state, instance=f"test{os.getpid()}", phones=2)
+    except BaseException:
+        sandbox.down(state)
+        raise
+    yield info
+    sandbox.down(state)
+
+
+@dataclass
+class Harness:
+    service: Service
+    info: "sandbox.SandboxInfo"
+
+    async def add_case(self, case_id: str, number: str) -> None:
+        async with self.service.db.session() as s:
+            await repo.add_case(s, Case(id=case_id, client="e2e", debtor_name="Debtor " + case_id,
+                                        created_at=self.service.clock()), [repo.NewPhone(number)])
+
+    async def wait_attempt(self, attempt_id: str, *, state: str = "ended", timeout: float = 60.0):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            async with self.service.db.session() as s:
+                attempt = await repo.get_attempt(s, attempt_id)
+            if attempt is not None and attempt.state == state:
+                return attempt
+            if loop.time() > deadline:
+                raise AssertionError(f"attempt {attempt_id} not {state} in {timeout}s: {attempt and attempt.state}")
+            await asyncio.sleep(0.2)
+
+    async def wait_recording(self, attempt_id: str, timeout: float = 40.0):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            async with self.service.db.session() as s:
+                rec = await repo.recording_for_attempt(s, attempt_id)
+            if rec is not None:
+                return rec
+            await asyncio.sleep(0.2)
+        raise AssertionError(f"no recording for {attempt_id} within {timeout}s")
+
+    def carrier_calls(self, number: str) -> int:
+        """Rows in the carrier's own call log (cdr_csv) for a dialled number."""
+        path = self.info.carrier_call_log
+        if not path.exists():
+            return 0
+        with path.open(newline="") as handle:
+            return sum(1 for row in csv.reader(handle) if number in row)
+
+
+async def start_harness(info, tmp_path: Path, ami_port: int | None = None) -> Harness:
+    overrides = sandbox_overrides(info)
+    if ami_port is not None:
+        overrides["ami"]["port"] = ami_port
+    overrides["database"] = {"url": f"sqlite+aiosqlite:///{tmp_path / 'dunline.db'}"}
+    overrides["recording"]["archive_dir"] = str(tmp_path / "archive")
+    overrides["console"] = {"port": free_port()}
+    overrides["pbx"]["ring_timeout_s"] = 8
+    overrides["ami"]["ping_interval_s"] = 1.0
+    settings = load_settings(env={}, overrides=overrides)
+    service = Service(settings)
+    await service.start()
+    return Harness(service, info)
+
+
+@pytest.fixture
+async def harness(sandbox_info, tmp_path):
+    h = await start_harness(sandbox_info, tmp_path)
+    yield h
+    await h.service.stop(drain_timeout=30)

@@ -1,0 +1,140 @@
+"""The `bind` and `ended` routes over a real socket, Asterisk played by a script.
+
+The contract: a call is bridged (DUNLINE_BOUND=1) only when its attempt exists, the
+channel is the attempt's, and the recording file exists and grows; otherwise the call
+is hung up and an audit event says why.
+"""
+from __future__ import annotations
+
+import asyncio
+import shlex
+from pathlib import Path
+
+import pytest
+
+from agi_scripts.routes import CallRoutes, RecordingTarget
+from agi_scripts.server import FastAgiServer
+from storage import repositories as repo
+from storage.models import Attempt, Case
+
+GOOD = "a1" * 16
+
+
+class ScriptedPbx:
+    """Plays Asterisk's side of one FastAGI session; answers every command."""
+
+    def __init__(self, spool: Path, *, mixmonitor_writes: bool = True, variables=None) -> None:
+        self.spool = spool
+        self.mixmonitor_writes = mixmonitor_writes
+        self.variables = dict(variables or {})
+        self.commands: list[str] = []
+
+    async def run(self, port: int, script: str, uniqueid: str) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write((f"agi_network: yes\nagi_network_script: {script}\n"
+                      f"agi_request: agi://127.0.0.1:{port}/{script}\n"
+                      f"agi_channel: PJSIP/carrier-0001\nagi_uniqueid: {uniqueid}\n\n").encode())
+        await writer.drain()
+        while line := (await reader.readline()).decode().strip():
+            words = shlex.split(line)
+            self.commands.append(" ".join(words))
+            if words[:2] == ["EXEC", "MixMonitor"] and self.mixmonitor_writes:
+                name = words[2].split(",")[0].rsplit("/", 1)[1]
+                (self.spool / name).write_bytes(b"RIFF" + b"\0" * 40 + b"\1" * 32768)
+            if words[:2] == ["GET", "VARIABLE"]:
+                name = words[2]
+                value = self.variables.get(name)
+                writer.write(f"200 result=1 ({value})\n".encode() if value is not None else b"200 result=0\n")
+            else:
+                writer.write(b"200 result=0\n")
+            await writer.drain()
+            if words[0] == "HANGUP":
+                break
+        writer.close()
+
+
+@pytest.fixture
+async def routes_server(db, clock, tmp_path):
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    async with db.session() as s:
+        await repo.add_case(s, Case(id="C-R", client="cu", debtor_name="Sun", created_at=clock()),
+                            [repo.NewPhone("15551100001")])
+        await repo.create_attempt(s, Attempt(id=GOOD, case_id="C-R", number="15551100001",
+                                             collector="6001", state="originated", created_at=clock()))
+    ended: list[str] = []
+
+    async def on_ended(attempt_id):
+        ended.append(attempt_id)
+
+    routes = CallRoutes(db=db, recording=RecordingTarget(dir_pbx="/pbx/spool", dir_host=spool,
+                                                          confirm_timeout_s=0.5),
+                        clock=clock, on_ended=on_ended)
+    server = FastAgiServer(routes.routes(), port=0)
+    await server.start()
+    server.spool, server.ended = spool, ended
+    yield server
+    await server.close()
+
+
+async def audit_reasons(db):
+    async with db.session() as s:
+        return [e.detail.get("reason") for e in await repo.audit_events(s) if e.action == "bind.rejected"]
+
+
+async def test_bind_records_then_bridges(routes_server, db):
+    pbx = ScriptedPbx(routes_server.spool)
+    await pbx.run(routes_server.port, f"bind?attempt={GOOD}", GOOD)
+    assert pbx.commands[0] == f"SET VARIABLE CDR(userfield) case=C-R;attempt={GOOD}"
+    assert pbx.commands[1] == (f"EXEC MixMonitor /pbx/spool/{GOOD}.wav,r(/pbx/spool/{GOOD}-rx.wav)"
+                               f"t(/pbx/spool/{GOOD}-tx.wav)")
+    assert pbx.commands[-1] == "SET VARIABLE DUNLINE_BOUND 1"
+    assert "SET VARIABLE DUNLINE_COLLECTOR 6001" in pbx.commands
+    async with db.session() as s:
+        attempt = await repo.get_attempt(s, GOOD)
+    assert attempt.state == "bound" and attempt.recording_name == GOOD
+
+
+@pytest.mark.parametrize("script, uniqueid, reason", [
+    ("bind?attempt=" + "b2" * 16, "b2" * 16, "unknown attempt"),
+    ("bind?attempt=../../etc/passwd", "x", "garbled attempt id"),
+    ("bind", "x", "garbled attempt id"),
+    ("bind?attempt=" + GOOD, "1764380000.7", "is not the attempt's"),
+])
+async def test_bind_rejects_and_hangs_up(routes_server, db, script, uniqueid, reason):
+    pbx = ScriptedPbx(routes_server.spool)
+    await pbx.run(routes_server.port, script, uniqueid)
+    assert pbx.commands[-1] == "HANGUP"
+    assert not any("DUNLINE_BOUND" in c for c in pbx.commands)
+    assert not any("MixMonitor" in c for c in pbx.commands)
+    assert any(reason in (r or "") for r in await audit_reasons(db))
+    async with db.session() as s:
+        assert (await repo.get_attempt(s, GOOD)).state == "originated"
+
+
+async def test_a_recording_that_does_not_grow_means_no_call(routes_server, db):
+    pbx = ScriptedPbx(routes_server.spool, mixmonitor_writes=False)
+    await pbx.run(routes_server.port, f"bind?attempt={GOOD}", GOOD)
+    assert pbx.commands[-1] == "HANGUP"
+    assert not any("DUNLINE_BOUND" in c for c in pbx.commands)
+    assert any("recording did not start" in (r or "") for r in await audit_reasons(db))
+
+
+async def test_second_bind_of_the_same_attempt_is_refused(routes_server, db):
+    await ScriptedPbx(routes_server.spool).run(routes_server.port, f"bind?attempt={GOOD}", GOOD)
+    again = ScriptedPbx(routes_server.spool)
+    await again.run(routes_server.port, f"bind?attempt={GOOD}", GOOD)
+    assert again.commands[-1] == "HANGUP"
+    assert any("already bound" in (r or "") for r in await audit_reasons(db))
+
+
+async def test_ended_reports_cause_and_bridged_time(routes_server, db):
+    await ScriptedPbx(routes_server.spool).run(routes_server.port, f"bind?attempt={GOOD}", GOOD)
+    pbx = ScriptedPbx(routes_server.spool, variables={"HANGUPCAUSE": "16", "DIALSTATUS": "ANSWER",
+                                                      "ANSWEREDTIME": "42"})
+    await pbx.run(routes_server.port, f"ended?attempt={GOOD}", GOOD)
+    async with db.session() as s:
+        attempt = await repo.get_attempt(s, GOOD)
+    assert (attempt.state, attempt.outcome, attempt.hangup_cause) == ("ended", "answered", 16)
+    assert attempt.bridged_seconds == 42.0 and attempt.dial_status == "ANSWER"
+    assert routes_server.ended == [GOOD]
