@@ -41,10 +41,10 @@ def sandbox_info(tmp_path_factory):
     try:
         info = sandbox.up(state, instance=f"test{os.getpid()}", phones=2)
     except BaseException:
-        sandbox.down(state)
+        sandbox.down(state, purge=True)
         raise
     yield info
-    sandbox.down(state)
+    sandbox.down(state, purge=True)
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""dunline: asterisk_conf."""
