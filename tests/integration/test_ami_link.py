@@ -17,7 +17,7 @@ from ami import (
     CoreShowChannel, FullyBooted, LinkDown, LinkState, LinkUp, Newchannel, OriginateResponse,
     Resynced, UserEvent, backoff_delay,
 )
-from fake_ami import FakeAmi
+from tests.integration.fake_ami import FakeAmi
 
 CHANNEL = {"Channel": "PJSIP/carrier-00000001", "Uniqueid": "attempt-1", "Linkedid": "attempt-1",
            "ChannelState": "6", "ChannelStateDesc": "Up", "Context": "dunline-out",
