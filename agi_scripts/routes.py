@@ -1,11 +1,16 @@
 """FastAGI routes of the outbound call: `bind` (answered) and `ended` (hang-up handler).
 
 `bind` runs when the carrier answers. It ties the call to its write-ahead Attempt row,
-starts MixMonitor with the archive name and proves the recording is being written (the
-file exists and grows) before it sets DUNLINE_BOUND=1; only then does the dialplan bridge
-the debtor to a collector. Anything unexpected (unknown or garbled attempt id, a channel
-that is not the attempt's, a second bind, a recording that does not start) hangs the
-call up and leaves an audit event: never an unbound or unrecorded conversation.
+starts MixMonitor with the archive name and waits until MixMonitor has opened the file
+before it sets DUNLINE_BOUND=1; only then does the dialplan bridge the debtor to a
+collector. Anything unexpected (unknown or garbled attempt id, a channel that is not the
+attempt's, a second bind, a recording that does not start) hangs the call up and leaves an
+audit event: never an unbound or unrecorded conversation.
+
+That the file also *grows* is proven by a watch that runs on while the call is bridged:
+MixMonitor writes in 32 KB steps (~2 s of 8 kHz audio), so waiting for growth before the
+bridge would keep the debtor in silence for seconds. A file that has not grown within
+`grow_timeout_s` gets the call hung up (`on_recording_failed`) and an audit event.
 
 `ended` runs in the channel's hang-up handler and reports the cause and the bridged time
 from the dialplan, independent of the AMI link.
@@ -16,7 +21,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from agi_scripts.errors import AgiError, AgiHangup
@@ -35,7 +40,8 @@ WAV_HEADER_BYTES = 44
 class RecordingTarget:
     dir_pbx: str  # where MixMonitor writes, as the PBX sees it
     dir_host: Path  # the same directory as this host sees it
-    confirm_timeout_s: float = 5.0  # MixMonitor flushes in 32 KB steps (~2 s at 8 kHz)
+    start_timeout_s: float = 2.0  # until MixMonitor has opened the file
+    grow_timeout_s: float = 5.0  # MixMonitor flushes in 32 KB steps (~2 s at 8 kHz)
     poll_s: float = 0.05
 
 
@@ -47,6 +53,8 @@ class CallRoutes:
     recording: RecordingTarget
     clock: Clock
     on_ended: Callable[[str], Awaitable[None]]  # e.g. queue the attempt for ingest
+    on_recording_failed: Callable[[str, str], Awaitable[None]]  # (attempt id, channel): hang up
+    _watches: set[asyncio.Task[None]] = field(default_factory=set)
 
     def routes(self) -> dict[str, Callable[[AgiSession], Awaitable[None]]]:
         return {"bind": self.bind, "ended": self.ended}
@@ -89,9 +97,9 @@ class CallRoutes:
         try:
             await session.set_variable("CDR(userfield)", f"case={attempt.case_id};attempt={attempt_id}")
             await session.exec("MixMonitor", f"{base}.wav,r({base}-rx.wav)t({base}-tx.wav)")
-            confirmed = await self._confirm_recording(self.recording.dir_host / f"{name}.wav")
-            if not confirmed:
-                await self._reject(session, attempt_id, "recording did not start (file missing or not growing)")
+            path = self.recording.dir_host / f"{name}.wav"
+            if not await self._wait_size(path, 0, self.recording.start_timeout_s):
+                await self._reject(session, attempt_id, "recording did not start (no file)")
                 return
             async with self.db.session() as s:
                 await repo.update_attempt(s, attempt_id, state="bound", bound_at=self.clock(),
@@ -101,21 +109,49 @@ class CallRoutes:
                                  recording=name, channel=session.channel)
             await session.set_variable("DUNLINE_COLLECTOR", attempt.collector or "")
             await session.set_variable("DUNLINE_BOUND", "1")
+            self._watch(attempt_id, session.channel, path)
         except AgiHangup:
             log.info("debtor hung up during bind of %s", attempt_id)
 
-    async def _confirm_recording(self, path: Path) -> bool:
-        """True once the file exists and has grown past its header."""
+    async def _wait_size(self, path: Path, more_than: int, timeout_s: float) -> bool:
+        """True once the file exists and is larger than `more_than` bytes."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.recording.confirm_timeout_s
-        while loop.time() < deadline:
+        deadline = loop.time() + timeout_s
+        while True:
             try:
-                if path.stat().st_size > WAV_HEADER_BYTES:
+                if path.stat().st_size > more_than or (more_than == 0 and path.exists()):
                     return True
             except FileNotFoundError:
                 pass
+            if loop.time() >= deadline:
+                return False
             await asyncio.sleep(self.recording.poll_s)
-        return False
+
+    def _watch(self, attempt_id: str, channel: str, path: Path) -> None:
+        task = asyncio.create_task(self._watch_growth(attempt_id, channel, path))
+        self._watches.add(task)
+        task.add_done_callback(self._watches.discard)
+
+    async def _watch_growth(self, attempt_id: str, channel: str, path: Path) -> None:
+        if await self._wait_size(path, WAV_HEADER_BYTES, self.recording.grow_timeout_s):
+            return
+        if not path.exists():
+            # MixMonitor closed and the recorder took it already: the call was just short.
+            async with self.db.session() as s:
+                attempt = await repo.get_attempt(s, attempt_id)
+            if attempt is not None and attempt.state == "ended":
+                return
+        log.error("recording of %s is not growing: hanging the call up", attempt_id)
+        async with self.db.session() as s:
+            await repo.audit(s, at=self.clock(), actor="agi", action="recording.not_growing",
+                             subject=attempt_id, channel=channel, path=str(path))
+        await self.on_recording_failed(attempt_id, channel)
+
+    async def close(self) -> None:
+        """Stop the growth watches (service shutdown)."""
+        for task in list(self._watches):
+            task.cancel()
+        await asyncio.gather(*self._watches, return_exceptions=True)
 
     async def ended(self, session: AgiSession) -> None:
         attempt_id = session.query.get("attempt", "")
@@ -123,13 +159,15 @@ class CallRoutes:
             log.warning("ended: garbled attempt id %r", attempt_id)
             return
         values = {}
+        # ANSWEREDTIME here is the debtor channel's time since answer (Asterisk 22 sets it
+        # from the calling channel's up time), i.e. the span the recording must cover.
         for var in ("HANGUPCAUSE", "DIALSTATUS", "ANSWEREDTIME"):
             try:
                 values[var] = await session.get_variable(var)
             except AgiError:
                 values[var] = None
         cause = _int_or_none(values["HANGUPCAUSE"])
-        bridged = _float_or_none(values["ANSWEREDTIME"])
+        answered_seconds = _float_or_none(values["ANSWEREDTIME"])
         async with self.db.session() as s:
             attempt = await repo.get_attempt(s, attempt_id)
             if attempt is None:
@@ -137,7 +175,7 @@ class CallRoutes:
             outcome = "answered" if attempt.answered_at is not None else "failed"
             await repo.end_attempt(s, attempt_id, outcome=outcome, ended_at=self.clock(),
                                    hangup_cause=cause, dial_status=values["DIALSTATUS"] or None,
-                                   bridged_seconds=bridged)
+                                   answered_seconds=answered_seconds)
             bound = attempt.recording_name is not None
         if bound:
             await self.on_ended(attempt_id)

@@ -78,13 +78,19 @@ class CallMonitor:
             self._check_later(call.uniqueid)
             return
         outcome = call.outcome
+        extra: dict[str, Any] = {}
+        if call.bridged_at is not None:
+            left = call.unbridged_at if call.unbridged_at is not None else call.ended_at
+            if left is not None:
+                extra["bridged_seconds"] = round(max(left - call.bridged_at, 0.0), 3)
+        if call.dial_status:
+            extra["dial_status"] = call.dial_status
         async with self.db.session() as s:
             attempt = await repo.get_attempt(s, call.uniqueid)
             if attempt is None:
                 return
             await repo.end_attempt(s, call.uniqueid, outcome=outcome.value if outcome else "unknown",
-                                   ended_at=self.clock(), hangup_cause=call.hangup_cause,
-                                   dial_status=call.dial_status or None)
+                                   ended_at=self.clock(), hangup_cause=call.hangup_cause, **extra)
             recorded = attempt.recording_name is not None
         log.info("attempt %s ended: %s (cause %s)", call.uniqueid, outcome, call.hangup_cause)
         if recorded:

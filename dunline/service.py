@@ -17,6 +17,7 @@ from aiohttp import web
 
 from agi_scripts.routes import CallRoutes, RecordingTarget
 from agi_scripts.server import FastAgiServer
+from ami.errors import AmiError
 from ami.link import AmiLink
 from console.api import ConsoleDeps, make_app
 from dialer.monitor import CallMonitor
@@ -52,6 +53,7 @@ class Service:
         self._tasks: list[asyncio.Task[Any]] = []
         self._runner: web.AppRunner | None = None
         self.agi: FastAgiServer | None = None
+        self.routes: CallRoutes | None = None
         self.link: AmiLink | None = None
         self.monitor: CallMonitor | None = None
         self.ingested = asyncio.Event()
@@ -63,10 +65,13 @@ class Service:
         routes = CallRoutes(
             db=self.db,
             recording=RecordingTarget(dir_pbx=s.recording.dir_pbx, dir_host=Path(s.recording.dir_host),
-                                      confirm_timeout_s=s.recording.confirm_timeout_s),
+                                      start_timeout_s=s.recording.start_timeout_s,
+                                      grow_timeout_s=s.recording.grow_timeout_s),
             clock=self.clock,
             on_ended=self.enqueue_ingest,
+            on_recording_failed=self.hang_up_unrecorded,
         )
+        self.routes = routes
         self.agi = FastAgiServer(routes.routes(), host=s.agi.host, port=s.agi.port,
                                  max_sessions=s.agi.max_sessions)
         await self.agi.start()
@@ -90,6 +95,8 @@ class Service:
         await self.wait_idle(drain_timeout)
         if self.agi is not None:
             await self.agi.close(drain_timeout=5.0)
+        if self.routes is not None:
+            await self.routes.close()
         if self.link is not None:
             await self.link.stop()
         for task in self._tasks:
@@ -103,6 +110,16 @@ class Service:
         assert self.link is not None, "service not started"
         return await place_call(self.db, self.link, self.dial_settings, case_id=case_id,
                                 collector=next(self._collectors), clock=self.clock, number=number)
+
+    async def hang_up_unrecorded(self, attempt_id: str, channel: str) -> None:
+        """No recording, no call: cut a call whose recording stopped growing."""
+        assert self.link is not None
+        try:
+            await self.link.action("Hangup", Channel=channel, Cause=41)
+        except AmiError as exc:
+            log.error("could not hang up unrecorded call %s (%s): %s", attempt_id, channel, exc)
+        async with self.db.session() as session:
+            await repo.update_attempt(session, attempt_id, note="hung up: recording not growing")
 
     async def enqueue_ingest(self, attempt_id: str) -> None:
         if attempt_id not in self._ingest_pending:

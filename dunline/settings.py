@@ -56,7 +56,8 @@ class RecordingSettings:
     dir_host: str = "/var/spool/asterisk/monitor/dunline"
     archive_dir: str = "var/archive"
     retention_years: int = 3
-    confirm_timeout_s: float = 5.0
+    start_timeout_s: float = 2.0  # MixMonitor must have opened the file before the bridge
+    grow_timeout_s: float = 5.0  # ...and the file must grow within this (32 KB write steps)
 
 
 @dataclass(frozen=True, slots=True)

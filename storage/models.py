@@ -104,7 +104,8 @@ class Attempt(Base):
     answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     bound_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
-    bridged_seconds: Mapped[float | None] = mapped_column(Float, default=None)
+    answered_seconds: Mapped[float | None] = mapped_column(Float, default=None)  # answer -> hang-up
+    bridged_seconds: Mapped[float | None] = mapped_column(Float, default=None)  # with a collector
     recorded_seconds: Mapped[float | None] = mapped_column(Float, default=None)
     recording_name: Mapped[str | None] = mapped_column(String(255), default=None)
     note: Mapped[str | None] = mapped_column(Text, default=None)

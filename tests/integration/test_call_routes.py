@@ -1,8 +1,9 @@
 """The `bind` and `ended` routes over a real socket, Asterisk played by a script.
 
 The contract: a call is bridged (DUNLINE_BOUND=1) only when its attempt exists, the
-channel is the attempt's, and the recording file exists and grows; otherwise the call
-is hung up and an audit event says why.
+channel is the attempt's, and MixMonitor has opened the recording file; otherwise the
+call is hung up and an audit event says why. A file that then does not grow gets the
+call hung up (on_recording_failed) within the growth bound.
 """
 from __future__ import annotations
 
@@ -23,9 +24,11 @@ GOOD = "a1" * 16
 class ScriptedPbx:
     """Plays Asterisk's side of one FastAGI session; answers every command."""
 
-    def __init__(self, spool: Path, *, mixmonitor_writes: bool = True, variables=None) -> None:
+    def __init__(self, spool: Path, *, mixmonitor_writes: bool = True, mixmonitor_opens: bool = True,
+                 variables=None) -> None:
         self.spool = spool
         self.mixmonitor_writes = mixmonitor_writes
+        self.mixmonitor_opens = mixmonitor_opens
         self.variables = dict(variables or {})
         self.commands: list[str] = []
 
@@ -38,9 +41,10 @@ class ScriptedPbx:
         while line := (await reader.readline()).decode().strip():
             words = shlex.split(line)
             self.commands.append(" ".join(words))
-            if words[:2] == ["EXEC", "MixMonitor"] and self.mixmonitor_writes:
+            if words[:2] == ["EXEC", "MixMonitor"] and self.mixmonitor_opens:
                 name = words[2].split(",")[0].rsplit("/", 1)[1]
-                (self.spool / name).write_bytes(b"RIFF" + b"\0" * 40 + b"\1" * 32768)
+                grown = b"\1" * 32768 if self.mixmonitor_writes else b""
+                (self.spool / name).write_bytes(b"RIFF" + b"\0" * 40 + grown)
             if words[:2] == ["GET", "VARIABLE"]:
                 name = words[2]
                 value = self.variables.get(name)
@@ -63,18 +67,23 @@ async def routes_server(db, clock, tmp_path):
         await repo.create_attempt(s, Attempt(id=GOOD, case_id="C-R", number="15551100001",
                                              collector="6001", state="originated", created_at=clock()))
     ended: list[str] = []
+    cut: list[tuple[str, str]] = []
 
     async def on_ended(attempt_id):
         ended.append(attempt_id)
 
+    async def on_recording_failed(attempt_id, channel):
+        cut.append((attempt_id, channel))
+
     routes = CallRoutes(db=db, recording=RecordingTarget(dir_pbx="/pbx/spool", dir_host=spool,
-                                                          confirm_timeout_s=0.5),
-                        clock=clock, on_ended=on_ended)
+                                                          start_timeout_s=0.3, grow_timeout_s=0.5),
+                        clock=clock, on_ended=on_ended, on_recording_failed=on_recording_failed)
     server = FastAgiServer(routes.routes(), port=0)
     await server.start()
-    server.spool, server.ended = spool, ended
+    server.spool, server.ended, server.cut, server.call_routes = spool, ended, cut, routes
     yield server
     await server.close()
+    await routes.close()
 
 
 async def audit_reasons(db):
@@ -112,12 +121,32 @@ async def test_bind_rejects_and_hangs_up(routes_server, db, script, uniqueid, re
         assert (await repo.get_attempt(s, GOOD)).state == "originated"
 
 
-async def test_a_recording_that_does_not_grow_means_no_call(routes_server, db):
-    pbx = ScriptedPbx(routes_server.spool, mixmonitor_writes=False)
+async def test_a_recording_that_never_starts_means_no_call(routes_server, db):
+    pbx = ScriptedPbx(routes_server.spool, mixmonitor_opens=False)
     await pbx.run(routes_server.port, f"bind?attempt={GOOD}", GOOD)
     assert pbx.commands[-1] == "HANGUP"
     assert not any("DUNLINE_BOUND" in c for c in pbx.commands)
     assert any("recording did not start" in (r or "") for r in await audit_reasons(db))
+
+
+async def test_a_recording_that_does_not_grow_gets_the_call_cut(routes_server, db):
+    pbx = ScriptedPbx(routes_server.spool, mixmonitor_writes=False)
+    await pbx.run(routes_server.port, f"bind?attempt={GOOD}", GOOD)
+    assert pbx.commands[-1] == "SET VARIABLE DUNLINE_BOUND 1"
+    for _ in range(40):
+        if routes_server.cut:
+            break
+        await asyncio.sleep(0.05)
+    assert routes_server.cut == [(GOOD, "PJSIP/carrier-0001")]
+    async with db.session() as s:
+        actions = [e.action for e in await repo.audit_events(s, subject=GOOD)]
+    assert "recording.not_growing" in actions
+
+
+async def test_a_growing_recording_is_left_alone(routes_server, db):
+    await ScriptedPbx(routes_server.spool).run(routes_server.port, f"bind?attempt={GOOD}", GOOD)
+    await asyncio.sleep(0.7)
+    assert routes_server.cut == []
 
 
 async def test_second_bind_of_the_same_attempt_is_refused(routes_server, db):
@@ -136,5 +165,5 @@ async def test_ended_reports_cause_and_bridged_time(routes_server, db):
     async with db.session() as s:
         attempt = await repo.get_attempt(s, GOOD)
     assert (attempt.state, attempt.outcome, attempt.hangup_cause) == ("ended", "answered", 16)
-    assert attempt.bridged_seconds == 42.0 and attempt.dial_status == "ANSWER"
+    assert attempt.answered_seconds == 42.0 and attempt.dial_status == "ANSWER"
     assert routes_server.ended == [GOOD]

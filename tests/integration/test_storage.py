@@ -20,7 +20,7 @@ async def test_migrations_make_wal_sqlite(db):
         mode = (await s.execute(text("PRAGMA journal_mode"))).scalar()
         version = (await s.execute(text("SELECT version_num FROM alembic_version"))).scalar()
     assert mode == "wal"
-    assert version == "0001"
+    assert version == "0002"
 
 
 async def test_duplicate_case_changes_nothing(db, clock):
