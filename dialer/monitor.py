@@ -45,7 +45,13 @@ class CallMonitor:
         self.resync_grace_s = resync_grace_s
         self.tracker = CallTracker(accept=lambda uid: bool(ATTEMPT_ID.fullmatch(uid)))
         self._later: set[asyncio.Task[None]] = set()
+        self._by_action: dict[str, str] = {}  # Originate ActionID -> attempt id
         self.resyncs = 0
+
+    def originate_queued(self, action_id: str, attempt_id: str) -> None:
+        """Remember which attempt an Originate is, for an OriginateResponse with no Uniqueid."""
+        if action_id:
+            self._by_action[action_id] = attempt_id
 
     async def run(self) -> None:
         try:
@@ -98,7 +104,7 @@ class CallMonitor:
 
     async def _originate_response(self, event: OriginateResponse) -> None:
         """A failed Originate whose channel never appeared will send no Hangup: end it here."""
-        uid = event.uniqueid
+        uid = self._by_action.pop(event.action_id, "") or event.uniqueid
         if event.response == "Success" or not ATTEMPT_ID.fullmatch(uid or ""):
             return
         if self.tracker.get(uid) is not None or self.tracker.has_ended(uid):

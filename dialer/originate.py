@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import update
@@ -47,6 +48,7 @@ async def place_call(
     collector: str,
     clock: Clock,
     number: str | None = None,
+    on_queued: Callable[[str, str], None] | None = None,
 ) -> Attempt:
     """Write the attempt, originate it, and return the attempt as it then stands."""
     async with db.session() as session:
@@ -67,7 +69,7 @@ async def place_call(
                          subject=attempt.id, case_id=case.id, number=phone.number)
     variables = {"DUNLINE_ATTEMPT": attempt.id, "DUNLINE_CASE": case.id}
     try:
-        await link.originate(  # type: ignore[attr-defined]
+        response = await link.originate(  # type: ignore[attr-defined]
             f"PJSIP/{phone.number}@{settings.trunk}",
             context=settings.context, exten="s", priority=1, channel_id=attempt.id,
             variables=variables, caller_id=settings.caller_id,
@@ -82,6 +84,8 @@ async def place_call(
             await repo.audit(session, at=clock(), actor="dialer", action="attempt.failed",
                              subject=attempt.id, error=str(exc))
     else:
+        if on_queued is not None:  # lets the monitor match an OriginateResponse without Uniqueid
+            on_queued(response.get("ActionID", ""), attempt.id)
         await _set_state(db, attempt.id, "originated", clock)
     async with db.session() as session:
         refreshed = await repo.get_attempt(session, attempt.id)

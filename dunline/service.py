@@ -109,7 +109,8 @@ class Service:
     async def dial(self, case_id: str, number: str | None = None) -> Attempt:
         assert self.link is not None, "service not started"
         return await place_call(self.db, self.link, self.dial_settings, case_id=case_id,
-                                collector=next(self._collectors), clock=self.clock, number=number)
+                                collector=next(self._collectors), clock=self.clock, number=number,
+                                on_queued=self.monitor.originate_queued if self.monitor else None)
 
     async def hang_up_unrecorded(self, attempt_id: str, channel: str) -> None:
         """No recording, no call: cut a call whose recording stopped growing."""

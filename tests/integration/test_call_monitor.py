@@ -63,6 +63,13 @@ async def test_failed_originate_without_a_channel_ends_the_attempt(monitor, db):
     assert (attempt.state, attempt.outcome) == ("ended", "failed")
 
 
+async def test_failed_originate_without_uniqueid_is_matched_by_action_id(monitor, db):
+    monitor.originate_queued("act-7", A3)
+    await monitor.handle(OriginateResponse(at=1.0, response="Failure", reason=0, uniqueid="", action_id="act-7"))
+    attempt = await state_of(db, A3)
+    assert (attempt.state, attempt.outcome) == ("ended", "failed")
+
+
 async def test_channels_foreign_to_us_are_ignored(monitor, db):
     await monitor.handle(Newchannel(at=1.0, channel="PJSIP/6001-1", uniqueid="1764380000.12", linkedid="x"))
     await monitor.handle(Hangup(at=2.0, channel="PJSIP/6001-1", uniqueid="1764380000.12", linkedid="x", cause=16))
