@@ -44,6 +44,37 @@ def cmd_pbx(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pbx_render(args: argparse.Namespace) -> int:
+    """Render the PBX configuration (the sandbox's templates) for a real deployment."""
+    import os
+
+    from asterisk_conf.render import PhoneAccount, pbx_values, render_set
+
+    settings = load_settings(args.config)
+    secret = settings.ami.secret
+    phone_secret = os.environ.get("DUNLINE_PHONE_SECRET", "")
+    if not secret or not phone_secret:
+        print("pbx render needs DUNLINE_AMI_SECRET and DUNLINE_PHONE_SECRET in the environment",
+              file=sys.stderr)
+        return 2
+    values = pbx_values(
+        ami_port=settings.ami.port, ami_secret=secret, pbx_sip_port=args.sip_port,
+        carrier_sip_port=args.carrier_port, carrier_host=args.carrier_host,
+        agi_port=settings.agi.port, agi_host=settings.agi.host, sip_bind=args.sip_bind,
+        phones=tuple(PhoneAccount(e, phone_secret) for e in settings.pbx.collectors),
+        rtp_start=10000, rtp_end=20000, etc_dir=str(args.out),
+        recording_dir=settings.recording.dir_pbx,
+    )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, text in render_set("pbx", values).items():
+        target = out / name
+        target.write_text(text)
+        target.chmod(0o640 if name == "manager.conf" else 0o644)
+    print(f"rendered the PBX configuration into {out}")
+    return 0
+
+
 def cmd_db(args: argparse.Namespace) -> int:
     from storage.db import Database
 
@@ -127,6 +158,14 @@ def build_parser() -> argparse.ArgumentParser:
     pbx.add_argument("--state-dir", help="sandbox state directory (default: settings sandbox_dir)")
     pbx.add_argument("--phones", type=int, default=2)
     pbx.set_defaults(func=cmd_pbx)
+
+    render = sub.add_parser("pbx-render", help="render the PBX configuration for a deployment")
+    render.add_argument("--out", required=True, help="directory to write the .conf files into")
+    render.add_argument("--sip-bind", default="127.0.0.1")
+    render.add_argument("--sip-port", type=int, default=5060)
+    render.add_argument("--carrier-host", default="127.0.0.1", help="the SIP trunk's host")
+    render.add_argument("--carrier-port", type=int, default=5060)
+    render.set_defaults(func=cmd_pbx_render)
 
     db = sub.add_parser("db", help="database schema")
     db.add_argument("action", choices=("upgrade",))

@@ -1,0 +1,21 @@
+"""`dunline pbx-render` writes the sandbox's PBX templates for a deployment."""
+from dunline.cli import main
+
+
+def test_render_needs_secrets(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("DUNLINE_AMI_SECRET", raising=False)
+    monkeypatch.delenv("DUNLINE_PHONE_SECRET", raising=False)
+    assert main(["pbx-render", "--out", str(tmp_path / "conf")]) == 2
+    assert "DUNLINE_AMI_SECRET" in capsys.readouterr().err
+    assert not (tmp_path / "conf").exists()
+
+
+def test_render_writes_configs(tmp_path, monkeypatch):
+    monkeypatch.setenv("DUNLINE_AMI_SECRET", "s3cret")
+    monkeypatch.setenv("DUNLINE_PHONE_SECRET", "p4ss")
+    out = tmp_path / "conf"
+    assert main(["pbx-render", "--out", str(out), "--sip-bind", "0.0.0.0"]) == 0
+    manager = (out / "manager.conf").read_text()
+    assert "bindaddr = 127.0.0.1" in manager and "secret = s3cret" in manager
+    assert "AGI(${DUNLINE_AGI}/bind?attempt=${DUNLINE_ATTEMPT})" in (out / "extensions.conf").read_text()
+    assert "0.0.0.0" in (out / "pjsip.conf").read_text()
