@@ -2,7 +2,6 @@
 cached machine-wide as a tar.zst; each sandbox instance unpacks its own copy (~1 s)."""
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -10,11 +9,11 @@ import shlex
 import shutil
 import subprocess
 import time
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
 from ._errors import ImageError
+from ._locks import file_lock
 
 log = logging.getLogger(__name__)
 
@@ -53,15 +52,8 @@ def image_meta(cache_dir: Path) -> dict:
         return {}
 
 
-@contextmanager
 def _locked(cache_dir: Path):
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    with open(cache_dir / ".image.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return file_lock(cache_dir / ".image.lock")
 
 
 def ensure_image(cache_dir: Path) -> Path:

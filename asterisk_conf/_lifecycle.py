@@ -1,18 +1,17 @@
 """up / down / status of one sandbox instance (see sandbox.py for the public API)."""
 from __future__ import annotations
 
-import fcntl
 import os
 import re
 import shutil
 import signal
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 from . import _image, _phones, _procs, render
 from ._model import PhoneInfo, ProcStatus, SandboxInfo, SandboxStatus
 from ._errors import SandboxError
+from ._locks import file_lock
 from ._runtime import (CARRIER_CDR_CSV, CARRIER_ETC, CARRIER_MESSAGES, CARRIER_RTP, MAX_PHONES, PBX_ETC,
                        PBX_MESSAGES, PBX_RTP, RECORDING_DIR_PBX, ami_login_ok, asterisk_argv, ensure_rootfs,
                        free_ports, load_secrets, phone_rtp_range, prepare_rootfs, rx, tail, wait_for, write_private)
@@ -88,16 +87,9 @@ def _matches(info: SandboxInfo, instance: str, phones: int, agi_port: int | None
             and (env_secret is None or env_secret == info.ami_secret))
 
 
-@contextmanager
 def _locked(state_dir: Path):
     """One up/down at a time per state dir."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    with open(state_dir / ".lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return file_lock(state_dir / ".lock")
 
 
 def up(state_dir: Path, *, instance: str = "demo", phones: int = 2, agi_port: int | None = None,

@@ -30,13 +30,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def sandbox_info(tmp_path_factory):
+def require_sandbox_host() -> None:
+    """Skip where the sandbox cannot run; under CI that is a failure instead."""
     problem = sandbox.check_host()
     if problem:
         if os.environ.get("CI"):
             pytest.fail(f"CI must run the e2e tests, but: {problem}")
         pytest.skip(problem)
+
+
+@pytest.fixture(scope="session")
+def sandbox_info(tmp_path_factory):
+    require_sandbox_host()
     state = tmp_path_factory.mktemp("sandbox")
     try:
         info = sandbox.up(state, instance=f"test{os.getpid()}", phones=2)

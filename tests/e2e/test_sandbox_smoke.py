@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from asterisk_conf import sandbox
+from tests.e2e.conftest import require_sandbox_host
 
 pytestmark = pytest.mark.e2e
 
@@ -112,11 +113,7 @@ def _leg(path: Path) -> tuple[float, float, float]:
 
 @pytest.fixture(scope="module")
 def sandbox_up(tmp_path_factory):
-    problem = sandbox.check_host()
-    if problem:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the e2e tests, but: {problem}")
-        pytest.skip(problem)
+    require_sandbox_host()
     state = tmp_path_factory.mktemp("sandbox-smoke")
     try:
         yield state, sandbox.up(state, instance=f"smoke{os.getpid()}", phones=2)
