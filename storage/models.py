@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -60,6 +61,9 @@ class Case(Base):
     timezone: Mapped[str | None] = mapped_column(String(64), default=None)
     amount_due_cents: Mapped[int | None] = mapped_column(BigInteger, default=None)
     status: Mapped[str] = mapped_column(String(32), default="open")
+    # suppressions of the dialing policy: 'dispute', 'fraud', 'care'
+    flags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    care_approved_until: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
     phones: Mapped[list[Phone]] = relationship(back_populates="case", order_by="Phone.id")
@@ -75,6 +79,8 @@ class Phone(Base):
     number: Mapped[str] = mapped_column(String(32), index=True)
     kind: Mapped[str] = mapped_column(String(16), default="debtor")
     label: Mapped[str | None] = mapped_column(String(64), default=None)
+    do_not_call: Mapped[bool] = mapped_column(Boolean, default=False)
+    refused: Mapped[bool] = mapped_column(Boolean, default=False)  # a third party who refused
 
     case: Mapped[Case] = relationship(back_populates="phones")
 
@@ -109,6 +115,48 @@ class Attempt(Base):
     recorded_seconds: Mapped[float | None] = mapped_column(Float, default=None)
     recording_name: Mapped[str | None] = mapped_column(String(255), default=None)
     note: Mapped[str | None] = mapped_column(Text, default=None)
+    decision: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)  # the policy's verdict
+
+
+class Appointment(Base):
+    """A time the debtor or a third party agreed to be called (may be outside the window)."""
+
+    __tablename__ = "appointments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    agreed_by: Mapped[str] = mapped_column(String(64))
+    recorded_attempt_id: Mapped[str | None] = mapped_column(ForeignKey("attempts.id"), default=None)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ApprovedCallerId(Base):
+    """A work number the client approved for use as caller ID."""
+
+    __tablename__ = "approved_caller_ids"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    client: Mapped[str] = mapped_column(String(64), index=True)
+    number: Mapped[str] = mapped_column(String(32))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class PolicyDecision(Base):
+    """Every verdict of the dialing policy at origination time, allowed or blocked."""
+
+    __tablename__ = "policy_decisions"
+    __table_args__ = (Index("ix_policy_decisions_case_at", "case_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"))
+    number: Mapped[str] = mapped_column(String(32))
+    allowed: Mapped[bool] = mapped_column(Boolean)
+    rule: Mapped[str | None] = mapped_column(String(64), default=None)
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    next_allowed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    attempt_id: Mapped[str | None] = mapped_column(ForeignKey("attempts.id"), default=None)
 
 
 class Recording(Base):

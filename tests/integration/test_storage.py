@@ -20,7 +20,7 @@ async def test_migrations_make_wal_sqlite(db):
         mode = (await s.execute(text("PRAGMA journal_mode"))).scalar()
         version = (await s.execute(text("SELECT version_num FROM alembic_version"))).scalar()
     assert mode == "wal"
-    assert version == "0002"
+    assert version == "0003"
 
 
 async def test_duplicate_case_changes_nothing(db, clock):
@@ -69,3 +69,25 @@ async def test_naive_datetime_is_refused(db, clock):
         async with db.session() as s:
             await repo.audit(s, at=clock().replace(tzinfo=None), actor="t", action="x")
             await s.flush()
+
+
+async def test_migrations_upgrade_a_database_holding_rows(tmp_path, clock):
+    """Each migration applies to a database already holding cases (never only to empty ones)."""
+    from storage.db import Database
+
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
+    await db.migrate("0001")
+    async with db.session() as s:
+        await s.execute(text("INSERT INTO cases (id, client, debtor_name, status, created_at) "
+                             "VALUES ('OLD-1', 'cu', 'Zhao', 'open', '2026-01-01 08:00:00')"))
+        await s.execute(text("INSERT INTO phones (case_id, number, kind) VALUES ('OLD-1', '1555', 'debtor')"))
+        await s.execute(text("INSERT INTO attempts (id, case_id, number, state, created_at) "
+                             "VALUES ('a', 'OLD-1', '1555', 'ended', '2026-01-01 08:00:00')"))
+        await s.execute(text("INSERT INTO recordings (attempt_id, case_id, archive_path, sha256, size_bytes, "
+                             "duration_s, legs, flags, call_ended_at, created_at, retain_until) VALUES "
+                             "('a', 'OLD-1', 'x', 'y', 1, 1.0, '[]', '[]', '2026-01-01', '2026-01-01', '2029-01-01')"))
+    await db.migrate()
+    async with db.session() as s:
+        case = await repo.get_case(s, "OLD-1")
+        assert case.flags == [] and case.phones[0].do_not_call is False
+    await db.close()

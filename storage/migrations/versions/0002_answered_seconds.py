@@ -14,8 +14,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("attempts") as batch_op:
-        batch_op.add_column(sa.Column("answered_seconds", sa.Float(), nullable=True))
+    # plain ADD COLUMN: a batch (copy-and-move) of a referenced table fails with foreign keys on
+    op.add_column("attempts", sa.Column("answered_seconds", sa.Float(), nullable=True))
 
 
 def downgrade() -> None:
