@@ -31,3 +31,23 @@ class ManualClock:
 
     def set(self, when: datetime) -> None:
         self._now = when
+
+
+class OffsetClock:
+    """Real time, shifted: starts at `start` and ticks at the real rate.
+
+    For running the real PBX "at" another hour (e2e tests of the call window, the demo at
+    night): durations stay true while the wall-clock hour is the one asked for.
+    """
+
+    def __init__(self, start: datetime, monotonic: Callable[[], float] | None = None) -> None:
+        import time
+
+        if start.tzinfo is None:
+            raise ValueError("OffsetClock needs an aware datetime")
+        self._monotonic = monotonic or time.monotonic
+        self._start = start
+        self._t0 = self._monotonic()
+
+    def __call__(self) -> datetime:
+        return self._start + timedelta(seconds=self._monotonic() - self._t0)
