@@ -27,12 +27,3 @@ def test_never_earlier_than_n_full_years(when, years):
     until = add_years(when, years)
     assert (until - when).days >= 365 * years
 
-
-def test_offset_clock_ticks_at_the_real_rate_from_its_start():
-    from storage.clock import OffsetClock
-
-    ticks = iter([100.0, 100.0, 107.5])
-    start = datetime(2026, 11, 30, 13, 0, tzinfo=timezone.utc)
-    clock = OffsetClock(start, monotonic=lambda: next(ticks))
-    assert clock() == start
-    assert (clock() - start).total_seconds() == 7.5
