@@ -30,9 +30,14 @@ DEMO_CASES = (
 )
 
 
+DEMO_CLIENT = "demo-telecom"
+DEMO_CALLER_ID = "4008001000"  # the client's approved work number
+
+
 async def seed_demo_cases(db: Database, clock: Clock) -> list[DemoCase]:
     """Insert the demo cases that are not there yet; returns all of them."""
     async with db.session() as session:
+        await repo.approve_caller_id(session, DEMO_CLIENT, DEMO_CALLER_ID)
         for demo in DEMO_CASES:
             try:
                 await repo.get_case(session, demo.case_id)
@@ -41,7 +46,7 @@ async def seed_demo_cases(db: Database, clock: Clock) -> list[DemoCase]:
                 pass
             await repo.add_case(
                 session,
-                Case(id=demo.case_id, client="demo-telecom", debtor_name=demo.debtor,
+                Case(id=demo.case_id, client=DEMO_CLIENT, debtor_name=demo.debtor,
                      region="Beijing", timezone="Asia/Shanghai", created_at=clock()),
                 [repo.NewPhone(number=demo.number)],
             )

@@ -93,10 +93,16 @@ async def dial_case(request: web.Request) -> web.Response:
     number = request.query.get("number")
     if number is not None and not re.fullmatch(r"\+?[0-9]{3,20}", number):
         raise web.HTTPBadRequest(text="invalid number")
-    from dialer.originate import DialError  # local: console only needs it here
+    from dialer.originate import DialBlocked, DialError  # local: console only needs it here
 
     try:
         attempt = await request.app[DEPS].dial(case_id, number)
+    except DialBlocked as exc:
+        d = exc.decision
+        return web.json_response(
+            {"blocked": True, "rule": d.rule, "reason": d.reason,
+             "next_allowed_at": d.next_allowed_at.isoformat() if d.next_allowed_at else None},
+            status=409)
     except DialError as exc:
         raise web.HTTPNotFound(text=str(exc)) from None
     return web.json_response(attempt_json(attempt), status=201)

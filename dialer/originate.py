@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from sqlalchemy import update
 
 from ami.errors import AmiError, AmiOutcomeUnknown
+from dialer.policy import Blocked, PolicySettings, decide
+from dialer.policy_store import case_facts, decision_json, phone_facts, policy_inputs, record_decision
 from storage import repositories as repo
 from storage.clock import Clock
 from storage.db import Database
@@ -27,12 +29,20 @@ class DialError(RuntimeError):
     """The call could not be placed (no such case or phone); nothing was originated."""
 
 
+class DialBlocked(DialError):
+    """The dialing policy said no; the verdict is stored, nothing was originated."""
+
+    def __init__(self, decision: Blocked) -> None:
+        when = decision.next_allowed_at.isoformat() if decision.next_allowed_at else "when a person lifts it"
+        super().__init__(f"blocked by rule {decision.rule}: {decision.reason} (next allowed: {when})")
+        self.decision = decision
+
+
 @dataclass(frozen=True, slots=True)
 class DialSettings:
     trunk: str = "carrier"
     context: str = "dunline-outbound"
     ring_timeout_s: int = 30
-    caller_id: str | None = None
 
 
 def new_attempt_id() -> str:
@@ -47,10 +57,13 @@ async def place_call(
     case_id: str,
     collector: str,
     clock: Clock,
+    policy: PolicySettings,
     number: str | None = None,
     on_queued: Callable[[str, str], None] | None = None,
 ) -> Attempt:
-    """Write the attempt, originate it, and return the attempt as it then stands."""
+    """Ask the policy at this very moment; if allowed, write the attempt, originate it and
+    return the attempt as it then stands. A Blocked verdict is stored and raised."""
+    blocked: Blocked | None = None
     async with db.session() as session:
         try:
             case = await repo.get_case(session, case_id)
@@ -60,19 +73,34 @@ async def place_call(
         if not phones:
             raise DialError(f"case {case_id} has no phone {number or ''}".strip())
         phone = phones[0]
-        attempt = Attempt(
-            id=new_attempt_id(), case_id=case.id, phone_id=phone.id, number=phone.number,
-            collector=collector, caller_id=settings.caller_id, state="created", created_at=clock(),
-        )
-        await repo.create_attempt(session, attempt)
-        await repo.audit(session, at=clock(), actor="dialer", action="attempt.created",
-                         subject=attempt.id, case_id=case.id, number=phone.number)
+        now = clock()
+        history, appointments, effective, last = await policy_inputs(session, case, phone.number, now, policy)
+        decision = decide(case_facts(case), phone_facts(phone), now, history, effective,
+                          appointments=appointments, last_decision_at=last)
+        if isinstance(decision, Blocked):
+            blocked = decision
+            await record_decision(session, at=now, case_id=case.id, number=phone.number, decision=decision)
+            await repo.audit(session, at=now, actor="dialer", action="dial.blocked", subject=case.id,
+                             number=phone.number, rule=decision.rule, reason=decision.reason)
+        else:
+            attempt = Attempt(
+                id=new_attempt_id(), case_id=case.id, phone_id=phone.id, number=phone.number,
+                collector=collector, caller_id=decision.caller_id, state="created", created_at=now,
+                decision=decision_json(decision, policy.name),
+            )
+            await repo.create_attempt(session, attempt)
+            await record_decision(session, at=now, case_id=case.id, number=phone.number,
+                                  decision=decision, attempt_id=attempt.id)
+            await repo.audit(session, at=now, actor="dialer", action="attempt.created",
+                             subject=attempt.id, case_id=case.id, number=phone.number)
+    if blocked is not None:
+        raise DialBlocked(blocked)
     variables = {"DUNLINE_ATTEMPT": attempt.id, "DUNLINE_CASE": case.id}
     try:
         response = await link.originate(  # type: ignore[attr-defined]
             f"PJSIP/{phone.number}@{settings.trunk}",
             context=settings.context, exten="s", priority=1, channel_id=attempt.id,
-            variables=variables, caller_id=settings.caller_id,
+            variables=variables, caller_id=attempt.caller_id,
             timeout_ms=settings.ring_timeout_s * 1000,
         )
     except AmiOutcomeUnknown as exc:

@@ -2,15 +2,22 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import signal
+from datetime import datetime, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from asterisk_conf import sandbox
 from cases.demo import seed_demo_cases
 from dunline.service import Service
 from dunline.settings import load_settings
 from dunline.wiring import settings_with_sandbox
+from dialer.originate import DialBlocked
 from storage import repositories as repo
+from storage.clock import OffsetClock
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 async def run_demo(config: str | None, state_dir: Path | None, keep_running: bool) -> int:
@@ -22,13 +29,26 @@ async def run_demo(config: str | None, state_dir: Path | None, keep_running: boo
         return 2
     print(f"== starting the sandbox PBX, carrier and collector phones in {state} ...")
     await asyncio.to_thread(sandbox.up, state, phones=2)
-    settings = settings_with_sandbox(config, state)
-    service = Service(settings)
+    # The demo keeps its own data (wiped each run) and runs at 10:00 Beijing time whatever
+    # the hour here, so the call window and the caps start fresh every time.
+    demo_dir = Path("var/demo")
+    shutil.rmtree(demo_dir, ignore_errors=True)
+    settings = settings_with_sandbox(config, state, extra={
+        "database": {"url": f"sqlite+aiosqlite:///{demo_dir / 'dunline.db'}"},
+        "recording": {"archive_dir": str(demo_dir / "archive")},
+    })
+    start = datetime.now(SHANGHAI).replace(hour=10, minute=0, second=0, microsecond=0)
+    print(f"== demo clock: {start.isoformat()} (debtors' local time)")
+    service = Service(settings, clock=OffsetClock(start.astimezone(timezone.utc)))
     try:
         await service.start()
         demos = await seed_demo_cases(service.db, service.clock)
         print(f"== dialling {len(demos)} demo cases ...")
         attempts = await asyncio.gather(*(service.dial(d.case_id) for d in demos))
+        try:
+            await service.dial(demos[0].case_id)
+        except DialBlocked as exc:
+            print(f"== dialling {demos[0].case_id} again right away: {exc}")
         await service.wait_idle(timeout=150)
         print(await summary(service, demos, [a.id for a in attempts]))
         if keep_running:

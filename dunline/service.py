@@ -21,6 +21,7 @@ from ami.errors import AmiError
 from ami.link import AmiLink
 from console.api import ConsoleDeps, make_app
 from dialer.monitor import CallMonitor
+from dialer.policy import profile
 from dialer.originate import DialSettings, place_call
 from recorder.archive import FilesystemArchive
 from recorder.ingest import IngestError, IngestSettings, ingest_attempt
@@ -45,8 +46,10 @@ class Service:
         )
         self.dial_settings = DialSettings(
             trunk=settings.pbx.trunk, context=settings.pbx.outbound_context,
-            ring_timeout_s=settings.pbx.ring_timeout_s, caller_id=settings.pbx.caller_id or None,
+            ring_timeout_s=settings.pbx.ring_timeout_s,
         )
+        self.policy = profile(settings.policy.profile)
+        self._dial_lock = asyncio.Lock()  # one policy decision + attempt write at a time
         self._ingest_queue: asyncio.Queue[str] = asyncio.Queue()
         self._ingest_pending: set[str] = set()
         self._collectors = itertools.cycle(settings.pbx.collectors)
@@ -108,9 +111,11 @@ class Service:
     # -- work ------------------------------------------------------------------------
     async def dial(self, case_id: str, number: str | None = None) -> Attempt:
         assert self.link is not None, "service not started"
-        return await place_call(self.db, self.link, self.dial_settings, case_id=case_id,
-                                collector=next(self._collectors), clock=self.clock, number=number,
-                                on_queued=self.monitor.originate_queued if self.monitor else None)
+        async with self._dial_lock:
+            return await place_call(self.db, self.link, self.dial_settings, case_id=case_id,
+                                    collector=next(self._collectors), clock=self.clock,
+                                    policy=self.policy, number=number,
+                                    on_queued=self.monitor.originate_queued if self.monitor else None)
 
     async def hang_up_unrecorded(self, attempt_id: str, channel: str) -> None:
         """No recording, no call: cut a call whose recording stopped growing."""

@@ -46,7 +46,6 @@ class PbxSettings:
     trunk: str = "carrier"
     outbound_context: str = "dunline-outbound"
     ring_timeout_s: int = 30
-    caller_id: str = ""
     collectors: tuple[str, ...] = ("6001",)
 
 
@@ -58,6 +57,11 @@ class RecordingSettings:
     retention_years: int = 3
     start_timeout_s: float = 2.0  # MixMonitor must have opened the file before the bridge
     grow_timeout_s: float = 5.0  # ...and the file must grow within this (32 KB write steps)
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyConfig:
+    profile: str = "client-default"  # client-default | cn-banking-2026 | us-reg-f
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +79,7 @@ class Settings:
     pbx: PbxSettings = field(default_factory=PbxSettings)
     recording: RecordingSettings = field(default_factory=RecordingSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
     sandbox_dir: str = "var/sandbox"
 
     def validate(self) -> Settings:
@@ -90,6 +95,12 @@ class Settings:
             raise SettingsError("pbx.collectors: at least one collector endpoint is needed")
         if self.console.host not in ("127.0.0.1", "::1", "localhost") and not self.console.allow_public:
             raise SettingsError("console.host: binding beyond loopback needs console.allow_public = true")
+        from dialer.policy import PolicySettingsError, profile
+
+        try:
+            profile(self.policy.profile)
+        except PolicySettingsError as exc:
+            raise SettingsError(f"policy.profile: {exc}") from None
         return self
 
 

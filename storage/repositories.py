@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from storage.models import Attempt, AuditEvent, Case, Phone, Recording
+from storage.models import ApprovedCallerId, Attempt, AuditEvent, Case, Phone, Recording
 
 
 class NotFound(LookupError):
@@ -53,6 +53,16 @@ async def list_cases(session: AsyncSession, limit: int = 200) -> Sequence[Case]:
         select(Case).options(selectinload(Case.phones)).order_by(Case.id).limit(limit)
     )
     return rows.all()
+
+
+async def approve_caller_id(session: AsyncSession, client: str, number: str) -> None:
+    """Add a work number to the client's approved caller-ID pool (idempotent)."""
+    existing = await session.scalar(select(ApprovedCallerId).where(
+        ApprovedCallerId.client == client, ApprovedCallerId.number == number))
+    if existing is None:
+        session.add(ApprovedCallerId(client=client, number=number, active=True))
+    else:
+        existing.active = True
 
 
 # -- attempts ----------------------------------------------------------------------

@@ -10,6 +10,8 @@ import csv
 import os
 import socket
 from dataclasses import dataclass
+from datetime import datetime
+from datetime import timezone as dt_timezone
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ from dunline.service import Service
 from dunline.settings import load_settings
 from dunline.wiring import sandbox_overrides
 from storage import repositories as repo
+from storage.clock import OffsetClock
 from storage.models import Case
 
 pytestmark = pytest.mark.e2e
@@ -57,9 +60,12 @@ class Harness:
     service: Service
     info: "sandbox.SandboxInfo"
 
-    async def add_case(self, case_id: str, number: str) -> None:
+    async def add_case(self, case_id: str, number: str, *, timezone: str = "Asia/Shanghai",
+                       flags: tuple[str, ...] = ()) -> None:
         async with self.service.db.session() as s:
+            await repo.approve_caller_id(s, "e2e", E2E_CALLER_ID)
             await repo.add_case(s, Case(id=case_id, client="e2e", debtor_name="Debtor " + case_id,
+                                        timezone=timezone, flags=list(flags),
                                         created_at=self.service.clock()), [repo.NewPhone(number)])
 
     async def wait_attempt(self, attempt_id: str, *, state: str = "ended", timeout: float = 60.0):
@@ -94,7 +100,13 @@ class Harness:
             return sum(1 for row in csv.reader(handle) if number in row)
 
 
-async def start_harness(info, tmp_path: Path, ami_port: int | None = None) -> Harness:
+E2E_CALLER_ID = "4008002000"
+# The e2e service runs at 10:00 in Beijing whatever the hour of the CI machine.
+E2E_START = datetime(2026, 12, 1, 2, 0, tzinfo=dt_timezone.utc)
+
+
+async def start_harness(info, tmp_path: Path, ami_port: int | None = None,
+                        start: datetime = E2E_START) -> Harness:
     overrides = sandbox_overrides(info)
     if ami_port is not None:
         overrides["ami"]["port"] = ami_port
@@ -104,7 +116,7 @@ async def start_harness(info, tmp_path: Path, ami_port: int | None = None) -> Ha
     overrides["pbx"]["ring_timeout_s"] = 8
     overrides["ami"]["ping_interval_s"] = 1.0
     settings = load_settings(env={}, overrides=overrides)
-    service = Service(settings)
+    service = Service(settings, clock=OffsetClock(start))
     await service.start()
     return Harness(service, info)
 

@@ -60,4 +60,5 @@ async def test_demo_runs_from_an_empty_directory_and_summarises(sandbox_info, tm
     assert "all outcomes as expected" in out, out
     for outcome in ("answered", "busy", "no_answer", "congestion", "invalid"):
         assert outcome in out
-    assert list((tmp_path / "var" / "archive").rglob("*.wav")), "the answered call was archived"
+    assert "blocked by rule min_gap" in out, "dialling again at once is refused by the policy"
+    assert list((tmp_path / "var" / "demo" / "archive").rglob("*.wav")), "the answered call was archived"

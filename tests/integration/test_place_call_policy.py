@@ -1,0 +1,112 @@
+"""place_call asks the policy at the moment of origination and stores every verdict.
+
+The AMI link is a recording stub here (a protocol edge: what is sent, not how); the real
+PBX path is covered by tests/e2e.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from dialer.originate import DialBlocked, DialSettings, place_call
+from dialer.policy import profile
+from storage import repositories as repo
+from storage.clock import ManualClock
+from storage.models import Case, PolicyDecision
+
+
+class RecordingLink:
+    def __init__(self) -> None:
+        self.originated: list[dict] = []
+
+    async def originate(self, channel, **kw):
+        self.originated.append({"channel": channel, **kw})
+        return {"Response": "Success", "ActionID": f"a{len(self.originated)}"}
+
+
+BEIJING = ZoneInfo("Asia/Shanghai")
+
+
+def beijing(hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, 12, 1, hour, minute, tzinfo=BEIJING).astimezone(timezone.utc)
+
+
+async def setup(db, clock, *, flags=(), pool=True):
+    async with db.session() as s:
+        if pool:
+            await repo.approve_caller_id(s, "cu", "4008001000")
+        await repo.add_case(s, Case(id="C-P", client="cu", debtor_name="Qian", timezone="Asia/Shanghai",
+                                    flags=list(flags), created_at=clock()), [repo.NewPhone("15551100001")])
+
+
+async def dial(db, link, clock):
+    return await place_call(db, link, DialSettings(), case_id="C-P", collector="6001", clock=clock,
+                            policy=profile("client-default"))
+
+
+async def decisions(db):
+    async with db.session() as s:
+        return (await s.scalars(select(PolicyDecision).order_by(PolicyDecision.id))).all()
+
+
+async def test_allowed_call_carries_the_approved_caller_id_and_its_decision(db):
+    clock = ManualClock(beijing(10))
+    await setup(db, clock)
+    link = RecordingLink()
+    attempt = await dial(db, link, clock)
+    assert link.originated[0]["caller_id"] == "4008001000"
+    assert attempt.caller_id == "4008001000"
+    assert attempt.decision == {"allowed": True, "profile": "client-default", "zone": "Asia/Shanghai",
+                                "caller_id": "4008001000"}
+    [d] = await decisions(db)
+    assert d.allowed and d.attempt_id == attempt.id
+
+
+@pytest.mark.parametrize("when, flags, pool, rule", [
+    (beijing(21, 30), (), True, "window"),
+    (beijing(7, 59), (), True, "window"),
+    (beijing(10), ("dispute",), True, "dispute"),
+    (beijing(10), ("fraud",), True, "fraud"),
+    (beijing(10), (), False, "caller_id"),
+])
+async def test_blocked_call_is_stored_and_never_originated(db, when, flags, pool, rule):
+    clock = ManualClock(when)
+    await setup(db, clock, flags=flags, pool=pool)
+    link = RecordingLink()
+    with pytest.raises(DialBlocked) as err:
+        await dial(db, link, clock)
+    assert err.value.decision.rule == rule
+    assert link.originated == []
+    [d] = await decisions(db)
+    assert (d.allowed, d.rule, d.attempt_id) == (False, rule, None)
+    async with db.session() as s:
+        assert await repo.attempts_for_case(s, "C-P") == []
+
+
+async def test_min_gap_then_allowed_again(db):
+    clock = ManualClock(beijing(10))
+    await setup(db, clock)
+    link = RecordingLink()
+    await dial(db, link, clock)
+    clock.advance(60)
+    with pytest.raises(DialBlocked) as err:
+        await dial(db, link, clock)
+    assert err.value.decision.rule == "min_gap"
+    assert err.value.decision.next_allowed_at == beijing(10) + timedelta(minutes=15)
+    clock.set(beijing(10, 15))
+    await dial(db, link, clock)
+    assert len(link.originated) == 2
+
+
+async def test_clock_going_backwards_blocks(db):
+    clock = ManualClock(beijing(11))
+    await setup(db, clock)
+    link = RecordingLink()
+    await dial(db, link, clock)
+    clock.set(beijing(10))
+    with pytest.raises(DialBlocked) as err:
+        await dial(db, link, clock)
+    assert err.value.decision.rule == "clock"
