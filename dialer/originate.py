@@ -16,7 +16,8 @@ from sqlalchemy import update
 
 from ami.errors import AmiError, AmiOutcomeUnknown
 from dialer.policy import Blocked, PolicySettings, decide
-from dialer.policy_store import case_facts, decision_json, phone_facts, policy_inputs, record_decision
+from dialer.policy_store import (case_facts, decision_json, facts_json, phone_facts, policy_inputs,
+                                 record_decision)
 from storage import repositories as repo
 from storage.clock import Clock
 from storage.db import Database
@@ -75,8 +76,9 @@ async def place_call(
         phone = phones[0]
         now = clock()
         history, appointments, effective, last = await policy_inputs(session, case, phone.number, now, policy)
-        decision = decide(case_facts(case), phone_facts(phone), now, history, effective,
-                          appointments=appointments, last_decision_at=last)
+        facts = (case_facts(case), phone_facts(phone))
+        decision = decide(*facts, now, history, effective, appointments=appointments,
+                          last_decision_at=last)
         if isinstance(decision, Blocked):
             blocked = decision
             await record_decision(session, at=now, case_id=case.id, number=phone.number, decision=decision)
@@ -86,7 +88,7 @@ async def place_call(
             attempt = Attempt(
                 id=new_attempt_id(), case_id=case.id, phone_id=phone.id, number=phone.number,
                 collector=collector, caller_id=decision.caller_id, state="created", created_at=now,
-                decision=decision_json(decision, policy.name),
+                decision=decision_json(decision, policy.name, facts_json(*facts)),
             )
             await repo.create_attempt(session, attempt)
             await record_decision(session, at=now, case_id=case.id, number=phone.number,

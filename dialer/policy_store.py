@@ -67,10 +67,21 @@ async def policy_inputs(session: AsyncSession, case: Case, number: str, now: dat
     )
 
 
-def decision_json(decision: Allowed | Blocked, profile: str) -> dict[str, Any]:
+def facts_json(case: CaseFacts, phone: PhoneFacts) -> dict[str, Any]:
+    """The facts a decision was taken on, kept with the attempt for the later audit."""
+    return {
+        "case": {"status": case.status, "flags": sorted(case.flags), "region": case.region,
+                 "timezone": case.timezone, "care_approved_until":
+                 case.care_approved_until.isoformat() if case.care_approved_until else None},
+        "phone": {"kind": phone.kind, "do_not_call": phone.do_not_call, "refused": phone.refused},
+    }
+
+
+def decision_json(decision: Allowed | Blocked, profile: str,
+                  facts: dict[str, Any] | None = None) -> dict[str, Any]:
     if isinstance(decision, Allowed):
         return {"allowed": True, "profile": profile, "zone": decision.zone,
-                "caller_id": decision.caller_id}
+                "caller_id": decision.caller_id, **({"facts": facts} if facts else {})}
     return {"allowed": False, "profile": profile, "rule": decision.rule, "reason": decision.reason,
             "next_allowed_at": decision.next_allowed_at.isoformat() if decision.next_allowed_at else None}
 

@@ -17,6 +17,7 @@ from dunline.settings import SettingsError, load_settings
 def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def cmd_pbx(args: argparse.Namespace) -> int:
@@ -140,6 +141,78 @@ def cmd_dial(args: argparse.Namespace) -> int:
     return 0 if attempt["state"] == "ended" else 1
 
 
+def _parse_when(text: str) -> "datetime":
+    from datetime import datetime, timezone
+
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise SettingsError(f"not a date/time: {text!r} (use ISO 8601, e.g. 2026-11-29)") from None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def cmd_compliance(args: argparse.Namespace) -> int:
+    from dialer.compliance import compliance_report
+    from dialer.policy import profile
+    from storage.db import Database
+
+    settings = load_settings(args.config)
+    start, end = _parse_when(args.start), _parse_when(args.end)
+
+    async def run():
+        db = Database(settings.database.url)
+        try:
+            await db.migrate()
+            return await compliance_report(db, start, end, profile(args.profile or settings.policy.profile))
+        finally:
+            await db.close()
+
+    report = asyncio.run(run())
+    print(report.render())
+    return 0 if report.clean else 1
+
+
+def cmd_case(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from storage import repositories as repo
+    from storage.db import Database
+    from storage.models import PolicyDecision
+
+    settings = load_settings(args.config)
+
+    async def run() -> int:
+        db = Database(settings.database.url)
+        try:
+            await db.migrate()
+            async with db.session() as s:
+                try:
+                    case = await repo.get_case(s, args.case_id)
+                except repo.NotFound as exc:
+                    print(exc, file=sys.stderr)
+                    return 1
+                print(f"case {case.id} ({case.client}) {case.debtor_name}: {case.status} "
+                      f"flags={case.flags or []} zone={case.timezone or case.region or '?'}")
+                for p in case.phones:
+                    print(f"  phone {p.number} {p.kind}{' DNC' if p.do_not_call else ''}"
+                          f"{' refused' if p.refused else ''}")
+                for a in await repo.attempts_for_case(s, case.id):
+                    print(f"  attempt {a.id} {a.created_at:%Y-%m-%d %H:%M:%S}Z {a.number} "
+                          f"{a.outcome or a.state} cause={a.hangup_cause}")
+                decisions = (await s.scalars(select(PolicyDecision).where(
+                    PolicyDecision.case_id == case.id).order_by(PolicyDecision.at))).all()
+                for d in decisions:
+                    verdict = "allowed" if d.allowed else (
+                        f"BLOCKED {d.rule}: {d.reason}; next allowed "
+                        f"{d.next_allowed_at.isoformat() if d.next_allowed_at else 'when lifted by a person'}")
+                    print(f"  decision {d.at:%Y-%m-%d %H:%M:%S}Z {d.number} {verdict}")
+            return 0
+        finally:
+            await db.close()
+
+    return asyncio.run(run())
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from dunline.demo import run_demo
 
@@ -180,6 +253,18 @@ def build_parser() -> argparse.ArgumentParser:
     dial.add_argument("--number", help="which of the case's numbers (default: the first)")
     dial.add_argument("--wait", type=float, default=120.0, help="seconds to wait for the outcome")
     dial.set_defaults(func=cmd_dial)
+
+    comp = sub.add_parser("compliance", help="independent audit of stored attempts")
+    comp.add_argument("action", choices=("report",))
+    comp.add_argument("--from", dest="start", required=True, help="start (ISO 8601, UTC if no zone)")
+    comp.add_argument("--to", dest="end", required=True, help="end, exclusive")
+    comp.add_argument("--profile", help="rules to audit against (default: policy.profile)")
+    comp.set_defaults(func=cmd_compliance)
+
+    case = sub.add_parser("case", help="a case: phones, attempts and every policy decision")
+    case.add_argument("action", choices=("show",))
+    case.add_argument("case_id")
+    case.set_defaults(func=cmd_case)
 
     demo = sub.add_parser("demo", help="sandbox PBX + service + demo calls, then a summary")
     demo.add_argument("--state-dir")

@@ -59,8 +59,10 @@ async def test_allowed_call_carries_the_approved_caller_id_and_its_decision(db):
     attempt = await dial(db, link, clock)
     assert link.originated[0]["caller_id"] == "4008001000"
     assert attempt.caller_id == "4008001000"
+    facts = attempt.decision.pop("facts")
     assert attempt.decision == {"allowed": True, "profile": "client-default", "zone": "Asia/Shanghai",
                                 "caller_id": "4008001000"}
+    assert facts["case"]["status"] == "open" and facts["phone"]["do_not_call"] is False
     [d] = await decisions(db)
     assert d.allowed and d.attempt_id == attempt.id
 

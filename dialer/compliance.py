@@ -1,0 +1,102 @@
+"""The independent compliance report: stored attempts in, breaches out.
+
+It re-derives every rule from the attempts as stored (time, number, outcome, caller ID,
+and the case/phone facts kept with the attempt when it was placed) through
+`dialer.policy.audit`, which shares no rule code with `decide()`. Attempts from the
+eight days before the period are included as history so rolling caps are judged right;
+breaches are reported for the period only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from dialer.policy import AuditedAttempt, Breach, PolicySettings, audit
+from dialer.policy.model import Appointment, CaseFacts, PhoneFacts
+from dialer.policy_store import HISTORY_DAYS, attempt_record, case_facts, phone_facts
+from storage.db import Database
+from storage.models import Appointment as AppointmentRow
+from storage.models import ApprovedCallerId, Attempt, Case, Phone
+
+
+@dataclass(frozen=True, slots=True)
+class ComplianceReport:
+    start: datetime
+    end: datetime
+    attempts: int
+    checked: dict[str, int]
+    breaches: tuple[Breach, ...]
+
+    @property
+    def clean(self) -> bool:
+        return not self.breaches
+
+    def render(self) -> str:
+        lines = [f"compliance report {self.start.isoformat()} .. {self.end.isoformat()}: "
+                 f"{self.attempts} attempts in the period",
+                 f"{'rule':<32} {'checks':>7} {'breaches':>9}"]
+        for rule, count in self.checked.items():
+            n = sum(1 for b in self.breaches if b.rule == rule)
+            lines.append(f"{rule:<32} {count:>7} {n:>9}")
+        for b in self.breaches:
+            lines.append(f"BREACH {b.attempt_id} {b.rule}: {b.reason}")
+        lines.append("clean: no call broke a rule" if self.clean else f"{len(self.breaches)} BREACHES")
+        return "\n".join(lines)
+
+
+def _snapshot(attempt: Attempt, case: Case, phone: Phone | None) -> tuple[CaseFacts, PhoneFacts]:
+    """The facts kept with the attempt; the current ones where none were kept."""
+    current_case = case_facts(case)
+    current_phone = phone_facts(phone) if phone else PhoneFacts(number=attempt.number)
+    facts: dict[str, Any] = (attempt.decision or {}).get("facts") or {}
+    c, p = facts.get("case"), facts.get("phone")
+    if c:
+        until = c.get("care_approved_until")
+        current_case = CaseFacts(case_id=case.id, client=case.client, region=c.get("region"),
+                                 timezone=c.get("timezone"), status=c.get("status", "open"),
+                                 flags=frozenset(c.get("flags", ())),
+                                 care_approved_until=datetime.fromisoformat(until) if until else None)
+    if p:
+        current_phone = PhoneFacts(number=attempt.number, kind=p.get("kind", "debtor"),
+                                   do_not_call=bool(p.get("do_not_call")), refused=bool(p.get("refused")))
+    return current_case, current_phone
+
+
+async def compliance_report(db: Database, start: datetime, end: datetime,
+                            settings: PolicySettings) -> ComplianceReport:
+    async with db.session() as s:
+        rows = (await s.execute(
+            select(Attempt, Case, Phone).join(Case, Case.id == Attempt.case_id)
+            .outerjoin(Phone, Phone.id == Attempt.phone_id)
+            .where(Attempt.created_at >= start - timedelta(days=HISTORY_DAYS), Attempt.created_at < end)
+            .order_by(Attempt.created_at))).all()
+        appointments = (await s.scalars(select(AppointmentRow))).all()
+        pools: dict[str, set[str]] = {}
+        for row in (await s.scalars(select(ApprovedCallerId))).all():
+            pools.setdefault(row.client, set()).add(row.number)
+    by_case: dict[str, list[Appointment]] = {}
+    for a in appointments:
+        by_case.setdefault(a.case_id, []).append(
+            Appointment(at=a.at, agreed_by=a.agreed_by, recorded_attempt_id=a.recorded_attempt_id or ""))
+    audited = []
+    in_period: set[str] = set()
+    for attempt, case, phone in rows:
+        case_f, phone_f = _snapshot(attempt, case, phone)
+        audited.append(AuditedAttempt(attempt_id=attempt.id, record=attempt_record(attempt), case=case_f,
+                                      phone=phone_f, caller_id=attempt.caller_id or "",
+                                      appointments=tuple(by_case.get(case.id, ()))))
+        if attempt.created_at >= start:
+            in_period.add(attempt.id)
+    pool = tuple(sorted(set().union(*pools.values()))) if pools else ()
+    result = audit(audited, _with_pool(settings, pool))
+    return ComplianceReport(start=start, end=end, attempts=len(in_period), checked=dict(result.checked),
+                            breaches=tuple(b for b in result.breaches if b.attempt_id in in_period))
+
+
+def _with_pool(settings: PolicySettings, pool: tuple[str, ...]) -> PolicySettings:
+    from dataclasses import replace
+
+    return replace(settings, caller_id_pool=pool)

@@ -1,0 +1,74 @@
+"""The compliance report re-derives breaches from stored attempts only."""
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from dialer.compliance import compliance_report
+from dialer.originate import DialBlocked, DialSettings, place_call
+from dialer.policy import profile
+from dunline.cli import main
+from storage import repositories as repo
+from storage.clock import ManualClock
+from storage.models import Attempt, Case
+
+BEIJING = ZoneInfo("Asia/Shanghai")
+DAY = datetime(2026, 12, 1, tzinfo=BEIJING)
+
+
+class Link:
+    async def originate(self, channel, **kw):
+        return {"Response": "Success", "ActionID": "x"}
+
+
+async def seed(db, clock):
+    async with db.session() as s:
+        await repo.approve_caller_id(s, "cu", "4008001000")
+        for n in range(3):
+            await repo.add_case(s, Case(id=f"C-{n}", client="cu", debtor_name="Zhou", timezone="Asia/Shanghai",
+                                        created_at=clock()), [repo.NewPhone(f"1555110000{n}")])
+
+
+async def test_calls_placed_through_the_policy_audit_clean(db):
+    clock = ManualClock(DAY.replace(hour=7).astimezone(timezone.utc))
+    await seed(db, clock)
+    placed = 0
+    for step in range(60):  # every 20 minutes from 07:00 to 03:00 next day, all cases
+        for n in range(3):
+            try:
+                await place_call(db, Link(), DialSettings(), case_id=f"C-{n}", collector="6001",
+                                 clock=clock, policy=profile("client-default"))
+                placed += 1
+            except DialBlocked:
+                pass
+        clock.advance(20 * 60)
+    assert placed == 9, "3 attempts per number per day, inside 08:00-21:00 only"
+    report = await compliance_report(db, DAY.astimezone(timezone.utc), (DAY + timedelta(days=2)).astimezone(timezone.utc),
+                                     profile("client-default"))
+    assert report.clean, report.render()
+    assert report.attempts == 9
+
+
+async def test_a_stored_breach_is_found_and_the_cli_exits_non_zero(db, tmp_path, monkeypatch, capsys):
+    clock = ManualClock(DAY.replace(hour=10).astimezone(timezone.utc))
+    await seed(db, clock)
+    async with db.session() as s:  # a call at 22:00 Beijing time, and one with an unapproved caller ID
+        await repo.create_attempt(s, Attempt(id="n" * 32, case_id="C-0", number="15551100000", caller_id="4008001000",
+                                             state="ended", created_at=DAY.replace(hour=22).astimezone(timezone.utc)))
+        await repo.create_attempt(s, Attempt(id="m" * 32, case_id="C-1", number="15551100001", caller_id="13800000000",
+                                             state="ended", created_at=DAY.replace(hour=11).astimezone(timezone.utc)))
+    report = await compliance_report(db, DAY.astimezone(timezone.utc), (DAY + timedelta(days=1)).astimezone(timezone.utc),
+                                     profile("client-default"))
+    assert {(b.attempt_id, b.rule) for b in report.breaches} == {("n" * 32, "window"), ("m" * 32, "caller_id")}
+    monkeypatch.setenv("DUNLINE_DATABASE_URL", db.url)
+    argv = ["compliance", "report", "--from", "2026-11-30T16:00:00", "--to", "2026-12-01T16:00:00"]
+    assert await asyncio.to_thread(main, argv) == 1  # the CLI runs its own event loop
+    assert "2 BREACHES" in capsys.readouterr().out
+
+
+def test_bad_dates_are_named(capsys):
+    assert main(["compliance", "report", "--from", "yesterday", "--to", "2026-12-01"]) == 2
+    assert "not a date/time" in capsys.readouterr().err
