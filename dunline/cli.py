@@ -180,6 +180,8 @@ def cmd_case(args: argparse.Namespace) -> int:
     from storage.models import PolicyDecision
 
     settings = load_settings(args.config)
+    if args.action in ("flag", "unflag"):
+        return _flag_case(args, settings)
 
     async def run() -> int:
         db = Database(settings.database.url)
@@ -206,6 +208,43 @@ def cmd_case(args: argparse.Namespace) -> int:
                         f"BLOCKED {d.rule}: {d.reason}; next allowed "
                         f"{d.next_allowed_at.isoformat() if d.next_allowed_at else 'when lifted by a person'}")
                     print(f"  decision {d.at:%Y-%m-%d %H:%M:%S}Z {d.number} {verdict}")
+            return 0
+        finally:
+            await db.close()
+
+    return asyncio.run(run())
+
+
+def _flag_case(args: argparse.Namespace, settings) -> int:
+    """Set or clear a policy flag (dispute, fraud, care) on a case, with who and why."""
+    from dialer.policy.model import CASE_FLAGS
+    from storage import repositories as repo
+    from storage.clock import system_clock
+    from storage.db import Database
+
+    if args.flag not in CASE_FLAGS:
+        print(f"unknown flag {args.flag!r} (one of: {', '.join(sorted(CASE_FLAGS))})", file=sys.stderr)
+        return 2
+    if not args.by or not args.why:
+        print("--by and --why are required: every change of a flag is audited", file=sys.stderr)
+        return 2
+
+    async def run() -> int:
+        db = Database(settings.database.url)
+        try:
+            await db.migrate()
+            async with db.session() as s:
+                try:
+                    case = await repo.get_case(s, args.case_id)
+                except repo.NotFound as exc:
+                    print(exc, file=sys.stderr)
+                    return 1
+                flags = set(case.flags or ())
+                flags.add(args.flag) if args.action == "flag" else flags.discard(args.flag)
+                case.flags = sorted(flags)
+                await repo.audit(s, at=system_clock(), actor=args.by, action=f"case.{args.action}ged",
+                                 subject=case.id, flag=args.flag, why=args.why)
+            print(f"case {args.case_id}: flags now {sorted(flags)}")
             return 0
         finally:
             await db.close()
@@ -262,8 +301,11 @@ def build_parser() -> argparse.ArgumentParser:
     comp.set_defaults(func=cmd_compliance)
 
     case = sub.add_parser("case", help="a case: phones, attempts and every policy decision")
-    case.add_argument("action", choices=("show",))
+    case.add_argument("action", choices=("show", "flag", "unflag"))
     case.add_argument("case_id")
+    case.add_argument("flag", nargs="?", help="with flag/unflag: dispute, fraud or care")
+    case.add_argument("--by", help="who (flag/unflag)")
+    case.add_argument("--why", help="why (flag/unflag)")
     case.set_defaults(func=cmd_case)
 
     demo = sub.add_parser("demo", help="sandbox PBX + service + demo calls, then a summary")

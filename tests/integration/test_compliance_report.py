@@ -72,3 +72,21 @@ async def test_a_stored_breach_is_found_and_the_cli_exits_non_zero(db, tmp_path,
 def test_bad_dates_are_named(capsys):
     assert main(["compliance", "report", "--from", "yesterday", "--to", "2026-12-01"]) == 2
     assert "not a date/time" in capsys.readouterr().err
+
+
+async def test_a_supervisor_clears_a_dispute_and_the_case_is_dialled_again(db, monkeypatch):
+    clock = ManualClock(DAY.replace(hour=10).astimezone(timezone.utc))
+    await seed(db, clock)
+    monkeypatch.setenv("DUNLINE_DATABASE_URL", db.url)
+    assert await asyncio.to_thread(main, ["case", "flag", "C-0", "dispute", "--by", "qc-li", "--why", "debtor disputes"]) == 0
+    with pytest.raises(DialBlocked):
+        await place_call(db, Link(), DialSettings(), case_id="C-0", collector="6001", clock=clock,
+                         policy=profile("client-default"))
+    assert await asyncio.to_thread(main, ["case", "unflag", "C-0", "dispute", "--by", "sup-wang"]) == 2, "why is required"
+    assert await asyncio.to_thread(main, ["case", "unflag", "C-0", "dispute", "--by", "sup-wang", "--why", "bill corrected"]) == 0
+    clock.advance(60)
+    await place_call(db, Link(), DialSettings(), case_id="C-0", collector="6001", clock=clock,
+                     policy=profile("client-default"))
+    async with db.session() as s:
+        actions = [(e.action, e.actor) for e in await repo.audit_events(s, subject="C-0")]
+    assert ("case.flagged", "qc-li") in actions and ("case.unflagged", "sup-wang") in actions
