@@ -21,7 +21,7 @@ from ami.errors import AmiError
 from ami.link import AmiLink
 from console.api import ConsoleDeps, make_app
 from dialer.monitor import CallMonitor
-from dialer.policy import profile
+from dialer.policy_config import build_policy
 from dialer.originate import DialSettings, place_call
 from recorder.archive import FilesystemArchive
 from recorder.ingest import IngestError, IngestSettings, ingest_attempt
@@ -48,7 +48,7 @@ class Service:
             trunk=settings.pbx.trunk, context=settings.pbx.outbound_context,
             ring_timeout_s=settings.pbx.ring_timeout_s,
         )
-        self.policy = profile(settings.policy.profile)
+        self.policy = build_policy(settings.policy)
         self._dial_lock = asyncio.Lock()  # one policy decision + attempt write at a time
         self._ingest_queue: asyncio.Queue[str] = asyncio.Queue()
         self._ingest_pending: set[str] = set()

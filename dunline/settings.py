@@ -61,7 +61,15 @@ class RecordingSettings:
 
 @dataclass(frozen=True, slots=True)
 class PolicyConfig:
+    """The dialing rules: a profile plus overrides (see dialer/policy_config.py)."""
+
     profile: str = "client-default"  # client-default | cn-banking-2026 | us-reg-f
+    window: str = ""  # "HH:MM-HH:MM" for every open weekday; "" keeps the profile's
+    closed_weekdays: tuple[str, ...] = ()
+    holidays: tuple[str, ...] = ()  # ISO dates
+    last_dial_margin_min: int = -1  # -1 keeps the profile's
+    appointment_tolerance_min: int = -1
+    caps: str = ""  # "attempts_per_number_per_day=2,min_gap_minutes=30"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,12 +103,14 @@ class Settings:
             raise SettingsError("pbx.collectors: at least one collector endpoint is needed")
         if self.console.host not in ("127.0.0.1", "::1", "localhost") and not self.console.allow_public:
             raise SettingsError("console.host: binding beyond loopback needs console.allow_public = true")
-        from dialer.policy import PolicySettingsError, profile
+        from dialer.policy import PolicySettingsError
+        from dialer.policy_config import build_policy
 
         try:
-            profile(self.policy.profile)
+            build_policy(self.policy)
         except PolicySettingsError as exc:
-            raise SettingsError(f"policy.profile: {exc}") from None
+            message = str(exc)
+            raise SettingsError(message if message.startswith("policy.") else f"policy.profile: {message}") from None
         return self
 
 

@@ -36,3 +36,31 @@ def test_unreadable_config_file(tmp_path):
     bad.write_text("[ami\n")
     with pytest.raises(SettingsError, match="config file"):
         load_settings(bad, env={})
+
+
+def test_policy_overrides_are_applied(tmp_path):
+    from dialer.policy_config import build_policy
+
+    cfg = tmp_path / "p.toml"
+    cfg.write_text('[policy]\nprofile = "us-reg-f"\nwindow = "09:00-20:00"\nclosed_weekdays = ["sun"]\n'
+                   'holidays = ["2027-01-01"]\ncaps = "attempts_per_number_per_day=2,min_gap_minutes=none"\n')
+    policy = build_policy(load_settings(cfg, env={}).policy)
+    assert policy.windows[0].start.hour == 9 and policy.windows[0].end.hour == 20
+    assert policy.windows[6] is None
+    assert policy.caps.attempts_per_number_per_day == 2 and policy.caps.min_gap_minutes is None
+    assert policy.caps.max_per_case_7d == 7, "the profile's other caps are kept"
+
+
+@pytest.mark.parametrize("env, name", [
+    ({"DUNLINE_POLICY_PROFILE": "wild-west"}, "policy.profile"),
+    ({"DUNLINE_POLICY_WINDOW": "21:00-08:00"}, "policy.window"),
+    ({"DUNLINE_POLICY_WINDOW": "8am-9pm"}, "policy.window"),
+    ({"DUNLINE_POLICY_CLOSED_WEEKDAYS": "sunday"}, "policy.closed_weekdays"),
+    ({"DUNLINE_POLICY_HOLIDAYS": "2027-13-01"}, "policy.holidays"),
+    ({"DUNLINE_POLICY_CAPS": "attempts_per_number_per_day=-1"}, "policy.caps"),
+    ({"DUNLINE_POLICY_CAPS": "calls_per_hour=3"}, "policy.caps"),
+    ({"DUNLINE_POLICY_LAST_DIAL_MARGIN_MIN": "-5"}, "policy.last_dial_margin_min"),
+])
+def test_bad_policy_settings_stop_start_up_naming_the_setting(env, name):
+    with pytest.raises(SettingsError, match=name.replace(".", r"\.")):
+        load_settings(env=env)

@@ -1,0 +1,90 @@
+"""From the `[policy]` settings section to validated PolicySettings (fails at start-up).
+
+    [policy]
+    profile = "client-default"          # client-default | cn-banking-2026 | us-reg-f
+    window = "08:00-20:00"              # every open weekday, debtor-local
+    closed_weekdays = ["sun"]
+    holidays = ["2027-02-17"]           # debtor-local dates, no calls
+    last_dial_margin_min = 10
+    appointment_tolerance_min = 5
+    caps = "attempts_per_number_per_day=2,min_gap_minutes=30"
+
+Every error names the setting (`policy.window: ...`).
+"""
+from __future__ import annotations
+
+from dataclasses import fields
+from datetime import date, time
+from typing import Any, Protocol
+
+from dialer.policy import Caps, DayWindow, PolicySettings, PolicySettingsError, profile, with_overrides
+from dialer.policy.model import WEEKDAYS
+
+
+class PolicyConfigLike(Protocol):
+    profile: str
+    window: str
+    closed_weekdays: tuple[str, ...]
+    holidays: tuple[str, ...]
+    last_dial_margin_min: int
+    appointment_tolerance_min: int
+    caps: str
+
+
+def _time(text: str, name: str) -> time:
+    try:
+        return time.fromisoformat(text.strip())
+    except ValueError:
+        raise PolicySettingsError(f"policy.{name}: {text!r} is not a HH:MM time") from None
+
+
+def build_policy(config: PolicyConfigLike) -> PolicySettings:
+    """The profile with the configured overrides, validated; PolicySettingsError names the setting."""
+    base = profile(config.profile)
+    changes: dict[str, Any] = {}
+    windows = list(base.windows)
+    if config.window:
+        start_text, sep, end_text = config.window.partition("-")
+        if not sep:
+            raise PolicySettingsError(f"policy.window: {config.window!r} is not START-END")
+        start, end = _time(start_text, "window"), _time(end_text, "window")
+        if end <= start:
+            raise PolicySettingsError(f"policy.window: end {end} must be after start {start}")
+        windows = [DayWindow(start, end)] * 7
+    for day in config.closed_weekdays:
+        if day not in WEEKDAYS:
+            raise PolicySettingsError(f"policy.closed_weekdays: {day!r} is not one of {', '.join(WEEKDAYS)}")
+        windows[WEEKDAYS.index(day)] = None
+    if config.window or config.closed_weekdays:
+        changes["windows"] = tuple(windows)
+    if config.holidays:
+        try:
+            changes["holidays"] = frozenset(date.fromisoformat(d) for d in config.holidays)
+        except ValueError as exc:
+            raise PolicySettingsError(f"policy.holidays: {exc}") from None
+    for name in ("last_dial_margin_min", "appointment_tolerance_min"):
+        value = getattr(config, name)
+        if value != -1:
+            if value < 0:
+                raise PolicySettingsError(f"policy.{name}: {value} must not be negative")
+            changes[name] = value
+    if config.caps:
+        caps: dict[str, int | None] = {}
+        known = {f.name for f in fields(Caps)}
+        for item in config.caps.split(","):
+            key, sep, value = (part.strip() for part in item.partition("="))
+            if not sep or key not in known:
+                raise PolicySettingsError(f"policy.caps: {item.strip()!r} is not one of {', '.join(sorted(known))}=N")
+            try:
+                number = None if value.lower() == "none" else int(value)
+            except ValueError:
+                raise PolicySettingsError(f"policy.caps: {key}={value!r} is not a whole number") from None
+            if number is not None and number < 0:
+                raise PolicySettingsError(f"policy.caps: {key}={number} must not be negative")
+            caps[key] = number
+        changes["caps"] = caps
+    try:
+        return with_overrides(base, **changes) if changes else base
+    except PolicySettingsError as exc:
+        message = str(exc)
+        raise PolicySettingsError(message if message.startswith("policy.") else f"policy.{message}") from None
