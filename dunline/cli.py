@@ -176,43 +176,31 @@ def cmd_case(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
     from storage import repositories as repo
-    from storage.db import Database
     from storage.models import PolicyDecision
 
     settings = load_settings(args.config)
     if args.action in ("flag", "unflag"):
         return _flag_case(args, settings)
 
-    async def run() -> int:
-        db = Database(settings.database.url)
-        try:
-            await db.migrate()
-            async with db.session() as s:
-                try:
-                    case = await repo.get_case(s, args.case_id)
-                except repo.NotFound as exc:
-                    print(exc, file=sys.stderr)
-                    return 1
-                print(f"case {case.id} ({case.client}) {case.debtor_name}: {case.status} "
-                      f"flags={case.flags or []} zone={case.timezone or case.region or '?'}")
-                for p in case.phones:
-                    print(f"  phone {p.number} {p.kind}{' DNC' if p.do_not_call else ''}"
-                          f"{' refused' if p.refused else ''}")
-                for a in await repo.attempts_for_case(s, case.id):
-                    print(f"  attempt {a.id} {a.created_at:%Y-%m-%d %H:%M:%S}Z {a.number} "
-                          f"{a.outcome or a.state} cause={a.hangup_cause}")
-                decisions = (await s.scalars(select(PolicyDecision).where(
-                    PolicyDecision.case_id == case.id).order_by(PolicyDecision.at))).all()
-                for d in decisions:
-                    verdict = "allowed" if d.allowed else (
-                        f"BLOCKED {d.rule}: {d.reason}; next allowed "
-                        f"{d.next_allowed_at.isoformat() if d.next_allowed_at else 'when lifted by a person'}")
-                    print(f"  decision {d.at:%Y-%m-%d %H:%M:%S}Z {d.number} {verdict}")
-            return 0
-        finally:
-            await db.close()
+    async def show(s, case) -> int:
+        print(f"case {case.id} ({case.client}) {case.debtor_name}: {case.status} "
+              f"flags={case.flags or []} zone={case.timezone or case.region or '?'}")
+        for p in case.phones:
+            print(f"  phone {p.number} {p.kind}{' DNC' if p.do_not_call else ''}"
+                  f"{' refused' if p.refused else ''}")
+        for a in await repo.attempts_for_case(s, case.id):
+            print(f"  attempt {a.id} {a.created_at:%Y-%m-%d %H:%M:%S}Z {a.number} "
+                  f"{a.outcome or a.state} cause={a.hangup_cause}")
+        decisions = (await s.scalars(select(PolicyDecision).where(
+            PolicyDecision.case_id == case.id).order_by(PolicyDecision.at))).all()
+        for d in decisions:
+            verdict = "allowed" if d.allowed else (
+                f"BLOCKED {d.rule}: {d.reason}; next allowed "
+                f"{d.next_allowed_at.isoformat() if d.next_allowed_at else 'when lifted by a person'}")
+            print(f"  decision {d.at:%Y-%m-%d %H:%M:%S}Z {d.number} {verdict}")
+        return 0
 
-    return asyncio.run(run())
+    return _run_on_case(settings, args.case_id, show)
 
 
 def _flag_case(args: argparse.Namespace, settings) -> int:
@@ -220,7 +208,6 @@ def _flag_case(args: argparse.Namespace, settings) -> int:
     from dialer.policy.model import CASE_FLAGS
     from storage import repositories as repo
     from storage.clock import system_clock
-    from storage.db import Database
 
     if args.flag not in CASE_FLAGS:
         print(f"unknown flag {args.flag!r} (one of: {', '.join(sorted(CASE_FLAGS))})", file=sys.stderr)
@@ -229,23 +216,34 @@ def _flag_case(args: argparse.Namespace, settings) -> int:
         print("--by and --why are required: every change of a flag is audited", file=sys.stderr)
         return 2
 
+    async def flag(s, case) -> int:
+        flags = set(case.flags or ())
+        flags.add(args.flag) if args.action == "flag" else flags.discard(args.flag)
+        case.flags = sorted(flags)
+        await repo.audit(s, at=system_clock(), actor=args.by, action=f"case.{args.action}ged",
+                         subject=case.id, flag=args.flag, why=args.why)
+        print(f"case {args.case_id}: flags now {sorted(flags)}")
+        return 0
+
+    return _run_on_case(settings, args.case_id, flag)
+
+
+def _run_on_case(settings, case_id: str, work) -> int:
+    """Open the database, load the case and run `work(session, case)` in one transaction."""
+    from storage import repositories as repo
+    from storage.db import Database
+
     async def run() -> int:
         db = Database(settings.database.url)
         try:
             await db.migrate()
             async with db.session() as s:
                 try:
-                    case = await repo.get_case(s, args.case_id)
+                    case = await repo.get_case(s, case_id)
                 except repo.NotFound as exc:
                     print(exc, file=sys.stderr)
                     return 1
-                flags = set(case.flags or ())
-                flags.add(args.flag) if args.action == "flag" else flags.discard(args.flag)
-                case.flags = sorted(flags)
-                await repo.audit(s, at=system_clock(), actor=args.by, action=f"case.{args.action}ged",
-                                 subject=case.id, flag=args.flag, why=args.why)
-            print(f"case {args.case_id}: flags now {sorted(flags)}")
-            return 0
+                return await work(s, case)
         finally:
             await db.close()
 

@@ -74,7 +74,7 @@ def test_bad_dates_are_named(capsys):
     assert "not a date/time" in capsys.readouterr().err
 
 
-async def test_a_supervisor_clears_a_dispute_and_the_case_is_dialled_again(db, monkeypatch):
+async def test_a_supervisor_clears_a_dispute_and_the_case_is_dialled_again(db, monkeypatch, capsys):
     clock = ManualClock(DAY.replace(hour=10).astimezone(timezone.utc))
     await seed(db, clock)
     monkeypatch.setenv("DUNLINE_DATABASE_URL", db.url)
@@ -82,6 +82,8 @@ async def test_a_supervisor_clears_a_dispute_and_the_case_is_dialled_again(db, m
     with pytest.raises(DialBlocked):
         await place_call(db, Link(), DialSettings(), case_id="C-0", collector="6001", clock=clock,
                          policy=profile("client-default"))
+    assert await asyncio.to_thread(main, ["case", "show", "C-0"]) == 0
+    assert "BLOCKED dispute" in capsys.readouterr().out, "the blocked decision is visible from the CLI"
     assert await asyncio.to_thread(main, ["case", "unflag", "C-0", "dispute", "--by", "sup-wang"]) == 2, "why is required"
     assert await asyncio.to_thread(main, ["case", "unflag", "C-0", "dispute", "--by", "sup-wang", "--why", "bill corrected"]) == 0
     clock.advance(60)
