@@ -80,11 +80,15 @@ async def get_case(request: web.Request) -> web.Response:
             raise web.HTTPNotFound(text=f"no case {case_id}") from None
         attempts = await repo.attempts_for_case(s, case_id)
         recordings = await repo.recordings_for_case(s, case_id)
+        decisions = await repo.decisions_for_case(s, case_id)
         return web.json_response({
             "id": case.id, "client": case.client, "debtor_name": case.debtor_name,
             "status": case.status, "phones": [p.number for p in case.phones],
             "attempts": [attempt_json(a) for a in attempts],
             "recordings": [recording_json(r) for r in recordings],
+            "decisions": [{"at": _iso(d.at), "number": d.number, "allowed": d.allowed, "rule": d.rule,
+                           "reason": d.reason, "next_allowed_at": _iso(d.next_allowed_at),
+                           "attempt_id": d.attempt_id} for d in decisions],
         })
 
 

@@ -173,10 +173,7 @@ def cmd_compliance(args: argparse.Namespace) -> int:
 
 
 def cmd_case(args: argparse.Namespace) -> int:
-    from sqlalchemy import select
-
     from storage import repositories as repo
-    from storage.models import PolicyDecision
 
     settings = load_settings(args.config)
     if args.action in ("flag", "unflag"):
@@ -191,9 +188,7 @@ def cmd_case(args: argparse.Namespace) -> int:
         for a in await repo.attempts_for_case(s, case.id):
             print(f"  attempt {a.id} {a.created_at:%Y-%m-%d %H:%M:%S}Z {a.number} "
                   f"{a.outcome or a.state} cause={a.hangup_cause}")
-        decisions = (await s.scalars(select(PolicyDecision).where(
-            PolicyDecision.case_id == case.id).order_by(PolicyDecision.at))).all()
-        for d in decisions:
+        for d in await repo.decisions_for_case(s, case.id):
             verdict = "allowed" if d.allowed else (
                 f"BLOCKED {d.rule}: {d.reason}; next allowed "
                 f"{d.next_allowed_at.isoformat() if d.next_allowed_at else 'when lifted by a person'}")

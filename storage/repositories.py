@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from storage.models import ApprovedCallerId, Attempt, AuditEvent, Case, Phone, Recording
+from storage.models import ApprovedCallerId, Attempt, AuditEvent, Case, Phone, PolicyDecision, Recording
 
 
 class NotFound(LookupError):
@@ -137,6 +137,12 @@ async def recordings_for_case(session: AsyncSession, case_id: str) -> Sequence[R
     rows = await session.scalars(
         select(Recording).where(Recording.case_id == case_id).order_by(Recording.call_ended_at)
     )
+    return rows.all()
+
+
+async def decisions_for_case(session: AsyncSession, case_id: str) -> Sequence[PolicyDecision]:
+    rows = await session.scalars(
+        select(PolicyDecision).where(PolicyDecision.case_id == case_id).order_by(PolicyDecision.at, PolicyDecision.id))
     return rows.all()
 
 
