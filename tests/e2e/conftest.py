@@ -68,13 +68,16 @@ class Harness:
                                         timezone=timezone, flags=list(flags),
                                         created_at=self.service.clock()), [repo.NewPhone(number)])
 
-    async def wait_attempt(self, attempt_id: str, *, state: str = "ended", timeout: float = 60.0):
+    async def wait_attempt(self, attempt_id: str, *, state: str = "ended", timeout: float = 60.0,
+                           until=lambda attempt: True):
+        """The attempt once it is in `state` and `until(attempt)` holds (two sources, the
+        dialplan's hang-up handler and the AMI events, fill an ended attempt in turn)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
             async with self.service.db.session() as s:
                 attempt = await repo.get_attempt(s, attempt_id)
-            if attempt is not None and attempt.state == state:
+            if attempt is not None and attempt.state == state and until(attempt):
                 return attempt
             if loop.time() > deadline:
                 raise AssertionError(f"attempt {attempt_id} not {state} in {timeout}s: {attempt and attempt.state}")

@@ -24,8 +24,9 @@ async def test_answered_call_is_bound_recorded_and_archived(harness):
     number = "15555300001"  # carrier: answer after 1 s, talk 6 s, hang up
     await harness.add_case("E2E-A", number)
     attempt = await harness.service.dial("E2E-A")
-    ended = await harness.wait_attempt(attempt.id)
     rec = await harness.wait_recording(attempt.id)
+    ended = await harness.wait_attempt(  # both reports in: hang-up handler and AMI bridge events
+        attempt.id, until=lambda a: a.bridged_seconds is not None and a.answered_seconds is not None)
 
     assert (ended.case_id, ended.outcome, ended.hangup_cause) == ("E2E-A", "answered", 16)
     assert ended.recording_name == attempt.id and ended.bound_at is not None
