@@ -4,11 +4,13 @@ It re-derives every rule from the attempts as stored (time, number, outcome, cal
 and the case/phone facts kept with the attempt when it was placed) through
 `dialer.policy.audit`, which shares no rule code with `decide()`. Attempts from the
 eight days before the period are included as history so rolling caps are judged right;
-breaches are reported for the period only.
+breaches are reported for the period only. Each client's attempts are judged by that
+client's rules and approved caller IDs (per-number caps therefore count per client).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -65,8 +67,9 @@ def _snapshot(attempt: Attempt, case: Case, phone: Phone | None) -> tuple[CaseFa
     return current_case, current_phone
 
 
-async def compliance_report(db: Database, start: datetime, end: datetime,
-                            settings: PolicySettings) -> ComplianceReport:
+async def compliance_report(db: Database, start: datetime, end: datetime, settings: PolicySettings,
+                            client_policies: Mapping[str, PolicySettings] | None = None) -> ComplianceReport:
+    """Audit the period; each client's attempts against that client's rules and caller IDs."""
     async with db.session() as s:
         rows = (await s.execute(
             select(Attempt, Case, Phone).join(Case, Case.id == Attempt.case_id)
@@ -81,22 +84,22 @@ async def compliance_report(db: Database, start: datetime, end: datetime,
     for a in appointments:
         by_case.setdefault(a.case_id, []).append(
             Appointment(at=a.at, agreed_by=a.agreed_by, recorded_attempt_id=a.recorded_attempt_id or ""))
-    audited = []
+    by_client: dict[str, list[AuditedAttempt]] = {}
     in_period: set[str] = set()
     for attempt, case, phone in rows:
         case_f, phone_f = _snapshot(attempt, case, phone)
-        audited.append(AuditedAttempt(attempt_id=attempt.id, record=attempt_record(attempt), case=case_f,
-                                      phone=phone_f, caller_id=attempt.caller_id or "",
-                                      appointments=tuple(by_case.get(case.id, ()))))
+        by_client.setdefault(case.client, []).append(AuditedAttempt(
+            attempt_id=attempt.id, record=attempt_record(attempt), case=case_f, phone=phone_f,
+            caller_id=attempt.caller_id or "", appointments=tuple(by_case.get(case.id, ()))))
         if attempt.created_at >= start:
             in_period.add(attempt.id)
-    pool = tuple(sorted(set().union(*pools.values()))) if pools else ()
-    result = audit(audited, _with_pool(settings, pool))
-    return ComplianceReport(start=start, end=end, attempts=len(in_period), checked=dict(result.checked),
-                            breaches=tuple(b for b in result.breaches if b.attempt_id in in_period))
-
-
-def _with_pool(settings: PolicySettings, pool: tuple[str, ...]) -> PolicySettings:
-    from dataclasses import replace
-
-    return replace(settings, caller_id_pool=pool)
+    checked: dict[str, int] = {}
+    breaches: list[Breach] = []
+    for client, audited in sorted(by_client.items()):
+        rules = (client_policies or {}).get(client, settings)
+        result = audit(audited, replace(rules, caller_id_pool=tuple(sorted(pools.get(client, ())))))
+        for rule, count in result.checked.items():
+            checked[rule] = checked.get(rule, 0) + count
+        breaches.extend(b for b in result.breaches if b.attempt_id in in_period)
+    return ComplianceReport(start=start, end=end, attempts=len(in_period), checked=checked,
+                            breaches=tuple(breaches))

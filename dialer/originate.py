@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import update
@@ -60,6 +60,7 @@ async def place_call(
     clock: Clock,
     policy: PolicySettings,
     number: str | None = None,
+    client_policies: Mapping[str, PolicySettings] | None = None,
     on_queued: Callable[[str, str], None] | None = None,
 ) -> Attempt:
     """Ask the policy at this very moment; if allowed, write the attempt, originate it and
@@ -74,6 +75,7 @@ async def place_call(
         if not phones:
             raise DialError(f"case {case_id} has no phone {number or ''}".strip())
         phone = phones[0]
+        policy = (client_policies or {}).get(case.client, policy)
         now = clock()
         history, appointments, effective, last = await policy_inputs(session, case, phone.number, now, policy)
         facts = (case_facts(case), phone_facts(phone))

@@ -154,6 +154,7 @@ def _parse_when(text: str) -> "datetime":
 def cmd_compliance(args: argparse.Namespace) -> int:
     from dialer.compliance import compliance_report
     from dialer.policy import profile
+    from dialer.policy_config import build_policy
     from storage.db import Database
 
     settings = load_settings(args.config)
@@ -163,7 +164,11 @@ def cmd_compliance(args: argparse.Namespace) -> int:
         db = Database(settings.database.url)
         try:
             await db.migrate()
-            return await compliance_report(db, start, end, profile(args.profile or settings.policy.profile))
+            if args.profile:
+                return await compliance_report(db, start, end, profile(args.profile))
+            return await compliance_report(
+                db, start, end, build_policy(settings.policy),
+                {client: build_policy(cfg) for client, cfg in settings.policy_clients})
         finally:
             await db.close()
 

@@ -49,6 +49,7 @@ class Service:
             ring_timeout_s=settings.pbx.ring_timeout_s,
         )
         self.policy = build_policy(settings.policy)
+        self.client_policies = {client: build_policy(cfg) for client, cfg in settings.policy_clients}
         self._dial_lock = asyncio.Lock()  # one policy decision + attempt write at a time
         self._ingest_queue: asyncio.Queue[str] = asyncio.Queue()
         self._ingest_pending: set[str] = set()
@@ -114,7 +115,8 @@ class Service:
         async with self._dial_lock:
             return await place_call(self.db, self.link, self.dial_settings, case_id=case_id,
                                     collector=next(self._collectors), clock=self.clock,
-                                    policy=self.policy, number=number,
+                                    policy=self.policy, client_policies=self.client_policies,
+                                    number=number,
                                     on_queued=self.monitor.originate_queued if self.monitor else None)
 
     async def hang_up_unrecorded(self, attempt_id: str, channel: str) -> None:

@@ -88,7 +88,13 @@ class Settings:
     recording: RecordingSettings = field(default_factory=RecordingSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
+    # per-client overrides of [policy]: TOML tables [policy_clients.<client>]
+    policy_clients: tuple[tuple[str, PolicyConfig], ...] = ()
     sandbox_dir: str = "var/sandbox"
+
+    def policy_for(self, client: str) -> PolicyConfig:
+        """The client's policy configuration, or the global one."""
+        return dict(self.policy_clients).get(client, self.policy)
 
     def validate(self) -> Settings:
         for section, name in (("ami", "port"), ("agi", "port"), ("console", "port")):
@@ -106,11 +112,17 @@ class Settings:
         from dialer.policy import PolicySettingsError
         from dialer.policy_config import build_policy
 
-        try:
-            build_policy(self.policy)
-        except PolicySettingsError as exc:
-            message = str(exc)
-            raise SettingsError(message if message.startswith("policy.") else f"policy.profile: {message}") from None
+        for name, config in (("policy", self.policy),
+                             *((f"policy_clients.{c}", cfg) for c, cfg in self.policy_clients)):
+            try:
+                build_policy(config)
+            except PolicySettingsError as exc:
+                message = str(exc)
+                if message.startswith("policy."):
+                    message = message[len("policy."):]
+                elif not message.startswith("profile"):
+                    message = f"profile: {message}"
+                raise SettingsError(f"{name}.{message}") from None
         return self
 
 
@@ -165,6 +177,17 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
         for section, values in layer.items():
             if section == "sandbox_dir":
                 settings = replace(settings, sandbox_dir=str(values))
+                continue
+            if section == "policy_clients":
+                if not isinstance(values, Mapping):
+                    raise SettingsError("policy_clients: expected tables [policy_clients.<client>]")
+                clients = dict(settings.policy_clients)
+                for client, overrides in values.items():
+                    if not isinstance(overrides, Mapping):
+                        raise SettingsError(f"policy_clients.{client}: expected a table")
+                    base = clients.get(client, settings.policy)
+                    clients[client] = _merge(base, f"policy_clients.{client}", overrides)
+                settings = replace(settings, policy_clients=tuple(sorted(clients.items())))
                 continue
             if not hasattr(settings, section) or not isinstance(values, Mapping):
                 raise SettingsError(f"{section}: unknown settings section")

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from dialer.compliance import compliance_report
 from dialer.originate import DialBlocked, DialSettings, place_call
-from dialer.policy import profile
+from dialer.policy import every_day, profile, with_overrides
 from dunline.cli import main
 from storage import repositories as repo
 from storage.clock import ManualClock
@@ -92,3 +92,21 @@ async def test_a_supervisor_clears_a_dispute_and_the_case_is_dialled_again(db, m
     async with db.session() as s:
         actions = [(e.action, e.actor) for e in await repo.audit_events(s, subject="C-0")]
     assert ("case.flagged", "qc-li") in actions and ("case.unflagged", "sup-wang") in actions
+
+
+async def test_each_client_is_judged_by_its_own_rules_and_caller_ids(db):
+    clock = ManualClock(DAY.replace(hour=10).astimezone(timezone.utc))
+    await seed(db, clock)  # client "cu" approves 4008001000
+    async with db.session() as s:
+        await repo.approve_caller_id(s, "bank", "4008009000")
+        await repo.add_case(s, Case(id="B-1", client="bank", debtor_name="Ma", timezone="Asia/Shanghai",
+                                    created_at=clock()), [repo.NewPhone("15551109999")])
+        # the bank's call shows the telecom's number; both calls are at 20:30
+        await repo.create_attempt(s, Attempt(id="b" * 32, case_id="B-1", number="15551109999", caller_id="4008001000",
+                                             state="ended", created_at=DAY.replace(hour=20, minute=30).astimezone(timezone.utc)))
+        await repo.create_attempt(s, Attempt(id="c" * 32, case_id="C-2", number="15551100002", caller_id="4008001000",
+                                             state="ended", created_at=DAY.replace(hour=20, minute=30).astimezone(timezone.utc)))
+    strict = with_overrides(profile("client-default"), windows=every_day(time(9), time(20)))
+    report = await compliance_report(db, DAY.astimezone(timezone.utc), (DAY + timedelta(days=1)).astimezone(timezone.utc),
+                                     profile("client-default"), {"bank": strict})
+    assert {(b.attempt_id, b.rule) for b in report.breaches} == {("b" * 32, "caller_id"), ("b" * 32, "window")}

@@ -112,3 +112,21 @@ async def test_clock_going_backwards_blocks(db):
     with pytest.raises(DialBlocked) as err:
         await dial(db, link, clock)
     assert err.value.decision.rule == "clock"
+
+
+async def test_the_clients_own_rules_apply(db):
+    from datetime import time
+
+    from dialer.policy import every_day, with_overrides
+
+    clock = ManualClock(beijing(20, 30))
+    await setup(db, clock)
+    link = RecordingLink()
+    strict = with_overrides(profile("client-default"), windows=every_day(time(9), time(20)))
+    with pytest.raises(DialBlocked) as err:
+        await place_call(db, link, DialSettings(), case_id="C-P", collector="6001", clock=clock,
+                         policy=profile("client-default"), client_policies={"cu": strict})
+    assert err.value.decision.rule == "window"
+    await place_call(db, link, DialSettings(), case_id="C-P", collector="6001", clock=clock,
+                     policy=profile("client-default"), client_policies={"other": strict})
+    assert len(link.originated) == 1

@@ -64,3 +64,20 @@ def test_policy_overrides_are_applied(tmp_path):
 def test_bad_policy_settings_stop_start_up_naming_the_setting(env, name):
     with pytest.raises(SettingsError, match=name.replace(".", r"\.")):
         load_settings(env=env)
+
+
+def test_per_client_policy_inherits_the_global_one_and_is_validated(tmp_path):
+    from dialer.policy_config import build_policy
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[policy]\nwindow = "09:00-20:00"\n'
+                   '[policy_clients.unicom]\nprofile = "cn-banking-2026"\nwindow = "08:00-22:00"\n'
+                   '[policy_clients.bank-b]\ncaps = "attempts_per_number_per_day=1"\n')
+    settings = load_settings(cfg, env={})
+    assert build_policy(settings.policy_for("unicom")).windows[0].end.hour == 22
+    assert build_policy(settings.policy_for("bank-b")).windows[0].start.hour == 9, "inherits [policy]"
+    assert build_policy(settings.policy_for("bank-b")).caps.attempts_per_number_per_day == 1
+    assert build_policy(settings.policy_for("other")).windows[0].start.hour == 9
+    cfg.write_text('[policy_clients.unicom]\nwindow = "22:00-08:00"\n')
+    with pytest.raises(SettingsError, match=r"policy_clients\.unicom\.window"):
+        load_settings(cfg, env={})
