@@ -8,6 +8,7 @@
     last_dial_margin_min = 10
     appointment_tolerance_min = 5
     caps = "attempts_per_number_per_day=2,min_gap_minutes=30"
+    regions = ["XJ=Asia/Urumqi|Asia/Shanghai"]   # client region codes -> candidate zones
 
 Every error names the setting (`policy.window: ...`).
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 from dataclasses import fields
 from datetime import date, time
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dialer.policy import Caps, DayWindow, PolicySettings, PolicySettingsError, profile, with_overrides
 from dialer.policy.model import WEEKDAYS
@@ -29,6 +31,7 @@ class PolicyConfigLike(Protocol):
     last_dial_margin_min: int
     appointment_tolerance_min: int
     caps: str
+    regions: tuple[str, ...]
 
 
 def _time(text: str, name: str) -> time:
@@ -83,6 +86,20 @@ def build_policy(config: PolicyConfigLike) -> PolicySettings:
                 raise PolicySettingsError(f"policy.caps: {key}={number} must not be negative")
             caps[key] = number
         changes["caps"] = caps
+    if config.regions:
+        regions = []
+        for entry in config.regions:
+            code, sep, zones = (part.strip() for part in entry.partition("="))
+            names = frozenset(z.strip() for z in zones.split("|") if z.strip())
+            if not sep or not code or not names:
+                raise PolicySettingsError(f"policy.regions: {entry!r} is not CODE=Zone|Zone")
+            for name in names:
+                try:
+                    ZoneInfo(name)
+                except (ZoneInfoNotFoundError, ValueError):
+                    raise PolicySettingsError(f"policy.regions: unknown time zone {name!r} for {code}") from None
+            regions.append((code, names))
+        changes["extra_regions"] = tuple(regions)
     try:
         return with_overrides(base, **changes) if changes else base
     except PolicySettingsError as exc:

@@ -70,6 +70,7 @@ class PolicyConfig:
     last_dial_margin_min: int = -1  # -1 keeps the profile's
     appointment_tolerance_min: int = -1
     caps: str = ""  # "attempts_per_number_per_day=2,min_gap_minutes=30"
+    regions: tuple[str, ...] = ()  # "CODE=Zone|Zone": the client's region codes -> candidate zones
 
 
 @dataclass(frozen=True, slots=True)

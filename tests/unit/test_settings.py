@@ -81,3 +81,15 @@ def test_per_client_policy_inherits_the_global_one_and_is_validated(tmp_path):
     cfg.write_text('[policy_clients.unicom]\nwindow = "22:00-08:00"\n')
     with pytest.raises(SettingsError, match=r"policy_clients\.unicom\.window"):
         load_settings(cfg, env={})
+
+
+def test_region_codes_map_to_candidate_zones_and_unknown_zones_are_named(tmp_path):
+    from dialer.policy import candidate_zones
+    from dialer.policy_config import build_policy
+
+    cfg = tmp_path / "r.toml"
+    cfg.write_text('[policy]\nregions = ["XJ=Asia/Urumqi|Asia/Shanghai"]\n')
+    policy = build_policy(load_settings(cfg, env={}).policy)
+    assert candidate_zones(None, "XJ", "", policy.extra_regions) == {"Asia/Urumqi", "Asia/Shanghai"}
+    with pytest.raises(SettingsError, match=r"policy\.regions: unknown time zone 'Mars/Olympus'"):
+        load_settings(env={"DUNLINE_POLICY_REGIONS": "MA=Mars/Olympus"})
