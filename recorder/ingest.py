@@ -104,6 +104,7 @@ def _analyse_and_archive(
             "rms_dbfs": round(signal.rms_dbfs, 1),
             "speech_ratio": round(signal.speech_ratio, 3),
             "has_signal": signal.has_signal,
+            "steady_tone": signal.steady_tone,
             "duration_s": round(layout.duration_s, 3),
         }
     stored = {kind: archive.put(path, when) for kind, path in files.items()}
@@ -133,7 +134,9 @@ async def ingest_attempt(
     ended_at = attempt.ended_at or clock()
     duration, legs, stored = await asyncio.to_thread(_analyse_and_archive, files, archive, ended_at)
     for leg, info in legs.items():
-        if not info["has_signal"]:
+        if info["steady_tone"]:
+            flags.append(f"tone_only_{leg}")
+        elif not info["has_signal"]:
             flags.append(f"no_signal_{leg}")
     if attempt.answered_at is not None and attempt.ended_at is not None:
         span = (attempt.ended_at - attempt.answered_at).total_seconds()

@@ -86,3 +86,18 @@ async def test_missing_or_garbage_files_change_nothing(db, clock, tmp_path, boun
     async with db.session() as s:
         assert await repo.recording_for_attempt(s, ATTEMPT) is None
     assert all(p.exists() for p in spool_paths(spool, ATTEMPT).values()), "spool files kept"
+
+
+async def test_a_tone_only_leg_is_flagged(db, clock, tmp_path, bound_attempt):
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    files = spool_paths(spool, ATTEMPT)
+    write_wav(files["mixed"], 3, 8000)
+    write_wav(files["tx"], 3, 8000)
+    frames = 8000 * 3
+    data = struct.pack(f"<{frames}h", *(int(8000 * math.sin(2 * math.pi * 425 * t / 8000)) for t in range(frames)))
+    files["rx"].write_bytes(b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVEfmt "
+                            + struct.pack("<IHHIIHH", 16, 1, 1, 8000, 16000, 2, 16)
+                            + b"data" + struct.pack("<I", len(data)) + data)
+    rec = await ingest_attempt(db, FilesystemArchive(tmp_path / "a"), IngestSettings(spool_dir=spool), ATTEMPT, clock)
+    assert "tone_only_rx" in rec.flags and "tone_only_tx" not in rec.flags

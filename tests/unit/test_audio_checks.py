@@ -31,3 +31,36 @@ def test_modulated_voice_like_signal_has_signal():
                for t in range(16000)]
     leg = analyse_leg(pcm(samples), 8000)
     assert leg.has_signal
+
+
+def tone(freq, seconds=2.0, amplitude=8000, cadence=None):
+    out = []
+    for t in range(int(8000 * seconds)):
+        on = cadence is None or (t // int(8000 * cadence)) % 2 == 0
+        out.append(int(amplitude * math.sin(2 * math.pi * freq * t / 8000)) if on else 0)
+    return pcm(out)
+
+
+def test_a_steady_tone_is_not_a_conversation():
+    leg = analyse_leg(tone(425), 8000)
+    assert leg.steady_tone and not leg.has_signal
+
+
+def test_a_cadenced_ringback_is_a_tone_too():
+    leg = analyse_leg(tone(425, seconds=4, cadence=1.0), 8000)
+    assert leg.steady_tone and not leg.has_signal
+
+
+def test_speech_like_audio_is_not_a_tone():
+    rng = random.Random(7)
+    samples, t = [], 0
+    for _ in range(40):  # syllables: varying pitch and loudness, short pauses
+        freq, amp, length = rng.uniform(120, 300), rng.uniform(2000, 12000), rng.randint(800, 2400)
+        samples += [int(amp * math.sin(2 * math.pi * freq * (t + i) / 8000)) for i in range(length)]
+        samples += [0] * rng.randint(0, 600)
+        t += length
+    assert not analyse_leg(pcm(samples), 8000).steady_tone
+
+
+def test_too_little_sound_gets_no_tone_verdict():
+    assert not analyse_leg(tone(425, seconds=0.3) + pcm([0] * 16000), 8000).steady_tone
