@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,10 +28,10 @@ from agi_scripts.server import AgiSession
 from storage import repositories as repo
 from storage.clock import Clock
 from storage.db import Database
+from storage.models import ATTEMPT_ID_PATTERN
 
 log = logging.getLogger("dunline.agi")
 
-ATTEMPT_ID = re.compile(r"^[0-9a-f]{32}$")
 WAV_HEADER_BYTES = 44
 
 
@@ -72,7 +71,7 @@ class CallRoutes:
 
     async def bind(self, session: AgiSession) -> None:
         attempt_id = session.query.get("attempt", "")
-        if not ATTEMPT_ID.fullmatch(attempt_id):
+        if not ATTEMPT_ID_PATTERN.fullmatch(attempt_id):
             await self._reject(session, attempt_id, "garbled attempt id")
             return
         if session.uniqueid != attempt_id:
@@ -155,7 +154,7 @@ class CallRoutes:
 
     async def ended(self, session: AgiSession) -> None:
         attempt_id = session.query.get("attempt", "")
-        if not ATTEMPT_ID.fullmatch(attempt_id):
+        if not ATTEMPT_ID_PATTERN.fullmatch(attempt_id):
             log.warning("ended: garbled attempt id %r", attempt_id)
             return
         values = {}

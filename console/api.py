@@ -14,10 +14,9 @@ from aiohttp import web
 
 from storage import repositories as repo
 from storage.db import Database
-from storage.models import Attempt, Recording
+from storage.models import ATTEMPT_ID_PATTERN, Attempt, Recording
 
 CASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-ATTEMPT_ID = re.compile(r"^[0-9a-f]{32}$")
 
 DialFn = Callable[[str, str | None], Awaitable[Attempt]]
 
@@ -114,7 +113,7 @@ async def dial_case(request: web.Request) -> web.Response:
 
 async def get_attempt(request: web.Request) -> web.Response:
     attempt_id = request.match_info["attempt_id"]
-    if not ATTEMPT_ID.fullmatch(attempt_id):
+    if not ATTEMPT_ID_PATTERN.fullmatch(attempt_id):
         raise web.HTTPBadRequest(text="invalid attempt id")
     async with request.app[DEPS].db.session() as s:
         attempt = await repo.get_attempt(s, attempt_id)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -22,10 +21,10 @@ from ami.tracker import CallState, CallTracker, UpdateKind
 from storage import repositories as repo
 from storage.clock import Clock
 from storage.db import Database
+from storage.models import ATTEMPT_ID_PATTERN
 
 log = logging.getLogger("dunline.monitor")
 
-ATTEMPT_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 class CallMonitor:
@@ -43,7 +42,7 @@ class CallMonitor:
         self.clock = clock
         self.on_recorded_call_ended = on_recorded_call_ended
         self.resync_grace_s = resync_grace_s
-        self.tracker = CallTracker(accept=lambda uid: bool(ATTEMPT_ID.fullmatch(uid)))
+        self.tracker = CallTracker(accept=lambda uid: bool(ATTEMPT_ID_PATTERN.fullmatch(uid)))
         self._later: set[asyncio.Task[None]] = set()
         self._by_action: dict[str, str] = {}  # Originate ActionID -> attempt id
         self.resyncs = 0
@@ -105,7 +104,7 @@ class CallMonitor:
     async def _originate_response(self, event: OriginateResponse) -> None:
         """A failed Originate whose channel never appeared will send no Hangup: end it here."""
         uid = self._by_action.pop(event.action_id, "") or event.uniqueid
-        if event.response == "Success" or not ATTEMPT_ID.fullmatch(uid or ""):
+        if event.response == "Success" or not ATTEMPT_ID_PATTERN.fullmatch(uid or ""):
             return
         if self.tracker.get(uid) is not None or self.tracker.has_ended(uid):
             return  # the channel exists (or existed): its Hangup decides

@@ -47,6 +47,7 @@ class DialSettings:
 
 
 def new_attempt_id() -> str:
+    """A fresh attempt id (matches storage.models.ATTEMPT_ID_PATTERN)."""
     return uuid.uuid4().hex
 
 

@@ -7,6 +7,7 @@ what. Times are stored as UTC.
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from typing import Any
 
@@ -24,6 +25,9 @@ from sqlalchemy import (
     TypeDecorator,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+ATTEMPT_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")  # an attempt id: 32 hex digits (uuid4 hex)
 
 
 class UtcDateTime(TypeDecorator[datetime]):

@@ -123,12 +123,8 @@ def check_quiet_period(caps: Caps, now: datetime, history: Sequence[AttemptRecor
     if days is None:
         return None
     talks = [a.at for a in _for_case(history, case_id) if a.conversation and a.at <= now]
-    if not talks:
-        return None
-    frees = max(talks) + timedelta(days=days)
-    if now < frees:
-        return Blocked(f"conversation on case {case_id} less than {days} days ago", RULE_QUIET, frees)
-    return None
+    return _until_after_last(talks, timedelta(days=days), now,
+                             f"conversation on case {case_id} less than {days} days ago", RULE_QUIET)
 
 
 def check_min_gap(caps: Caps, now: datetime, history: Sequence[AttemptRecord],
@@ -138,12 +134,17 @@ def check_min_gap(caps: Caps, now: datetime, history: Sequence[AttemptRecord],
     if gap is None:
         return None
     times = [a.at for a in _for_number(history, case_id, number) if a.at <= now]
+    return _until_after_last(times, timedelta(minutes=gap), now,
+                             f"last attempt to {number} less than {gap} min ago", RULE_MIN_GAP)
+
+
+def _until_after_last(times: list[datetime], period: timedelta, now: datetime,
+                      reason: str, rule: str) -> Blocked | None:
+    """Blocked until `period` after the latest of `times` (None if none, or already past)."""
     if not times:
         return None
-    frees = max(times) + timedelta(minutes=gap)
-    if now < frees:
-        return Blocked(f"last attempt to {number} less than {gap} min ago", RULE_MIN_GAP, frees)
-    return None
+    frees = max(times) + period
+    return Blocked(reason, rule, frees) if now < frees else None
 
 
 def check_caps(caps: Caps, now: datetime, zones: Iterable[str],

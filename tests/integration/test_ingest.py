@@ -16,10 +16,14 @@ from storage.models import Attempt, Case
 ATTEMPT = "c" * 32
 
 
-def write_wav(path, seconds, amplitude, sizes_written=True):
+def write_wav(path, seconds, amplitude, sizes_written=True, steady_tone_hz=None):
+    """An 8 kHz mono WAV: speech-like (modulated 220 Hz) or, with steady_tone_hz, a pure tone."""
     frames = int(8000 * seconds)
-    samples = [int(amplitude * math.sin(2 * math.pi * 220 * t / 8000) * (0.5 + 0.5 * math.sin(2 * math.pi * 3 * t / 8000)))
-               for t in range(frames)]
+    if steady_tone_hz:
+        samples = [int(amplitude * math.sin(2 * math.pi * steady_tone_hz * t / 8000)) for t in range(frames)]
+    else:
+        samples = [int(amplitude * math.sin(2 * math.pi * 220 * t / 8000) * (0.5 + 0.5 * math.sin(2 * math.pi * 3 * t / 8000)))
+                   for t in range(frames)]
     data = struct.pack(f"<{frames}h", *samples)
     header = (b"RIFF" + struct.pack("<I", 36 + len(data) if sizes_written else 0) + b"WAVEfmt "
               + struct.pack("<IHHIIHH", 16, 1, 1, 8000, 16000, 2, 16)
@@ -94,10 +98,6 @@ async def test_a_tone_only_leg_is_flagged(db, clock, tmp_path, bound_attempt):
     files = spool_paths(spool, ATTEMPT)
     write_wav(files["mixed"], 3, 8000)
     write_wav(files["tx"], 3, 8000)
-    frames = 8000 * 3
-    data = struct.pack(f"<{frames}h", *(int(8000 * math.sin(2 * math.pi * 425 * t / 8000)) for t in range(frames)))
-    files["rx"].write_bytes(b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVEfmt "
-                            + struct.pack("<IHHIIHH", 16, 1, 1, 8000, 16000, 2, 16)
-                            + b"data" + struct.pack("<I", len(data)) + data)
+    write_wav(files["rx"], 3, 8000, steady_tone_hz=425)  # ringback-like tone, no conversation
     rec = await ingest_attempt(db, FilesystemArchive(tmp_path / "a"), IngestSettings(spool_dir=spool), ATTEMPT, clock)
     assert "tone_only_rx" in rec.flags and "tone_only_tx" not in rec.flags
