@@ -13,7 +13,7 @@ import shutil
 import struct
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from recorder.archive import FilesystemArchive
@@ -65,7 +65,8 @@ def main() -> None:
 
         def ours() -> None:
             archive = FilesystemArchive(root / f"archive-{next(counter)}")
-            _analyse_and_archive(files, archive, datetime.now(timezone.utc))
+            _analyse_and_archive(files, archive, datetime.now(timezone.utc),
+                                 datetime.now(timezone.utc) + timedelta(days=1096))
 
         copy_dir = root / "copy"
         copy_dir.mkdir()

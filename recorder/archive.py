@@ -1,20 +1,39 @@
-"""Archive stores: where evidence copies live, write-once.
+"""Archive stores: where evidence copies live, write-once, each with its own retention.
 
-`FilesystemArchive` (the default) keeps files under a dated, content-addressed layout
-`YYYY/MM/DD/<sha256>.wav`, written to a temporary name, fsynced, renamed into place and
-made read-only, so a crash never leaves a half-written archive file.
+One small interface (`ArchiveStore`), two stores:
+- `FilesystemArchive` (the default) keeps files under a dated, content-addressed layout
+  `YYYY/MM/DD/<sha256>.wav`, written to a temporary name, fsynced, renamed into place and
+  made read-only, so a crash never leaves a half-written archive file. Its per-object
+  retention (retain-until, legal hold) is a read-only sidecar `<key>.retention.json`.
+- `recorder.s3_store.S3ObjectLockArchive`: S3 with Object Lock in compliance mode.
+
+Both enforce the same rules at the store boundary (`RetentionError`): retention is only
+ever extended, never shortened; an object is deleted only after its retain-until and
+while no legal hold is on it. The database's rules (recorder.retention) come first; the
+store is the last line. All methods block: call them from a thread.
 """
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 CHUNK = 1 << 20
+RETENTION_SUFFIX = ".retention.json"
+
+
+class RetentionError(PermissionError):
+    """The store refused: retention not yet over, a legal hold, or a shortened retention."""
+
+
+class ObjectMissing(FileNotFoundError):
+    """No object under that key."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,19 +43,59 @@ class StoredObject:
     size_bytes: int
 
 
+@dataclass(frozen=True, slots=True)
+class ObjectRetention:
+    retain_until: datetime  # aware UTC
+    legal_hold: bool
+
+
 class ArchiveStore(Protocol):
-    def put(self, source: Path, when: datetime, suffix: str = ".wav") -> StoredObject: ...
-    def path_of(self, key: str) -> Path: ...
+    name: str  # "fs" | "s3"
+
+    def put(self, source: Path, when: datetime, *, retain_until: datetime,
+            suffix: str = ".wav") -> StoredObject:
+        """Store `source` (idempotent by content); an existing object's retention is
+        extended to `retain_until` if that is later, never shortened."""
+    def open_read(self, key: str) -> BinaryIO: ...
+    def hash_of(self, key: str) -> tuple[str, int]:
+        """SHA-256 and size of the stored bytes, read back now."""
+    def exists(self, key: str) -> bool: ...
+    def keys(self) -> Iterator[str]:
+        """Every evidence object in the store (for finding orphans)."""
+    def retention_of(self, key: str) -> ObjectRetention: ...
+    def extend_retention(self, key: str, retain_until: datetime) -> None: ...
+    def set_legal_hold(self, key: str, on: bool) -> None: ...
+    def delete(self, key: str, *, now: datetime) -> None:
+        """Remove an object whose retention is over and which is not held."""
+
+
+def sha256_stream(handle: BinaryIO) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    while block := handle.read(CHUNK):
+        digest.update(block)
+        size += len(block)
+    return digest.hexdigest(), size
 
 
 def sha256_file(path: Path) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
     with path.open("rb") as handle:
-        while block := handle.read(CHUNK):
-            digest.update(block)
-            size += len(block)
-    return digest.hexdigest(), size
+        return sha256_stream(handle)
+
+
+def check_extend(current: datetime, wanted: datetime) -> datetime:
+    """The retention to keep: `wanted` if later; shortening is refused."""
+    if wanted < current:
+        raise RetentionError(f"retention may only be extended: {wanted.isoformat()} is before "
+                             f"{current.isoformat()}")
+    return wanted
+
+
+def check_deletable(key: str, retention: ObjectRetention, now: datetime) -> None:
+    if retention.legal_hold:
+        raise RetentionError(f"{key}: under legal hold")
+    if now < retention.retain_until:
+        raise RetentionError(f"{key}: retained until {retention.retain_until.isoformat()}")
 
 
 def _fsync_dir(path: Path) -> None:
@@ -47,8 +106,21 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _write_atomically(target: Path, data: bytes, mode: int = 0o444) -> None:
+    tmp = target.with_name(f".incoming-{os.getpid()}-{target.name}")
+    with tmp.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.chmod(tmp, mode)
+    os.replace(tmp, target)
+    _fsync_dir(target.parent)
+
+
 class FilesystemArchive:
     """A local directory of read-only, content-addressed evidence files (blocking I/O)."""
+
+    name = "fs"
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
@@ -59,7 +131,12 @@ class FilesystemArchive:
             raise ValueError(f"archive key escapes the archive: {key!r}")
         return path
 
-    def put(self, source: Path, when: datetime, suffix: str = ".wav") -> StoredObject:
+    def _sidecar(self, key: str) -> Path:
+        path = self.path_of(key)
+        return path.with_name(path.name + RETENTION_SUFFIX)
+
+    def put(self, source: Path, when: datetime, *, retain_until: datetime,
+            suffix: str = ".wav") -> StoredObject:
         """Copy `source` in (hashing while copying); idempotent for identical content."""
         day_dir = self.root / f"{when:%Y}" / f"{when:%m}" / f"{when:%d}"
         day_dir.mkdir(parents=True, exist_ok=True)
@@ -75,13 +152,68 @@ class FilesystemArchive:
             os.fsync(dst.fileno())
         sha = digest.hexdigest()
         final = day_dir / f"{sha}{suffix}"
+        key = str(final.relative_to(self.root))
         if final.exists():
             tmp.unlink()
+            current = self.retention_of(key)
+            if retain_until > current.retain_until:
+                self._write_retention(key, ObjectRetention(retain_until, current.legal_hold))
         else:
+            self._write_retention(key, ObjectRetention(retain_until, False))
             os.chmod(tmp, 0o444)
             os.rename(tmp, final)
             _fsync_dir(day_dir)
-        return StoredObject(key=str(final.relative_to(self.root)), sha256=sha, size_bytes=size)
+        return StoredObject(key=key, sha256=sha, size_bytes=size)
+
+    def open_read(self, key: str) -> BinaryIO:
+        try:
+            return self.path_of(key).open("rb")
+        except FileNotFoundError:
+            raise ObjectMissing(key) from None
+
+    def hash_of(self, key: str) -> tuple[str, int]:
+        with self.open_read(key) as handle:
+            return sha256_stream(handle)
+
+    def exists(self, key: str) -> bool:
+        return self.path_of(key).is_file()
+
+    def keys(self) -> Iterator[str]:
+        if not self.root.is_dir():
+            return
+        for path in sorted(self.root.rglob("*")):
+            if path.is_file() and not path.name.startswith(".") and not path.name.endswith(RETENTION_SUFFIX):
+                yield str(path.relative_to(self.root))
+
+    def retention_of(self, key: str) -> ObjectRetention:
+        try:
+            raw = json.loads(self._sidecar(key).read_text())
+        except FileNotFoundError:
+            raise ObjectMissing(f"{key}: no retention record") from None
+        return ObjectRetention(datetime.fromisoformat(raw["retain_until"]).astimezone(timezone.utc),
+                               bool(raw["legal_hold"]))
+
+    def _write_retention(self, key: str, retention: ObjectRetention) -> None:
+        data = json.dumps({"retain_until": retention.retain_until.astimezone(timezone.utc).isoformat(),
+                           "legal_hold": retention.legal_hold, "mode": "COMPLIANCE"}).encode()
+        _write_atomically(self._sidecar(key), data)
+
+    def extend_retention(self, key: str, retain_until: datetime) -> None:
+        current = self.retention_of(key)
+        self._write_retention(key, ObjectRetention(check_extend(current.retain_until, retain_until),
+                                                   current.legal_hold))
+
+    def set_legal_hold(self, key: str, on: bool) -> None:
+        current = self.retention_of(key)
+        self._write_retention(key, ObjectRetention(current.retain_until, on))
+
+    def delete(self, key: str, *, now: datetime) -> None:
+        check_deletable(key, self.retention_of(key), now)
+        path = self.path_of(key)
+        os.chmod(path.parent, 0o755)
+        path.unlink(missing_ok=True)
+        self._sidecar(key).unlink(missing_ok=True)
+        _fsync_dir(path.parent)
 
 
 def move_aside(path: Path, graveyard: Path) -> None:

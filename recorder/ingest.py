@@ -90,7 +90,7 @@ async def wait_closed(paths: list[Path], timeout_s: float) -> bool:
 
 
 def _analyse_and_archive(
-    files: dict[str, Path], archive: ArchiveStore, when: datetime
+    files: dict[str, Path], archive: ArchiveStore, when: datetime, retain_until: datetime
 ) -> tuple[float, dict[str, dict[str, object]], dict[str, StoredObject]]:
     """Blocking part of ingest (run in a thread)."""
     mixed_layout = read_layout(files["mixed"])
@@ -107,7 +107,7 @@ def _analyse_and_archive(
             "steady_tone": signal.steady_tone,
             "duration_s": round(layout.duration_s, 3),
         }
-    stored = {kind: archive.put(path, when) for kind, path in files.items()}
+    stored = {kind: archive.put(path, when, retain_until=retain_until) for kind, path in files.items()}
     return mixed_layout.duration_s, legs, stored
 
 
@@ -132,7 +132,9 @@ async def ingest_attempt(
             await asyncio.to_thread(repair, path)
         flags.append("header_repaired")
     ended_at = attempt.ended_at or clock()
-    duration, legs, stored = await asyncio.to_thread(_analyse_and_archive, files, archive, ended_at)
+    retain_until = add_years(ended_at, settings.retention_years)
+    duration, legs, stored = await asyncio.to_thread(_analyse_and_archive, files, archive, ended_at,
+                                                     retain_until)
     for leg, info in legs.items():
         if info["steady_tone"]:
             flags.append(f"tone_only_{leg}")
@@ -157,7 +159,7 @@ async def ingest_attempt(
         flags=flags,
         call_ended_at=ended_at,
         created_at=now,
-        retain_until=add_years(ended_at, settings.retention_years),
+        retain_until=retain_until,
     )
     async with db.session() as session:
         await repo.add_recording(session, recording)
