@@ -306,6 +306,10 @@ def build_parser() -> argparse.ArgumentParser:
     case.add_argument("--why", help="why (flag/unflag)")
     case.set_defaults(func=cmd_case)
 
+    from dunline.cli_recordings import add_recordings_parser
+
+    add_recordings_parser(sub)
+
     demo = sub.add_parser("demo", help="sandbox PBX + service + demo calls, then a summary")
     demo.add_argument("--state-dir")
     demo.add_argument("--exit", action="store_true", help="stop after the summary")

@@ -23,13 +23,15 @@ from console.api import ConsoleDeps, make_app
 from dialer.monitor import CallMonitor
 from dialer.policy_config import build_policy
 from dialer.originate import DialSettings, place_call
-from recorder.archive import FilesystemArchive
 from recorder.ingest import IngestError, IngestSettings, ingest_attempt
+from recorder.ledger import load_or_create_key
+from recorder.ledger_store import Ledger
 from storage import repositories as repo
 from storage.clock import Clock, system_clock
 from storage.db import Database
 from storage.models import Attempt
 from dunline.settings import Settings
+from dunline.wiring import open_archive_store
 
 log = logging.getLogger("dunline.service")
 
@@ -39,10 +41,13 @@ class Service:
         self.settings = settings
         self.clock = clock
         self.db = Database(settings.database.url)
-        self.archive = FilesystemArchive(Path(settings.recording.archive_dir))
+        self.archive = open_archive_store(settings.recording)
+        self.ledger = Ledger(self.db, load_or_create_key(settings.recording.ledger_key_path()), clock,
+                             checkpoint_every=settings.recording.checkpoint_every)
         self.ingest_settings = IngestSettings(
             spool_dir=Path(settings.recording.dir_host),
             retention_years=settings.recording.retention_years,
+            client_retention_years=settings.recording.client_retention_years(),
         )
         self.dial_settings = DialSettings(
             trunk=settings.pbx.trunk, context=settings.pbx.outbound_context,
@@ -107,6 +112,7 @@ class Service:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        await self.ledger.checkpoint()  # sign the head: whatever happens next, this much is sealed
         await self.db.close()
 
     # -- work ------------------------------------------------------------------------
@@ -139,7 +145,8 @@ class Service:
         while True:
             attempt_id = await self._ingest_queue.get()
             try:
-                await ingest_attempt(self.db, self.archive, self.ingest_settings, attempt_id, self.clock)
+                await ingest_attempt(self.db, self.archive, self.ingest_settings, attempt_id, self.clock,
+                                     self.ledger)
             except (IngestError, OSError, ValueError) as exc:
                 log.error("ingest of %s failed: %s", attempt_id, exc)
                 async with self.db.session() as session:

@@ -57,6 +57,34 @@ class RecordingSettings:
     retention_years: int = 3
     start_timeout_s: float = 2.0  # MixMonitor must have opened the file before the bridge
     grow_timeout_s: float = 5.0  # ...and the file must grow within this (32 KB write steps)
+    client_retention: tuple[str, ...] = ()  # "CLIENT=YEARS": clients who keep recordings longer
+    store: str = "fs"  # fs | s3 (S3 with Object Lock, compliance mode)
+    s3_endpoint: str = ""  # e.g. https://s3.eu-central-1.amazonaws.com; "" = AWS default
+    s3_bucket: str = ""
+    s3_region: str = "us-east-1"
+    s3_prefix: str = ""
+    s3_access_key: str = ""  # from the environment: DUNLINE_RECORDING_S3_ACCESS_KEY
+    s3_secret_key: str = ""  # DUNLINE_RECORDING_S3_SECRET_KEY
+    ledger_key_file: str = ""  # Ed25519 key signing ledger checkpoints; "" = beside archive_dir
+    checkpoint_every: int = 50  # sign the ledger head every N entries (and at shutdown)
+
+    def client_retention_years(self) -> tuple[tuple[str, int], ...]:
+        """The parsed client_retention; a bad entry or one below the floor is an error."""
+        parsed: list[tuple[str, int]] = []
+        for item in self.client_retention:
+            client, sep, years = item.partition("=")
+            if not sep or not client.strip() or not years.strip().isdigit():
+                raise SettingsError(f"recording.client_retention: {item!r} is not CLIENT=YEARS")
+            if int(years) < self.retention_years:
+                raise SettingsError(f"recording.client_retention: {client.strip()} keeps {years} years, "
+                                    f"below recording.retention_years ({self.retention_years})")
+            parsed.append((client.strip(), int(years)))
+        return tuple(parsed)
+
+    def ledger_key_path(self) -> Path:
+        if self.ledger_key_file:
+            return Path(self.ledger_key_file)
+        return Path(self.archive_dir).resolve().parent / "ledger-key.pem"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +132,13 @@ class Settings:
                 raise SettingsError(f"{section}.{name}: {port} is not a TCP port")
         if self.recording.retention_years < 3:
             raise SettingsError("recording.retention_years: the contract requires at least 3")
+        self.recording.client_retention_years()
+        if self.recording.store not in ("fs", "s3"):
+            raise SettingsError(f"recording.store: {self.recording.store!r} is not fs or s3")
+        if self.recording.store == "s3" and not self.recording.s3_bucket:
+            raise SettingsError("recording.s3_bucket: needed when recording.store = \"s3\"")
+        if self.recording.checkpoint_every < 1:
+            raise SettingsError("recording.checkpoint_every: must be at least 1")
         if self.pbx.ring_timeout_s <= 0:
             raise SettingsError("pbx.ring_timeout_s: must be positive")
         if not self.pbx.collectors:

@@ -5,7 +5,8 @@ from pathlib import Path
 from typing import Any
 
 from asterisk_conf import sandbox
-from dunline.settings import Settings, load_settings
+from dunline.settings import RecordingSettings, Settings, load_settings
+from recorder.archive import ArchiveStore, FilesystemArchive
 
 
 def sandbox_overrides(info: "sandbox.SandboxInfo") -> dict[str, dict[str, Any]]:
@@ -29,3 +30,16 @@ def settings_with_sandbox(config: str | None, state_dir: Path | None = None,
     for section, values in (extra or {}).items():
         overrides.setdefault(section, {}).update(values)
     return load_settings(config, overrides=overrides)
+
+
+def open_archive_store(recording: RecordingSettings) -> ArchiveStore:
+    """The configured archive store: the local filesystem, or S3 with Object Lock."""
+    if recording.store == "s3":
+        from recorder.s3_store import S3ObjectLockArchive
+
+        store = S3ObjectLockArchive.from_endpoint(
+            recording.s3_endpoint or None, recording.s3_bucket, recording.s3_region,
+            recording.s3_access_key or None, recording.s3_secret_key or None, prefix=recording.s3_prefix)
+        store.ensure_bucket()
+        return store
+    return FilesystemArchive(Path(recording.archive_dir))

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from recorder.archive import ArchiveStore, StoredObject
 from recorder.audio_checks import analyse_leg
+from recorder.ledger_store import Ledger
 from recorder.retention import add_years
 from recorder.wavfile import WavError, WavLayout, parse_header, repaired_header, HEADER_PROBE
 from storage import repositories as repo
@@ -37,8 +38,14 @@ class IngestError(RuntimeError):
 class IngestSettings:
     spool_dir: Path  # MixMonitor's directory as this host sees it
     retention_years: int = 3
+    client_retention_years: tuple[tuple[str, int], ...] = ()  # clients who keep longer
     close_timeout_s: float = 15.0
     duration_tolerance_s: float = 1.0
+
+
+    def retention_for(self, client: str) -> int:
+        """The client's retention in years: never below the default (the contract's floor)."""
+        return max(self.retention_years, dict(self.client_retention_years).get(client, 0))
 
 
 def spool_paths(spool_dir: Path, name: str) -> dict[str, Path]:
@@ -112,7 +119,8 @@ def _analyse_and_archive(
 
 
 async def ingest_attempt(
-    db: Database, archive: ArchiveStore, settings: IngestSettings, attempt_id: str, clock: Clock
+    db: Database, archive: ArchiveStore, settings: IngestSettings, attempt_id: str, clock: Clock,
+    ledger: Ledger,
 ) -> Recording | None:
     """Archive the recording of one ended, bound attempt; None if it has none to ingest."""
     async with db.session() as session:
@@ -122,6 +130,7 @@ async def ingest_attempt(
         existing = await repo.recording_for_attempt(session, attempt_id)
         if existing is not None:
             return existing
+        case = await repo.get_case(session, attempt.case_id)
     files = spool_paths(settings.spool_dir, attempt.recording_name)
     missing = [p.name for p in files.values() if not p.exists()]
     if missing:
@@ -132,7 +141,7 @@ async def ingest_attempt(
             await asyncio.to_thread(repair, path)
         flags.append("header_repaired")
     ended_at = attempt.ended_at or clock()
-    retain_until = add_years(ended_at, settings.retention_years)
+    retain_until = add_years(ended_at, settings.retention_for(case.client))
     duration, legs, stored = await asyncio.to_thread(_analyse_and_archive, files, archive, ended_at,
                                                      retain_until)
     for leg, info in legs.items():
@@ -160,9 +169,19 @@ async def ingest_attempt(
         call_ended_at=ended_at,
         created_at=now,
         retain_until=retain_until,
+        store=archive.name,
     )
-    async with db.session() as session:
+    async with ledger.transaction() as session:
         await repo.add_recording(session, recording)
+        entry = await ledger.append(session, actor="recorder", action="ingest",
+                                    subject=f"recording:{attempt_id}", detail={
+                                        "case_id": attempt.case_id, "store": archive.name,
+                                        "files": {kind: {"key": obj.key, "sha256": obj.sha256,
+                                                         "size_bytes": obj.size_bytes}
+                                                  for kind, obj in stored.items()},
+                                        "duration_s": recording.duration_s, "flags": flags,
+                                        "retain_until": retain_until.isoformat()})
+        recording.ledger_seq = entry.seq
         await repo.update_attempt(session, attempt_id, recorded_seconds=round(duration, 3))
         await repo.audit(session, at=now, actor="recorder", action="recording.ingested",
                          subject=attempt_id, case_id=attempt.case_id, sha256=mixed.sha256,

@@ -65,6 +65,7 @@ class Case(Base):
     timezone: Mapped[str | None] = mapped_column(String(64), default=None)
     amount_due_cents: Mapped[int | None] = mapped_column(BigInteger, default=None)
     status: Mapped[str] = mapped_column(String(32), default="open")
+    campaign: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
     # suppressions of the dialing policy: 'dispute', 'fraud', 'care'
     flags: Mapped[list[str]] = mapped_column(JSON, default=list)
     care_approved_until: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
@@ -180,6 +181,57 @@ class Recording(Base):
     call_ended_at: Mapped[datetime] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     retain_until: Mapped[datetime] = mapped_column(UtcDateTime)
+    store: Mapped[str] = mapped_column(String(8), default="fs")  # which ArchiveStore holds it
+    ledger_seq: Mapped[int | None] = mapped_column(Integer, default=None)  # its ingest entry
+    purged_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)  # tombstone
+
+
+class LegalHold(Base):
+    """A hold on a whole case or one recording: nothing held is purged, whatever its age."""
+
+    __tablename__ = "legal_holds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str | None] = mapped_column(ForeignKey("cases.id"), default=None, index=True)
+    recording_id: Mapped[int | None] = mapped_column(ForeignKey("recordings.id"), default=None, index=True)
+    placed_by: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    placed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    released_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    release_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    released_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+
+
+class LedgerEntry(Base):
+    """One entry of the tamper-evident ledger (recorder/ledger.py): hash-linked, append-only.
+
+    `detail` is the canonical JSON text exactly as hashed; `entry_hash` covers every
+    column and `prev_hash`, so editing, removing or reordering a row breaks the chain.
+    """
+
+    __tablename__ = "ledger_entries"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32), index=True)
+    subject: Mapped[str] = mapped_column(String(128), index=True)
+    detail: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class LedgerCheckpoint(Base):
+    """A signed statement of the ledger's head: `seq` entries ending in `head_hash`."""
+
+    __tablename__ = "ledger_checkpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    seq: Mapped[int] = mapped_column(Integer, index=True)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    key_id: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(String(200))
 
 
 class AuditEvent(Base):

@@ -5,6 +5,10 @@ from datetime import datetime, timezone
 
 import pytest
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from recorder.ledger import Signer
+from recorder.ledger_store import Ledger
 from storage.clock import ManualClock
 from storage.db import Database
 
@@ -20,3 +24,13 @@ async def db(tmp_path):
     await database.migrate()
     yield database
     await database.close()
+
+
+@pytest.fixture
+def signer() -> Signer:
+    return Signer(Ed25519PrivateKey.generate())
+
+
+@pytest.fixture
+def ledger(db, signer, clock) -> Ledger:
+    return Ledger(db, signer, clock, checkpoint_every=5)

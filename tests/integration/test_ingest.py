@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from recorder import ledger_store
 from recorder.archive import FilesystemArchive
 from recorder.ingest import IngestError, IngestSettings, ingest_attempt, spool_paths
 from storage import repositories as repo
@@ -43,7 +44,7 @@ async def bound_attempt(db, clock):
     return ATTEMPT
 
 
-async def test_ingest_archives_hashes_and_links(db, clock, tmp_path, bound_attempt):
+async def test_ingest_archives_hashes_and_links(db, clock, tmp_path, bound_attempt, ledger):
     spool = tmp_path / "spool"
     spool.mkdir()
     files = spool_paths(spool, ATTEMPT)
@@ -52,7 +53,7 @@ async def test_ingest_archives_hashes_and_links(db, clock, tmp_path, bound_attem
     write_wav(files["tx"], 3, 0)  # the collector said nothing
     original = hashlib.sha256(files["mixed"].read_bytes()).hexdigest()
     archive = FilesystemArchive(tmp_path / "archive")
-    rec = await ingest_attempt(db, archive, IngestSettings(spool_dir=spool), ATTEMPT, clock)
+    rec = await ingest_attempt(db, archive, IngestSettings(spool_dir=spool), ATTEMPT, clock, ledger)
     assert rec.sha256 == original
     stored = archive.path_of(rec.archive_path)
     assert hashlib.sha256(stored.read_bytes()).hexdigest() == original
@@ -61,43 +62,58 @@ async def test_ingest_archives_hashes_and_links(db, clock, tmp_path, bound_attem
     assert "no_signal_tx" in rec.flags and "no_signal_rx" not in rec.flags
     assert rec.retain_until.year == clock().year + 3
     assert not any(p.exists() for p in files.values()), "spool emptied after the row is written"
-    again = await ingest_attempt(db, archive, IngestSettings(spool_dir=spool), ATTEMPT, clock)
+    assert archive.retention_of(rec.archive_path).retain_until == rec.retain_until
+    async with db.session() as s:
+        [entry] = await ledger_store.entries(s, subject=f"recording:{ATTEMPT}")
+    assert (entry.seq, entry.action) == (rec.ledger_seq, "ingest")
+    assert entry.detail_map()["files"]["mixed"]["sha256"] == original
+    again = await ingest_attempt(db, archive, IngestSettings(spool_dir=spool), ATTEMPT, clock, ledger)
     assert again.id == rec.id, "re-running ingest is idempotent"
+    async with db.session() as s:
+        assert len(await ledger_store.entries(s)) == 1, "and adds no second ledger entry"
 
 
-async def test_unclosed_header_is_repaired(db, clock, tmp_path, bound_attempt):
+async def test_a_client_may_keep_recordings_longer_never_shorter(tmp_path):
+    settings = IngestSettings(spool_dir=tmp_path, retention_years=3,
+                              client_retention_years=(("long-bank", 7), ("short-bank", 1)))
+    assert settings.retention_for("long-bank") == 7
+    assert settings.retention_for("short-bank") == 3
+    assert settings.retention_for("anyone") == 3
+
+
+async def test_unclosed_header_is_repaired(db, clock, tmp_path, bound_attempt, ledger):
     spool = tmp_path / "spool"
     spool.mkdir()
     for path in spool_paths(spool, ATTEMPT).values():
         write_wav(path, 2, 6000, sizes_written=False)
     rec = await ingest_attempt(db, FilesystemArchive(tmp_path / "a"),
-                               IngestSettings(spool_dir=spool, close_timeout_s=0.3), ATTEMPT, clock)
+                               IngestSettings(spool_dir=spool, close_timeout_s=0.3), ATTEMPT, clock, ledger)
     assert "header_repaired" in rec.flags
     assert rec.duration_s == pytest.approx(2.0)
 
 
-async def test_missing_or_garbage_files_change_nothing(db, clock, tmp_path, bound_attempt):
+async def test_missing_or_garbage_files_change_nothing(db, clock, tmp_path, bound_attempt, ledger):
     spool = tmp_path / "spool"
     spool.mkdir()
     settings = IngestSettings(spool_dir=spool, close_timeout_s=0.2)
     archive = FilesystemArchive(tmp_path / "a")
     with pytest.raises(IngestError, match="missing"):
-        await ingest_attempt(db, archive, settings, ATTEMPT, clock)
+        await ingest_attempt(db, archive, settings, ATTEMPT, clock, ledger)
     for path in spool_paths(spool, ATTEMPT).values():
         path.write_bytes(b"this is not a wav file at all")
     with pytest.raises(Exception):
-        await ingest_attempt(db, archive, settings, ATTEMPT, clock)
+        await ingest_attempt(db, archive, settings, ATTEMPT, clock, ledger)
     async with db.session() as s:
         assert await repo.recording_for_attempt(s, ATTEMPT) is None
     assert all(p.exists() for p in spool_paths(spool, ATTEMPT).values()), "spool files kept"
 
 
-async def test_a_tone_only_leg_is_flagged(db, clock, tmp_path, bound_attempt):
+async def test_a_tone_only_leg_is_flagged(db, clock, tmp_path, bound_attempt, ledger):
     spool = tmp_path / "spool"
     spool.mkdir()
     files = spool_paths(spool, ATTEMPT)
     write_wav(files["mixed"], 3, 8000)
     write_wav(files["tx"], 3, 8000)
     write_wav(files["rx"], 3, 8000, steady_tone_hz=425)  # ringback-like tone, no conversation
-    rec = await ingest_attempt(db, FilesystemArchive(tmp_path / "a"), IngestSettings(spool_dir=spool), ATTEMPT, clock)
+    rec = await ingest_attempt(db, FilesystemArchive(tmp_path / "a"), IngestSettings(spool_dir=spool), ATTEMPT, clock, ledger)
     assert "tone_only_rx" in rec.flags and "tone_only_tx" not in rec.flags

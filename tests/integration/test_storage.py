@@ -20,7 +20,7 @@ async def test_migrations_make_wal_sqlite(db):
         mode = (await s.execute(text("PRAGMA journal_mode"))).scalar()
         version = (await s.execute(text("SELECT version_num FROM alembic_version"))).scalar()
     assert mode == "wal"
-    assert version == "0003"
+    assert version == "0004"
 
 
 async def test_duplicate_case_changes_nothing(db, clock):
@@ -90,4 +90,7 @@ async def test_migrations_upgrade_a_database_holding_rows(tmp_path, clock):
     async with db.session() as s:
         case = await repo.get_case(s, "OLD-1")
         assert case.flags == [] and case.phones[0].do_not_call is False
+        assert case.campaign is None
+        recording = await repo.recording_for_attempt(s, "a")
+        assert (recording.store, recording.purged_at, recording.sha256) == ("fs", None, "y")
     await db.close()

@@ -1,0 +1,8 @@
+"""`dunline recordings ...` commands: retention (filled in by the retention work)."""
+from __future__ import annotations
+
+import argparse
+
+
+def add_parsers(actions: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """Register this module's `recordings` subcommands."""
