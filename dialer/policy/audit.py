@@ -143,7 +143,7 @@ def audit(attempts: Sequence[AuditedAttempt], settings: PolicySettings) -> Audit
             if reason:
                 flag(a, rule, reason)
         zones = candidate_zones(a.case.timezone, a.case.region, a.phone.number,
-                                settings.extra_regions)
+                                settings.extra_regions, third_party=a.phone.kind != "debtor")
         checked["zone"] += 1
         if not zones:
             flag(a, "zone", "no zone could be derived")

@@ -111,7 +111,8 @@ def _decide(
         return blocked
     if not settings.caller_id_pool:
         return Blocked("no approved caller ID", RULE_CALLER_ID, None)
-    zones = candidate_zones(case.timezone, case.region, phone.number, settings.extra_regions)
+    zones = candidate_zones(case.timezone, case.region, phone.number, settings.extra_regions,
+                            third_party=phone.kind != "debtor")
     if not zones:
         return Blocked("unknown zone", RULE_ZONE, None)
     appt = appointment_now(now, appointments, settings.appointment_tolerance_min)

@@ -8,6 +8,10 @@ must hold in all of them; empty means unknown (the caller blocks).
 An explicit but invalid ``timezone`` yields the empty set (it does not fall back to the
 region: bad data is a reason to stop, not to guess).  An unknown region does fall back
 to the phone number.
+
+A third party's number (a relative, an employer, a reference) is judged by its own
+prefix first: the case's zone is the debtor's, not theirs.  Only when the number says
+nothing does the case's evidence apply (a relative usually lives near the debtor).
 """
 from __future__ import annotations
 
@@ -127,8 +131,12 @@ def candidate_zones(
     region: str | None,
     number: str,
     extra_regions: Iterable[tuple[str, frozenset[str]]] = (),
+    *,
+    third_party: bool = False,
 ) -> frozenset[str]:
-    """All zones the debtor may be in (see module docstring); empty means unknown."""
+    """All zones the callee may be in (see module docstring); empty means unknown."""
+    if third_party and (own := zones_for_number(number)):
+        return own
     if timezone is not None and timezone.strip():
         return frozenset({timezone}) if is_valid_zone(timezone) else frozenset()
     if region is not None and region.strip():

@@ -93,6 +93,13 @@ def test_unknown_zone():
     assert decide(replace(CASE, timezone="Nowhere/City"), PHONE, NOON_SH, [], SETTINGS).rule == "zone"
 
 
+def test_a_third_party_is_called_in_its_own_local_hours():
+    case = replace(CASE, region=None, timezone="America/New_York")  # 00:00 in New York
+    assert decide(case, PHONE, NOON_SH, [], SETTINGS).rule == "window"
+    reference = PhoneFacts("+8613912345678", "third_party")  # noon where the reference lives
+    assert decide(case, reference, NOON_SH, [], SETTINGS) == Allowed("Asia/Shanghai", "02150000001")
+
+
 def test_window_block_reports_next_open():
     night = utc(2026, 6, 2, 14, 0)  # 22:00 Shanghai
     blocked = decide(CASE, PHONE, night, [], SETTINGS)

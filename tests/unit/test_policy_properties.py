@@ -66,8 +66,9 @@ def outside_reason(now: datetime, zones: frozenset[str], s) -> bool:
 
 @FAST
 @given(now=instants, where=st.sampled_from(WHERE), s=st.sampled_from(SETTINGS_VARIANTS),
-       appt_offset=st.one_of(st.none(), st.integers(-2000, 2000)))
-def test_a_never_allowed_outside_the_window_without_an_appointment(now, where, s, appt_offset):
+       appt_offset=st.one_of(st.none(), st.integers(-2000, 2000)),
+       kind=st.sampled_from(["debtor", "third_party"]))
+def test_a_never_allowed_outside_the_window_without_an_appointment(now, where, s, appt_offset, kind):
     tz, region, number = where
     case = CaseFacts("C1", "bank", region, tz, "open")
     appts = []
@@ -75,8 +76,8 @@ def test_a_never_allowed_outside_the_window_without_an_appointment(now, where, s
         if abs(appt_offset) <= s.appointment_tolerance_min:
             appt_offset = s.appointment_tolerance_min + 1  # keep it out of tolerance
         appts = [Appointment(now + timedelta(minutes=appt_offset), "debtor", "a1")]
-    result = decide(case, PhoneFacts(number), now, [], s, appointments=appts)
-    zones = candidate_zones(tz, region, number)
+    result = decide(case, PhoneFacts(number, kind), now, [], s, appointments=appts)
+    zones = candidate_zones(tz, region, number, third_party=kind != "debtor")
     if outside_reason(now, zones, s):
         assert not isinstance(result, Allowed)
     else:
@@ -239,3 +240,16 @@ def test_decide_never_raises_on_odd_facts(tz, region, number, status, flags, now
     case = CaseFacts("C1", "bank", region, tz, status, flags)
     result = decide(case, PhoneFacts(number), now, [], SETTINGS_VARIANTS[0])
     assert isinstance(result, Allowed) or result.rule != "error", result
+
+
+def test_d_audit_judges_a_third_party_by_its_own_number():
+    s = SETTINGS_VARIANTS[0]
+    case = CaseFacts("C1", "bank", None, "America/New_York", "open")
+    noon_sh = datetime(2026, 6, 2, 4, 0, tzinfo=UTC)  # 00:00 in New York
+    debtor = PhoneFacts("+12125550100", "debtor")
+    reference = PhoneFacts("+8613912345678", "third_party")
+    attempts = [AuditedAttempt("debtor", AttemptRecord(noon_sh, "C1", debtor.number), case, debtor, POOL[0]),
+                AuditedAttempt("reference", AttemptRecord(noon_sh, "C1", reference.number), case,
+                               reference, POOL[0])]
+    report = audit(attempts, s)
+    assert [(b.attempt_id, b.rule) for b in report.breaches] == [("debtor", "window")]

@@ -50,6 +50,14 @@ def test_us_states():
     assert candidate_zones(None, "TX", "") == TX
 
 
+def test_a_third_party_is_judged_by_its_own_number_first():
+    # the debtor lives in New York; the reference's number is a Chinese mobile
+    assert candidate_zones("America/New_York", None, "+8613812345678", third_party=True) == SH
+    assert candidate_zones("America/New_York", None, "+8613812345678") == NY
+    # a number that says nothing: the case's evidence is all there is
+    assert candidate_zones("America/New_York", None, "+999", third_party=True) == NY
+
+
 def test_unknown_region_falls_back_to_number():
     assert candidate_zones(None, "Atlantis", "13812345678") == SH
 
