@@ -9,7 +9,6 @@ client's rules and approved caller IDs (per-number caps therefore count per clie
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,6 +17,7 @@ from sqlalchemy import select
 
 from dialer.policy import AuditedAttempt, Breach, PolicySettings, audit
 from dialer.policy.model import Appointment, CaseFacts, PhoneFacts
+from dialer.policy_config import PolicyBook
 from dialer.policy_store import HISTORY_DAYS, attempt_record, case_facts, phone_facts
 from storage.db import Database
 from storage.models import Appointment as AppointmentRow
@@ -67,9 +67,11 @@ def _snapshot(attempt: Attempt, case: Case, phone: Phone | None) -> tuple[CaseFa
     return current_case, current_phone
 
 
-async def compliance_report(db: Database, start: datetime, end: datetime, settings: PolicySettings,
-                            client_policies: Mapping[str, PolicySettings] | None = None) -> ComplianceReport:
-    """Audit the period; each client's attempts against that client's rules and caller IDs."""
+async def compliance_report(db: Database, start: datetime, end: datetime,
+                            rules: PolicySettings | PolicyBook) -> ComplianceReport:
+    """Audit the period; each case's attempts against its campaign's or client's rules and
+    the client's approved caller IDs."""
+    book = PolicyBook.of(rules)
     async with db.session() as s:
         rows = (await s.execute(
             select(Attempt, Case, Phone).join(Case, Case.id == Attempt.case_id)
@@ -84,20 +86,21 @@ async def compliance_report(db: Database, start: datetime, end: datetime, settin
     for a in appointments:
         by_case.setdefault(a.case_id, []).append(
             Appointment(at=a.at, agreed_by=a.agreed_by, recorded_attempt_id=a.recorded_attempt_id or ""))
-    by_client: dict[str, list[AuditedAttempt]] = {}
+    by_rules: dict[tuple[str, str], list[AuditedAttempt]] = {}
     in_period: set[str] = set()
     for attempt, case, phone in rows:
         case_f, phone_f = _snapshot(attempt, case, phone)
-        by_client.setdefault(case.client, []).append(AuditedAttempt(
+        campaign = (attempt.decision or {}).get("campaign", case.campaign) or ""  # as dialled
+        by_rules.setdefault((case.client, campaign), []).append(AuditedAttempt(
             attempt_id=attempt.id, record=attempt_record(attempt), case=case_f, phone=phone_f,
             caller_id=attempt.caller_id or "", appointments=tuple(by_case.get(case.id, ()))))
         if attempt.created_at >= start:
             in_period.add(attempt.id)
     checked: dict[str, int] = {}
     breaches: list[Breach] = []
-    for client, audited in sorted(by_client.items()):
-        rules = (client_policies or {}).get(client, settings)
-        result = audit(audited, replace(rules, caller_id_pool=tuple(sorted(pools.get(client, ())))))
+    for (client, campaign), audited in sorted(by_rules.items()):
+        settings = book.for_case(client, campaign or None)
+        result = audit(audited, replace(settings, caller_id_pool=tuple(sorted(pools.get(client, ())))))
         for rule, count in result.checked.items():
             checked[rule] = checked.get(rule, 0) + count
         breaches.extend(b for b in result.breaches if b.attempt_id in in_period)

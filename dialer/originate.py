@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import update
 
 from ami.errors import AmiError, AmiOutcomeUnknown
 from dialer.policy import Blocked, PolicySettings, decide
+from dialer.policy_config import PolicyBook
 from dialer.policy_store import (case_facts, decision_json, facts_json, phone_facts, policy_inputs,
                                  record_decision)
 from storage import repositories as repo
@@ -59,9 +60,8 @@ async def place_call(
     case_id: str,
     collector: str,
     clock: Clock,
-    policy: PolicySettings,
+    policy: PolicySettings | PolicyBook,
     number: str | None = None,
-    client_policies: Mapping[str, PolicySettings] | None = None,
     on_queued: Callable[[str, str], None] | None = None,
 ) -> Attempt:
     """Ask the policy at this very moment; if allowed, write the attempt, originate it and
@@ -76,7 +76,7 @@ async def place_call(
         if not phones:
             raise DialError(f"case {case_id} has no phone {number or ''}".strip())
         phone = phones[0]
-        policy = (client_policies or {}).get(case.client, policy)
+        policy = PolicyBook.of(policy).for_case(case.client, case.campaign)
         now = clock()
         history, appointments, effective, last = await policy_inputs(session, case, phone.number, now, policy)
         facts = (case_facts(case), phone_facts(phone))
@@ -91,7 +91,8 @@ async def place_call(
             attempt = Attempt(
                 id=new_attempt_id(), case_id=case.id, phone_id=phone.id, number=phone.number,
                 collector=collector, caller_id=decision.caller_id, state="created", created_at=now,
-                decision=decision_json(decision, policy.name, facts_json(*facts)),
+                decision={**decision_json(decision, policy.name, facts_json(*facts)),
+                          "campaign": case.campaign},
             )
             await repo.create_attempt(session, attempt)
             await record_decision(session, at=now, case_id=case.id, number=phone.number,

@@ -10,12 +10,17 @@
     caps = "attempts_per_number_per_day=2,min_gap_minutes=30"
     regions = ["XJ=Asia/Urumqi|Asia/Shanghai"]   # client region codes -> candidate zones
 
-Every error names the setting (`policy.window: ...`).
+    [policy_clients.<client>]           # a client's rules: overrides on top of [policy]
+    [policy_campaigns.<campaign>]       # a campaign's: overrides on top of its client's
+
+Every error names the setting (`policy.window: ...`). `PolicyBook` answers which rules
+apply to a case (campaign, else client, else global).
 """
 from __future__ import annotations
 
 from dataclasses import fields
 from datetime import date, time
+from collections.abc import Mapping
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -105,3 +110,48 @@ def build_policy(config: PolicyConfigLike) -> PolicySettings:
     except PolicySettingsError as exc:
         message = str(exc)
         raise PolicySettingsError(message if message.startswith("policy.") else f"policy.{message}") from None
+
+
+class PolicyBook:
+    """Which rules apply to a case: its campaign's, else its client's, else the global ones.
+
+    A campaign's settings are overrides on top of its client's rules (so a campaign can
+    narrow a window without dropping the client's profile); they are resolved up front
+    for every configured client, and for any other client on top of the global rules.
+    """
+
+    def __init__(self, default: PolicySettings, clients: Mapping[str, PolicySettings] | None = None,
+                 campaigns: Mapping[tuple[str | None, str], PolicySettings] | None = None) -> None:
+        self.default = default
+        self.clients = dict(clients or {})
+        self.campaigns = dict(campaigns or {})
+
+    @classmethod
+    def of(cls, rules: PolicySettings | PolicyBook) -> PolicyBook:
+        return rules if isinstance(rules, PolicyBook) else cls(rules)
+
+    def for_case(self, client: str, campaign: str | None = None) -> PolicySettings:
+        if campaign:
+            found = self.campaigns.get((client, campaign)) or self.campaigns.get((None, campaign))
+            if found is not None:
+                return found
+        return self.clients.get(client, self.default)
+
+
+class LayeredPolicyConfig(Protocol):
+    policy: PolicyConfigLike
+    policy_clients: tuple[tuple[str, PolicyConfigLike], ...]
+    policy_campaigns: tuple[tuple[str, Any], ...]
+
+    def policy_for(self, client: str, campaign: str | None = None) -> PolicyConfigLike: ...
+
+
+def build_policy_book(settings: LayeredPolicyConfig) -> PolicyBook:
+    """Every rule set the settings define, validated (PolicySettingsError names the setting)."""
+    clients = {client: build_policy(cfg) for client, cfg in settings.policy_clients}
+    campaigns: dict[tuple[str | None, str], PolicySettings] = {}
+    for campaign, _overrides in settings.policy_campaigns:
+        campaigns[(None, campaign)] = build_policy(settings.policy_for("", campaign))
+        for client in clients:
+            campaigns[(client, campaign)] = build_policy(settings.policy_for(client, campaign))
+    return PolicyBook(build_policy(settings.policy), clients, campaigns)

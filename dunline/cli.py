@@ -154,7 +154,7 @@ def _parse_when(text: str) -> "datetime":
 def cmd_compliance(args: argparse.Namespace) -> int:
     from dialer.compliance import compliance_report
     from dialer.policy import profile
-    from dialer.policy_config import build_policy
+    from dialer.policy_config import build_policy_book
     from storage.db import Database
 
     settings = load_settings(args.config)
@@ -166,9 +166,7 @@ def cmd_compliance(args: argparse.Namespace) -> int:
             await db.migrate()
             if args.profile:
                 return await compliance_report(db, start, end, profile(args.profile))
-            return await compliance_report(
-                db, start, end, build_policy(settings.policy),
-                {client: build_policy(cfg) for client, cfg in settings.policy_clients})
+            return await compliance_report(db, start, end, build_policy_book(settings))
         finally:
             await db.close()
 
@@ -185,7 +183,8 @@ def cmd_case(args: argparse.Namespace) -> int:
         return _flag_case(args, settings)
 
     async def show(s, case) -> int:
-        print(f"case {case.id} ({case.client}) {case.debtor_name}: {case.status} "
+        print(f"case {case.id} ({case.client}{', campaign ' + case.campaign if case.campaign else ''}) "
+              f"{case.debtor_name}: {case.status} "
               f"flags={case.flags or []} zone={case.timezone or case.region or '?'}")
         for p in case.phones:
             print(f"  phone {p.number} {p.kind}{' DNC' if p.do_not_call else ''}"

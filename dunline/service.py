@@ -21,7 +21,7 @@ from ami.errors import AmiError
 from ami.link import AmiLink
 from console.api import ConsoleDeps, make_app
 from dialer.monitor import CallMonitor
-from dialer.policy_config import build_policy
+from dialer.policy_config import build_policy_book
 from dialer.originate import DialSettings, place_call
 from recorder.ingest import IngestError, IngestSettings, ingest_attempt
 from recorder.ledger import load_or_create_key
@@ -53,8 +53,7 @@ class Service:
             trunk=settings.pbx.trunk, context=settings.pbx.outbound_context,
             ring_timeout_s=settings.pbx.ring_timeout_s,
         )
-        self.policy = build_policy(settings.policy)
-        self.client_policies = {client: build_policy(cfg) for client, cfg in settings.policy_clients}
+        self.policy = build_policy_book(settings)  # which rules apply to which case
         self._dial_lock = asyncio.Lock()  # one policy decision + attempt write at a time
         self._ingest_queue: asyncio.Queue[str] = asyncio.Queue()
         self._ingest_pending: set[str] = set()
@@ -121,7 +120,7 @@ class Service:
         async with self._dial_lock:
             return await place_call(self.db, self.link, self.dial_settings, case_id=case_id,
                                     collector=next(self._collectors), clock=self.clock,
-                                    policy=self.policy, client_policies=self.client_policies,
+                                    policy=self.policy,
                                     number=number,
                                     on_queued=self.monitor.originate_queued if self.monitor else None)
 

@@ -119,11 +119,18 @@ class Settings:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     # per-client overrides of [policy]: TOML tables [policy_clients.<client>]
     policy_clients: tuple[tuple[str, PolicyConfig], ...] = ()
+    # per-campaign overrides on top of the case's client's rules: [policy_campaigns.<name>]
+    policy_campaigns: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
     sandbox_dir: str = "var/sandbox"
 
-    def policy_for(self, client: str) -> PolicyConfig:
-        """The client's policy configuration, or the global one."""
-        return dict(self.policy_clients).get(client, self.policy)
+    def policy_for(self, client: str, campaign: str | None = None) -> PolicyConfig:
+        """The rules' configuration for a case: the campaign's overrides on top of the
+        client's configuration, which is the global one unless the client has its own."""
+        config = dict(self.policy_clients).get(client, self.policy)
+        overrides = dict(self.policy_campaigns).get(campaign or "")
+        if overrides is None:
+            return config
+        return _merge(config, f"policy_campaigns.{campaign}", dict(overrides))
 
     def validate(self) -> Settings:
         for section, name in (("ami", "port"), ("agi", "port"), ("console", "port")):
@@ -148,8 +155,12 @@ class Settings:
         from dialer.policy import PolicySettingsError
         from dialer.policy_config import build_policy
 
-        for name, config in (("policy", self.policy),
-                             *((f"policy_clients.{c}", cfg) for c, cfg in self.policy_clients)):
+        configs = [("policy", self.policy),
+                   *((f"policy_clients.{c}", cfg) for c, cfg in self.policy_clients)]
+        for campaign, _ in self.policy_campaigns:  # on top of every client's rules
+            configs += [(f"policy_campaigns.{campaign}", self.policy_for(client, campaign))
+                        for client in ("", *(c for c, _ in self.policy_clients))]
+        for name, config in configs:
             try:
                 build_policy(config)
             except PolicySettingsError as exc:
@@ -213,6 +224,16 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
         for section, values in layer.items():
             if section == "sandbox_dir":
                 settings = replace(settings, sandbox_dir=str(values))
+                continue
+            if section == "policy_campaigns":
+                if not isinstance(values, Mapping) or not all(isinstance(v, Mapping) for v in values.values()):
+                    raise SettingsError("policy_campaigns: expected tables [policy_campaigns.<campaign>]")
+                campaigns = dict(settings.policy_campaigns)
+                for campaign, overrides in values.items():
+                    _merge(settings.policy, f"policy_campaigns.{campaign}", overrides)  # names known?
+                    merged = {**dict(campaigns.get(campaign, ())), **overrides}
+                    campaigns[campaign] = tuple(sorted(merged.items()))
+                settings = replace(settings, policy_campaigns=tuple(sorted(campaigns.items())))
                 continue
             if section == "policy_clients":
                 if not isinstance(values, Mapping):

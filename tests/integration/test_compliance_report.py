@@ -10,6 +10,7 @@ import pytest
 from dialer.compliance import compliance_report
 from dialer.originate import DialBlocked, DialSettings, place_call
 from dialer.policy import every_day, profile, with_overrides
+from dialer.policy_config import PolicyBook
 from dunline.cli import main
 from storage import repositories as repo
 from storage.clock import ManualClock
@@ -108,5 +109,25 @@ async def test_each_client_is_judged_by_its_own_rules_and_caller_ids(db):
                                              state="ended", created_at=DAY.replace(hour=20, minute=30).astimezone(timezone.utc)))
     strict = with_overrides(profile("client-default"), windows=every_day(time(9), time(20)))
     report = await compliance_report(db, DAY.astimezone(timezone.utc), (DAY + timedelta(days=1)).astimezone(timezone.utc),
-                                     profile("client-default"), {"bank": strict})
+                                     PolicyBook(profile("client-default"), {"bank": strict}))
     assert {(b.attempt_id, b.rule) for b in report.breaches} == {("b" * 32, "caller_id"), ("b" * 32, "window")}
+
+
+async def test_a_campaigns_rules_apply_to_its_cases_as_dialled(db):
+    clock = ManualClock(DAY.replace(hour=20, minute=30).astimezone(timezone.utc))
+    await seed(db, clock)  # cases C-0.. of client "cu"
+    async with db.session() as s:
+        (await repo.get_case(s, "C-1")).campaign = "early-stage"
+    early = with_overrides(profile("client-default"), windows=every_day(time(9), time(20)))
+    book = PolicyBook(profile("client-default"), campaigns={(None, "early-stage"): early})
+    with pytest.raises(DialBlocked) as err:  # 20:30 is outside the campaign's window
+        await place_call(db, Link(), DialSettings(), case_id="C-1", collector="6001", clock=clock, policy=book)
+    assert err.value.decision.rule == "window"
+    attempt = await place_call(db, Link(), DialSettings(), case_id="C-2", collector="6001", clock=clock,
+                               policy=book)
+    assert attempt.decision["campaign"] is None
+    async with db.session() as s:  # the audit judges C-2's call by the campaign it was dialled in
+        (await repo.get_case(s, "C-2")).campaign = "early-stage"
+    report = await compliance_report(db, DAY.astimezone(timezone.utc),
+                                     (DAY + timedelta(days=1)).astimezone(timezone.utc), book)
+    assert report.clean, report.render()

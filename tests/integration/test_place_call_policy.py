@@ -61,7 +61,7 @@ async def test_allowed_call_carries_the_approved_caller_id_and_its_decision(db):
     assert attempt.caller_id == "4008001000"
     facts = attempt.decision.pop("facts")
     assert attempt.decision == {"allowed": True, "profile": "client-default", "zone": "Asia/Shanghai",
-                                "caller_id": "4008001000"}
+                                "caller_id": "4008001000", "campaign": None}
     assert facts["case"]["status"] == "open" and facts["phone"]["do_not_call"] is False
     [d] = await decisions(db)
     assert d.allowed and d.attempt_id == attempt.id
@@ -118,6 +118,7 @@ async def test_the_clients_own_rules_apply(db):
     from datetime import time
 
     from dialer.policy import every_day, with_overrides
+    from dialer.policy_config import PolicyBook
 
     clock = ManualClock(beijing(20, 30))
     await setup(db, clock)
@@ -125,8 +126,8 @@ async def test_the_clients_own_rules_apply(db):
     strict = with_overrides(profile("client-default"), windows=every_day(time(9), time(20)))
     with pytest.raises(DialBlocked) as err:
         await place_call(db, link, DialSettings(), case_id="C-P", collector="6001", clock=clock,
-                         policy=profile("client-default"), client_policies={"cu": strict})
+                         policy=PolicyBook(profile("client-default"), {"cu": strict}))
     assert err.value.decision.rule == "window"
     await place_call(db, link, DialSettings(), case_id="C-P", collector="6001", clock=clock,
-                     policy=profile("client-default"), client_policies={"other": strict})
+                     policy=PolicyBook(profile("client-default"), {"other": strict}))
     assert len(link.originated) == 1

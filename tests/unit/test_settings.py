@@ -83,6 +83,28 @@ def test_per_client_policy_inherits_the_global_one_and_is_validated(tmp_path):
         load_settings(cfg, env={})
 
 
+def test_a_campaign_narrows_its_clients_rules_and_is_validated(tmp_path):
+    from dialer.policy_config import build_policy_book
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[policy]\nwindow = "09:00-20:00"\n'
+                   '[policy_clients.unicom]\nprofile = "cn-banking-2026"\n'
+                   '[policy_campaigns.early]\nwindow = "10:00-19:00"\n')
+    book = build_policy_book(load_settings(cfg, env={}))
+    unicom_early = book.for_case("unicom", "early")
+    assert unicom_early.name == "cn-banking-2026", "keeps the client's profile"
+    assert unicom_early.windows[0].start.hour == 10
+    assert book.for_case("other", "early").windows[0].end.hour == 19
+    assert book.for_case("unicom", None) is book.clients["unicom"]
+    assert book.for_case("other", "no-such-campaign") is book.default
+    cfg.write_text('[policy_campaigns.early]\ncaps = "min_gap_minutes=-3"\n')
+    with pytest.raises(SettingsError, match=r"policy_campaigns\.early\.caps"):
+        load_settings(cfg, env={})
+    cfg.write_text('[policy_campaigns.early]\nwindoww = "10:00-19:00"\n')
+    with pytest.raises(SettingsError, match=r"policy_campaigns\.early\.windoww: unknown setting"):
+        load_settings(cfg, env={})
+
+
 def test_region_codes_map_to_candidate_zones_and_unknown_zones_are_named(tmp_path):
     from dialer.policy import candidate_zones
     from dialer.policy_config import build_policy
