@@ -136,14 +136,17 @@ async def ingest_attempt(
     if missing:
         raise IngestError(f"attempt {attempt_id}: recording files missing: {', '.join(missing)}")
     flags: list[str] = []
-    if not await wait_closed(list(files.values()), settings.close_timeout_s):
-        for path in files.values():
-            await asyncio.to_thread(repair, path)
-        flags.append("header_repaired")
     ended_at = attempt.ended_at or clock()
     retain_until = add_years(ended_at, settings.retention_for(case.client))
-    duration, legs, stored = await asyncio.to_thread(_analyse_and_archive, files, archive, ended_at,
-                                                     retain_until)
+    try:
+        if not await wait_closed(list(files.values()), settings.close_timeout_s):
+            for path in files.values():
+                await asyncio.to_thread(repair, path)
+            flags.append("header_repaired")
+        duration, legs, stored = await asyncio.to_thread(_analyse_and_archive, files, archive, ended_at,
+                                                         retain_until)
+    except WavError as exc:
+        raise IngestError(f"attempt {attempt_id}: not a usable WAV recording: {exc}") from None
     for leg, info in legs.items():
         if info["steady_tone"]:
             flags.append(f"tone_only_{leg}")

@@ -101,11 +101,18 @@ async def test_missing_or_garbage_files_change_nothing(db, clock, tmp_path, boun
         await ingest_attempt(db, archive, settings, ATTEMPT, clock, ledger)
     for path in spool_paths(spool, ATTEMPT).values():
         path.write_bytes(b"this is not a wav file at all")
-    with pytest.raises(Exception):
+    with pytest.raises(IngestError, match="not a usable WAV recording: not a RIFF/WAVE file"):
+        await ingest_attempt(db, archive, settings, ATTEMPT, clock, ledger)
+    for path in spool_paths(spool, ATTEMPT).values():  # cut inside the header (a crashed write)
+        write_wav(path, 1, 3000)
+        path.write_bytes(path.read_bytes()[:30])
+    with pytest.raises(IngestError, match="not a usable WAV recording"):
         await ingest_attempt(db, archive, settings, ATTEMPT, clock, ledger)
     async with db.session() as s:
         assert await repo.recording_for_attempt(s, ATTEMPT) is None
+        assert await ledger_store.entries(s) == []
     assert all(p.exists() for p in spool_paths(spool, ATTEMPT).values()), "spool files kept"
+    assert list(archive.keys()) == [], "nothing half-written in the archive"
 
 
 async def test_a_tone_only_leg_is_flagged(db, clock, tmp_path, bound_attempt, ledger):
@@ -117,3 +124,16 @@ async def test_a_tone_only_leg_is_flagged(db, clock, tmp_path, bound_attempt, le
     write_wav(files["rx"], 3, 8000, steady_tone_hz=425)  # ringback-like tone, no conversation
     rec = await ingest_attempt(db, FilesystemArchive(tmp_path / "a"), IngestSettings(spool_dir=spool), ATTEMPT, clock, ledger)
     assert "tone_only_rx" in rec.flags and "tone_only_tx" not in rec.flags
+
+
+async def test_a_recording_cut_short_is_kept_and_flagged(db, clock, tmp_path, bound_attempt, ledger):
+    """A file shorter than its header says (disk full mid-call) is evidence too: kept, flagged."""
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    for path in spool_paths(spool, ATTEMPT).values():
+        write_wav(path, 3, 6000)
+        path.write_bytes(path.read_bytes()[: 44 + 8000])  # 0.5 s of the 3 s the header announces
+    rec = await ingest_attempt(db, FilesystemArchive(tmp_path / "a"),
+                               IngestSettings(spool_dir=spool, close_timeout_s=0.3), ATTEMPT, clock, ledger)
+    assert {"header_repaired", "duration_mismatch"} <= set(rec.flags)
+    assert rec.duration_s == pytest.approx(0.5)
