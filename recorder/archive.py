@@ -168,7 +168,7 @@ class FilesystemArchive:
     def open_read(self, key: str) -> BinaryIO:
         try:
             return self.path_of(key).open("rb")
-        except FileNotFoundError:
+        except (FileNotFoundError, IsADirectoryError):
             raise ObjectMissing(key) from None
 
     def hash_of(self, key: str) -> tuple[str, int]:
