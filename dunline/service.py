@@ -48,6 +48,7 @@ class Service:
             spool_dir=Path(settings.recording.dir_host),
             retention_years=settings.recording.retention_years,
             client_retention_years=settings.recording.client_retention_years(),
+            playback_format=settings.recording.playback_format,
         )
         self.dial_settings = DialSettings(
             trunk=settings.pbx.trunk, context=settings.pbx.outbound_context,

@@ -58,6 +58,7 @@ class RecordingSettings:
     start_timeout_s: float = 2.0  # MixMonitor must have opened the file before the bridge
     grow_timeout_s: float = 5.0  # ...and the file must grow within this (32 KB write steps)
     client_retention: tuple[str, ...] = ()  # "CLIENT=YEARS": clients who keep recordings longer
+    playback_format: str = ""  # "" | mp3 | opus: a compressed copy for listening (evidence stays WAV)
     store: str = "fs"  # fs | s3 (S3 with Object Lock, compliance mode)
     s3_endpoint: str = ""  # e.g. https://s3.eu-central-1.amazonaws.com; "" = AWS default
     s3_bucket: str = ""
@@ -140,6 +141,9 @@ class Settings:
         if self.recording.retention_years < 3:
             raise SettingsError("recording.retention_years: the contract requires at least 3")
         self.recording.client_retention_years()
+        if self.recording.playback_format not in ("", "mp3", "opus"):
+            raise SettingsError(f"recording.playback_format: {self.recording.playback_format!r} "
+                                "is not mp3, opus or empty")
         if self.recording.store not in ("fs", "s3"):
             raise SettingsError(f"recording.store: {self.recording.store!r} is not fs or s3")
         if self.recording.store == "s3" and not self.recording.s3_bucket:

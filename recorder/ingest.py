@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ from pathlib import Path
 from recorder.archive import ArchiveStore, StoredObject
 from recorder.audio_checks import analyse_leg
 from recorder.ledger_store import Ledger
+from recorder.playback import PlaybackError, make_playback_copy
 from recorder.retention import add_years
 from recorder.wavfile import WavError, WavLayout, parse_header, repaired_header, HEADER_PROBE
 from storage import repositories as repo
@@ -39,6 +41,7 @@ class IngestSettings:
     spool_dir: Path  # MixMonitor's directory as this host sees it
     retention_years: int = 3
     client_retention_years: tuple[tuple[str, int], ...] = ()  # clients who keep longer
+    playback_format: str = ""  # "" (none), "mp3" or "opus": a compressed copy for listening
     close_timeout_s: float = 15.0
     duration_tolerance_s: float = 1.0
 
@@ -118,6 +121,14 @@ def _analyse_and_archive(
     return mixed_layout.duration_s, legs, stored
 
 
+def _archive_playback_copy(mixed: Path, archive: ArchiveStore, when: datetime, retain_until: datetime,
+                           fmt: str) -> StoredObject:
+    """Blocking: encode and archive the playback copy (PlaybackError if it cannot be made)."""
+    with tempfile.TemporaryDirectory(prefix="dunline-playback-") as tmp:
+        copy = make_playback_copy(mixed, Path(tmp), fmt)
+        return archive.put(copy, when, retain_until=retain_until, suffix=f".{fmt}")
+
+
 async def ingest_attempt(
     db: Database, archive: ArchiveStore, settings: IngestSettings, attempt_id: str, clock: Clock,
     ledger: Ledger,
@@ -147,6 +158,13 @@ async def ingest_attempt(
                                                          retain_until)
     except WavError as exc:
         raise IngestError(f"attempt {attempt_id}: not a usable WAV recording: {exc}") from None
+    if settings.playback_format:
+        try:
+            stored["playback"] = await asyncio.to_thread(_archive_playback_copy, files["mixed"], archive,
+                                                         ended_at, retain_until, settings.playback_format)
+        except PlaybackError as exc:  # the evidence is archived; only the convenience copy is missing
+            log.warning("no playback copy for %s: %s", attempt_id, exc)
+            flags.append("playback_failed")
     for leg, info in legs.items():
         if info["steady_tone"]:
             flags.append(f"tone_only_{leg}")
@@ -173,6 +191,7 @@ async def ingest_attempt(
         created_at=now,
         retain_until=retain_until,
         store=archive.name,
+        playback_path=stored["playback"].key if "playback" in stored else None,
     )
     async with ledger.transaction() as session:
         await repo.add_recording(session, recording)

@@ -182,6 +182,7 @@ class Recording(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     retain_until: Mapped[datetime] = mapped_column(UtcDateTime)
     store: Mapped[str] = mapped_column(String(8), default="fs")  # which ArchiveStore holds it
+    playback_path: Mapped[str | None] = mapped_column(String(512), default=None)  # derived, compressed
     ledger_seq: Mapped[int | None] = mapped_column(Integer, default=None)  # its ingest entry
     purged_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)  # tombstone
 

@@ -137,3 +137,34 @@ async def test_a_recording_cut_short_is_kept_and_flagged(db, clock, tmp_path, bo
                                IngestSettings(spool_dir=spool, close_timeout_s=0.3), ATTEMPT, clock, ledger)
     assert {"header_repaired", "duration_mismatch"} <= set(rec.flags)
     assert rec.duration_s == pytest.approx(0.5)
+
+
+async def test_a_playback_copy_is_derived_archived_and_ledgered(db, clock, tmp_path, bound_attempt, ledger):
+    from recorder.playback import ffmpeg_available
+
+    assert ffmpeg_available(), "ffmpeg is installed by scripts/bootstrap.sh"
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    for k, path in enumerate(spool_paths(spool, ATTEMPT).values()):
+        write_wav(path, 3, 6000 + k)
+    archive = FilesystemArchive(tmp_path / "a")
+    rec = await ingest_attempt(db, archive, IngestSettings(spool_dir=spool, playback_format="mp3"),
+                               ATTEMPT, clock, ledger)
+    assert rec.playback_path.endswith(".mp3") and rec.archive_path.endswith(".wav")
+    copy = archive.path_of(rec.playback_path).read_bytes()
+    assert copy[:3] == b"ID3" or copy[0] == 0xFF, "an MP3 stream"
+    assert len(copy) < rec.size_bytes / 2
+    async with db.session() as s:
+        [entry] = await ledger_store.entries(s)
+    assert set(entry.detail_map()["files"]) == {"mixed", "rx", "tx", "playback"}
+    assert archive.retention_of(rec.playback_path).retain_until == rec.retain_until
+
+
+async def test_a_failed_playback_copy_never_costs_the_evidence(db, clock, tmp_path, bound_attempt, ledger):
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    for path in spool_paths(spool, ATTEMPT).values():
+        write_wav(path, 2, 6000)
+    rec = await ingest_attempt(db, FilesystemArchive(tmp_path / "a"),
+                               IngestSettings(spool_dir=spool, playback_format="flac-ish"), ATTEMPT, clock, ledger)
+    assert "playback_failed" in rec.flags and rec.playback_path is None and rec.sha256

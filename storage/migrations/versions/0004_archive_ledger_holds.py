@@ -61,6 +61,7 @@ def upgrade() -> None:
     # plain ADD COLUMN: a batch (copy-and-move) of a referenced table fails with foreign keys on
     op.add_column('recordings', sa.Column('store', sa.String(length=8), nullable=False,
                                           server_default='fs'))
+    op.add_column('recordings', sa.Column('playback_path', sa.String(length=512), nullable=True))
     op.add_column('recordings', sa.Column('ledger_seq', sa.Integer(), nullable=True))
     op.add_column('recordings', sa.Column('purged_at', sa.DateTime(), nullable=True))
     op.add_column('cases', sa.Column('campaign', sa.String(length=64), nullable=True))
@@ -74,6 +75,7 @@ def downgrade() -> None:
     with op.batch_alter_table('recordings') as batch_op:
         batch_op.drop_column('purged_at')
         batch_op.drop_column('ledger_seq')
+        batch_op.drop_column('playback_path')
         batch_op.drop_column('store')
     op.drop_table('legal_holds')
     op.drop_table('ledger_checkpoints')
