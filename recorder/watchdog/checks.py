@@ -1,0 +1,177 @@
+"""Watchdog checks, pure: facts in, a `CheckResult` (state + reason) out.
+
+Each function judges one part of the recording chain from a snapshot the runner took;
+none does I/O, so every threshold is tested without a PBX. `CRITICAL` closes the dialing
+gate; `WARN` is an alarm only.
+"""
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+
+class State(enum.IntEnum):
+    OK = 0
+    WARN = 1
+    CRITICAL = 2
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    name: str
+    state: State
+    reason: str = ""
+    value: float | None = None  # the measured figure, for /metrics
+
+    @property
+    def critical(self) -> bool:
+        return self.state is State.CRITICAL
+
+
+def ok(name: str, value: float | None = None, reason: str = "") -> CheckResult:
+    return CheckResult(name, State.OK, reason, value)
+
+
+def ami_link(connected: bool, ping_rtt_s: float | None, *, max_rtt_s: float = 2.0) -> CheckResult:
+    """The AMI link is up and answers its Ping in time (no AMI: calls cannot be watched)."""
+    if not connected:
+        return CheckResult("ami_link", State.CRITICAL, "AMI link down", None)
+    if ping_rtt_s is not None and ping_rtt_s > max_rtt_s:
+        return CheckResult("ami_link", State.WARN, f"Ping took {ping_rtt_s:.2f} s", ping_rtt_s)
+    return ok("ami_link", ping_rtt_s)
+
+
+@dataclass(frozen=True, slots=True)
+class PbxUptime:
+    startup: datetime | None  # CoreStatus CoreStartupDate/Time
+    reload: datetime | None  # CoreReloadDate/Time
+
+
+def pbx_restart(previous: PbxUptime | None, current: PbxUptime | None) -> CheckResult:
+    """A restart or reload since the last look: the chain must prove itself again."""
+    if current is None or current.startup is None:
+        return CheckResult("pbx_uptime", State.CRITICAL, "PBX status unknown")
+    if previous is not None and previous.startup is not None:
+        if current.startup != previous.startup:
+            return CheckResult("pbx_uptime", State.CRITICAL,
+                               f"PBX restarted at {current.startup.isoformat()}")
+        if current.reload != previous.reload and current.reload is not None:
+            return CheckResult("pbx_uptime", State.CRITICAL,
+                               f"PBX configuration reloaded at {current.reload.isoformat()}")
+    return ok("pbx_uptime")
+
+
+def module_loaded(name: str, loaded: bool | None) -> CheckResult:
+    """A module the chain needs (app_mixmonitor) is loaded in the PBX."""
+    check = f"module_{name}"
+    if loaded is None:
+        return CheckResult(check, State.CRITICAL, f"cannot tell whether {name} is loaded")
+    return ok(check) if loaded else CheckResult(check, State.CRITICAL, f"{name} is not loaded")
+
+
+def recording_failures(recent: Sequence[str]) -> CheckResult:
+    """Calls whose recording did not start or stopped growing, since the last passing canary."""
+    if recent:
+        return CheckResult("recording_growth", State.CRITICAL,
+                           f"{len(recent)} call(s) not recorded: {', '.join(recent[:3])}", len(recent))
+    return ok("recording_growth", 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Reconciliation:
+    missing: tuple[str, ...] = ()  # answered attempts without a recording T s after hang-up
+    orphans: tuple[str, ...] = ()  # recording files or rows without an answered attempt
+    mismatched: tuple[str, ...] = ()  # recordings whose length differs from the call's
+
+
+def reconciliation(found: Reconciliation) -> CheckResult:
+    """Every answered call has exactly one recording, every recording belongs to a call."""
+    if found.missing:
+        return CheckResult("reconciliation", State.CRITICAL,
+                           f"answered call(s) without a recording: {', '.join(found.missing[:3])}",
+                           len(found.missing))
+    problems = [f"{len(found.orphans)} orphan recording(s)"] * bool(found.orphans) + \
+               [f"{len(found.mismatched)} length mismatch(es)"] * bool(found.mismatched)
+    if problems:
+        return CheckResult("reconciliation", State.WARN, "; ".join(problems),
+                           len(found.orphans) + len(found.mismatched))
+    return ok("reconciliation", 0)
+
+
+@dataclass(frozen=True, slots=True)
+class DiskFacts:
+    path: str
+    free_bytes: int
+    total_bytes: int
+    write_rate_bps: float  # recent average, bytes per second
+
+
+def disk_space(name: str, disk: DiskFacts | None, *, min_free_bytes: int,
+               min_hours_to_full: float) -> CheckResult:
+    """Enough free space now, and not running out within `min_hours_to_full` at the recent
+    write rate (a full disk truncates recordings silently)."""
+    if disk is None:
+        return CheckResult(name, State.CRITICAL, "volume not available")
+    if disk.free_bytes < min_free_bytes:
+        return CheckResult(name, State.CRITICAL,
+                           f"{disk.path}: {disk.free_bytes // 2**20} MiB free, below "
+                           f"{min_free_bytes // 2**20} MiB", disk.free_bytes)
+    if disk.write_rate_bps > 0:
+        hours = disk.free_bytes / disk.write_rate_bps / 3600
+        if hours < min_hours_to_full:
+            return CheckResult(name, State.WARN, f"{disk.path}: full in {hours:.1f} h at the "
+                                                 f"current write rate", disk.free_bytes)
+    return ok(name, disk.free_bytes)
+
+
+def ingest_backlog(pending: int, oldest_age_s: float, *, max_age_s: float) -> CheckResult:
+    if pending and oldest_age_s > max_age_s:
+        return CheckResult("ingest_backlog", State.CRITICAL,
+                           f"{pending} recording(s) waiting, oldest {oldest_age_s:.0f} s", pending)
+    if pending:
+        return CheckResult("ingest_backlog", State.OK, f"{pending} waiting", pending)
+    return ok("ingest_backlog", 0)
+
+
+def silent_rate(flagged: int, total: int, *, warn_ratio: float, min_sample: int) -> CheckResult:
+    """Too many recent recordings are silent, one-sided or short (a headset, codec or
+    carrier problem the chain itself does not see)."""
+    if total < min_sample:
+        return ok("silent_rate", None, f"{total} recent recordings: too few to judge")
+    ratio = flagged / total
+    if ratio > warn_ratio:
+        return CheckResult("silent_rate", State.WARN,
+                           f"{flagged} of the last {total} recordings silent or short", ratio)
+    return ok("silent_rate", ratio)
+
+
+def clock_sanity(wall_elapsed_s: float, monotonic_elapsed_s: float, *, max_skew_s: float) -> CheckResult:
+    """The wall clock moved with the monotonic clock (a jump breaks call windows and times)."""
+    skew = wall_elapsed_s - monotonic_elapsed_s
+    if abs(skew) > max_skew_s:
+        direction = "backwards" if skew < 0 else "forwards"
+        return CheckResult("clock", State.CRITICAL, f"wall clock jumped {direction} by {abs(skew):.1f} s",
+                           skew)
+    return ok("clock", skew)
+
+
+@dataclass(frozen=True, slots=True)
+class CanaryFacts:
+    last_passed_at: datetime | None
+    last_failed_at: datetime | None
+    last_reason: str = ""
+
+
+def canary(facts: CanaryFacts, now: datetime, *, max_age_s: float) -> CheckResult:
+    """The last canary call passed, and not too long ago."""
+    failed, passed = facts.last_failed_at, facts.last_passed_at
+    if failed is not None and (passed is None or failed > passed):
+        return CheckResult("canary", State.CRITICAL, f"canary failed: {facts.last_reason}")
+    if passed is None:
+        return CheckResult("canary", State.WARN, "no canary has passed yet")
+    age = (now - passed).total_seconds()
+    if age > max_age_s:
+        return CheckResult("canary", State.WARN, f"last passing canary {age:.0f} s ago", age)
+    return ok("canary", age)

@@ -1,0 +1,80 @@
+"""The dialing gate, pure: no recording chain, no new calls.
+
+    OPEN ──any critical check──▶ CLOSED ──criticals cleared──▶ PROVING ──canary passes──▶ OPEN
+      ▲                            ▲                             │
+      └─────────── canary passes ──┼──── a critical again ───────┘
+
+A failed canary is itself critical, but only a *passing* canary can clear it, so it
+moves the gate to PROVING (closed, a canary is wanted) rather than CLOSED. The gate
+starts in PROVING: after a (re)start the chain proves itself before the first call.
+`is_open` is the only thing the dialer asks; calls in progress are never touched.
+"""
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from recorder.watchdog.checks import CheckResult
+
+CANARY_CHECK = "canary"
+
+
+class GateState(enum.Enum):
+    OPEN = "open"
+    CLOSED = "closed"  # a critical check is failing
+    PROVING = "proving"  # nothing failing now; closed until a canary passes
+
+
+@dataclass(frozen=True, slots=True)
+class GateChange:
+    """An open/close of the gate (audited, alarmed)."""
+
+    at: datetime
+    opened: bool
+    state: GateState
+    reason: str
+
+
+class DialingGate:
+    def __init__(self, state: GateState = GateState.PROVING, reason: str = "starting: awaiting a canary") -> None:
+        self.state = state
+        self.reason = reason
+        self.changed_at: datetime | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.state is GateState.OPEN
+
+    @property
+    def wants_canary(self) -> bool:
+        return self.state is GateState.PROVING
+
+    def observe(self, results: Iterable[CheckResult], now: datetime) -> GateChange | None:
+        """Feed the latest check results; returns the change if the gate closed."""
+        critical = [r for r in results if r.critical]
+        blocking = [r for r in critical if r.name != CANARY_CHECK]
+        if blocking:
+            return self._move(GateState.CLOSED, "; ".join(f"{r.name}: {r.reason}" for r in blocking), now)
+        if critical:  # only the canary failed: closed, and only a passing canary opens it
+            return self._move(GateState.PROVING, f"{CANARY_CHECK}: {critical[0].reason}", now)
+        if self.state is GateState.CLOSED:
+            return self._move(GateState.PROVING, f"recovered ({self.reason}); awaiting a canary", now)
+        return None
+
+    def canary_passed(self, now: datetime) -> GateChange | None:
+        """A canary call went through the whole chain; opens the gate if nothing fails."""
+        if self.state is GateState.PROVING:
+            return self._move(GateState.OPEN, "canary passed", now)
+        return None
+
+    def _move(self, state: GateState, reason: str, now: datetime) -> GateChange | None:
+        was_open = self.is_open
+        if state is self.state and reason == self.reason:
+            return None
+        self.state, self.reason = state, reason
+        if was_open == self.is_open and state is not GateState.OPEN:
+            return None  # still closed, only the reason changed (the state keeps the latest)
+        self.changed_at = now
+        return GateChange(now, self.is_open, state, reason)

@@ -1,0 +1,122 @@
+"""The watchdog's checks and the dialing gate, pure."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from recorder.watchdog import checks
+from recorder.watchdog.checks import CanaryFacts, CheckResult, DiskFacts, PbxUptime, Reconciliation, State
+from recorder.watchdog.gate import DialingGate, GateState
+
+T0 = datetime(2026, 11, 29, 2, 0, tzinfo=timezone.utc)
+MiB = 2**20
+
+
+def test_ami_link():
+    assert checks.ami_link(False, None).critical
+    assert checks.ami_link(True, 0.01).state is State.OK
+    assert checks.ami_link(True, 3.0, max_rtt_s=2.0).state is State.WARN
+
+
+def test_pbx_restart_and_reload_are_critical():
+    up = PbxUptime(T0, T0)
+    assert checks.pbx_restart(None, up).state is State.OK
+    assert checks.pbx_restart(up, up).state is State.OK
+    restarted = checks.pbx_restart(up, PbxUptime(T0 + timedelta(minutes=5), T0 + timedelta(minutes=5)))
+    assert restarted.critical and "restarted" in restarted.reason
+    assert "reloaded" in checks.pbx_restart(up, PbxUptime(T0, T0 + timedelta(minutes=1))).reason
+    assert checks.pbx_restart(up, None).critical
+
+
+def test_module_and_recording_failures():
+    assert checks.module_loaded("app_mixmonitor", False).critical
+    assert checks.module_loaded("app_mixmonitor", None).critical
+    assert not checks.module_loaded("app_mixmonitor", True).critical
+    assert checks.recording_failures(["a1"]).critical
+    assert not checks.recording_failures([]).critical
+
+
+def test_reconciliation_missing_is_critical_orphans_and_mismatches_warn():
+    assert checks.reconciliation(Reconciliation(missing=("a1",))).critical
+    warn = checks.reconciliation(Reconciliation(orphans=("x.wav",), mismatched=("a2",)))
+    assert warn.state is State.WARN and "orphan" in warn.reason and "mismatch" in warn.reason
+    assert checks.reconciliation(Reconciliation()).state is State.OK
+
+
+def test_disk_space_floor_and_time_to_full():
+    floor = dict(min_free_bytes=100 * MiB, min_hours_to_full=24)
+    assert checks.disk_space("archive_disk", None, **floor).critical
+    assert checks.disk_space("archive_disk", DiskFacts("/a", 50 * MiB, 1000 * MiB, 0), **floor).critical
+    filling = DiskFacts("/a", 500 * MiB, 1000 * MiB, write_rate_bps=500 * MiB / 3600)  # 1 h left
+    assert checks.disk_space("archive_disk", filling, **floor).state is State.WARN
+    assert checks.disk_space("archive_disk", DiskFacts("/a", 500 * MiB, 1000 * MiB, 10.0), **floor).state is State.OK
+
+
+def test_backlog_silence_clock_canary():
+    assert checks.ingest_backlog(3, 120, max_age_s=60).critical
+    assert not checks.ingest_backlog(3, 10, max_age_s=60).critical
+    assert checks.silent_rate(5, 10, warn_ratio=0.3, min_sample=10).state is State.WARN
+    assert checks.silent_rate(5, 6, warn_ratio=0.3, min_sample=10).state is State.OK
+    assert checks.clock_sanity(-30.0, 1.0, max_skew_s=2).critical
+    assert "backwards" in checks.clock_sanity(-30.0, 1.0, max_skew_s=2).reason
+    assert not checks.clock_sanity(1.1, 1.0, max_skew_s=2).critical
+    assert checks.canary(CanaryFacts(T0, T0 + timedelta(seconds=1), "no speech"), T0, max_age_s=600).critical
+    assert checks.canary(CanaryFacts(None, None), T0, max_age_s=600).state is State.WARN
+    assert checks.canary(CanaryFacts(T0, None), T0 + timedelta(hours=1), max_age_s=600).state is State.WARN
+    assert checks.canary(CanaryFacts(T0, T0 - timedelta(seconds=1)), T0, max_age_s=600).state is State.OK
+
+
+CRIT = CheckResult("ami_link", State.CRITICAL, "AMI link down")
+FINE = CheckResult("ami_link", State.OK)
+CANARY_FAILED = CheckResult("canary", State.CRITICAL, "no speech on the collector leg")
+
+
+def test_the_gate_starts_closed_and_opens_only_after_a_canary():
+    gate = DialingGate()
+    assert not gate.is_open and gate.wants_canary
+    assert gate.observe([FINE], T0) is None and not gate.is_open
+    change = gate.canary_passed(T0)
+    assert change.opened and gate.is_open
+
+
+def test_a_critical_closes_and_recovery_alone_does_not_reopen():
+    gate = DialingGate(GateState.OPEN, "")
+    change = gate.observe([CRIT, FINE], T0)
+    assert change is not None and not change.opened and "AMI link down" in change.reason
+    assert gate.canary_passed(T0) is None and not gate.is_open, "a canary cannot open over a critical"
+    assert gate.observe([FINE], T0) is None and gate.wants_canary
+    assert gate.canary_passed(T0).opened
+
+
+def test_a_failed_canary_closes_and_only_a_passing_one_reopens():
+    gate = DialingGate(GateState.OPEN, "")
+    assert not gate.observe([FINE, CANARY_FAILED], T0).opened
+    assert gate.wants_canary
+    assert gate.observe([FINE], T0) is None and not gate.is_open
+    assert gate.canary_passed(T0).opened
+
+
+ops = st.lists(st.one_of(st.tuples(st.just("observe"), st.lists(st.sampled_from([CRIT, FINE, CANARY_FAILED]),
+                                                                 max_size=3)),
+                         st.tuples(st.just("canary"), st.none())), max_size=30)
+
+
+@settings(max_examples=300)
+@given(ops)
+def test_the_gate_is_never_open_while_a_check_is_critical_nor_opened_without_a_canary(sequence):
+    gate = DialingGate()
+    last_results: list[CheckResult] = []
+    for op, results in sequence:
+        was_open = gate.is_open
+        if op == "observe":
+            last_results = results
+            change = gate.observe(results, T0)
+            assert not (change and change.opened), "only a canary opens the gate"
+            if any(r.critical for r in results):
+                assert not gate.is_open
+        else:
+            gate.canary_passed(T0)
+            if gate.is_open and not was_open:
+                assert not any(r.critical and r.name != "canary" for r in last_results)
