@@ -119,6 +119,7 @@ class AmiLink:
         self.consecutive_login_failures = 0  #: Login rejections in a row (alarm on it)
         self.dropped_events = 0  #: items dropped because a subscriber queue was full
         self.last_error = ""
+        self.last_ping_rtt: float | None = None  #: seconds the last Ping took (watchdog)
         self.server_version: str | None = None
 
     @property
@@ -353,8 +354,10 @@ class AmiLink:
             done, _ = await asyncio.wait({protocol.lost}, timeout=self.ping_interval)
             if done:
                 return protocol.lost.result()
+            sent = asyncio.get_running_loop().time()
             try:
                 await self._request(protocol, {"Action": "Ping"}, self.ping_timeout)
+                self.last_ping_rtt = asyncio.get_running_loop().time() - sent
             except AmiTimeout:
                 protocol.shutdown(f"no pong within {self.ping_timeout}s")
             except AmiDisconnected:

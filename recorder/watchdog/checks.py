@@ -24,6 +24,9 @@ class CheckResult:
     state: State
     reason: str = ""
     value: float | None = None  # the measured figure, for /metrics
+    # an incident (a call not recorded, a failed canary) rather than a condition: it stays
+    # until a canary proves the chain again, instead of clearing by itself
+    cleared_by_canary: bool = False
 
     @property
     def critical(self) -> bool:
@@ -72,10 +75,11 @@ def module_loaded(name: str, loaded: bool | None) -> CheckResult:
 
 
 def recording_failures(recent: Sequence[str]) -> CheckResult:
-    """Calls whose recording did not start or stopped growing, since the last passing canary."""
+    """Calls whose recording did not start or stopped growing, not yet cleared by a canary."""
     if recent:
         return CheckResult("recording_growth", State.CRITICAL,
-                           f"{len(recent)} call(s) not recorded: {', '.join(recent[:3])}", len(recent))
+                           f"{len(recent)} call(s) not recorded: {', '.join(recent[:3])}", len(recent),
+                           cleared_by_canary=True)
     return ok("recording_growth", 0)
 
 
@@ -91,7 +95,7 @@ def reconciliation(found: Reconciliation) -> CheckResult:
     if found.missing:
         return CheckResult("reconciliation", State.CRITICAL,
                            f"answered call(s) without a recording: {', '.join(found.missing[:3])}",
-                           len(found.missing))
+                           len(found.missing), cleared_by_canary=True)
     problems = [f"{len(found.orphans)} orphan recording(s)"] * bool(found.orphans) + \
                [f"{len(found.mismatched)} length mismatch(es)"] * bool(found.mismatched)
     if problems:
@@ -168,7 +172,8 @@ def canary(facts: CanaryFacts, now: datetime, *, max_age_s: float) -> CheckResul
     """The last canary call passed, and not too long ago."""
     failed, passed = facts.last_failed_at, facts.last_passed_at
     if failed is not None and (passed is None or failed > passed):
-        return CheckResult("canary", State.CRITICAL, f"canary failed: {facts.last_reason}")
+        return CheckResult("canary", State.CRITICAL, f"canary failed: {facts.last_reason}",
+                           cleared_by_canary=True)
     if passed is None:
         return CheckResult("canary", State.WARN, "no canary has passed yet")
     age = (now - passed).total_seconds()

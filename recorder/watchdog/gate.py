@@ -4,8 +4,10 @@
       ▲                            ▲                             │
       └─────────── canary passes ──┼──── a critical again ───────┘
 
-A failed canary is itself critical, but only a *passing* canary can clear it, so it
-moves the gate to PROVING (closed, a canary is wanted) rather than CLOSED. The gate
+An incident (a failed canary, a call whose recording failed or went missing) is critical
+but only a *passing* canary can clear it, so it moves the gate to PROVING (closed, a
+canary is wanted) rather than CLOSED; a failing condition (AMI down, disk full, module
+unloaded) keeps it CLOSED until the condition clears. The gate
 starts in PROVING: after a (re)start the chain proves itself before the first call.
 `is_open` is the only thing the dialer asks; calls in progress are never touched.
 """
@@ -18,7 +20,9 @@ from datetime import datetime
 
 from recorder.watchdog.checks import CheckResult
 
-CANARY_CHECK = "canary"
+
+def _reasons(results: list[CheckResult]) -> str:
+    return "; ".join(f"{r.name}: {r.reason}" for r in results)
 
 
 class GateState(enum.Enum):
@@ -54,11 +58,11 @@ class DialingGate:
     def observe(self, results: Iterable[CheckResult], now: datetime) -> GateChange | None:
         """Feed the latest check results; returns the change if the gate closed."""
         critical = [r for r in results if r.critical]
-        blocking = [r for r in critical if r.name != CANARY_CHECK]
+        blocking = [r for r in critical if not r.cleared_by_canary]
         if blocking:
-            return self._move(GateState.CLOSED, "; ".join(f"{r.name}: {r.reason}" for r in blocking), now)
-        if critical:  # only the canary failed: closed, and only a passing canary opens it
-            return self._move(GateState.PROVING, f"{CANARY_CHECK}: {critical[0].reason}", now)
+            return self._move(GateState.CLOSED, _reasons(blocking), now)
+        if critical:  # only incidents: closed, and only a passing canary opens it
+            return self._move(GateState.PROVING, _reasons(critical), now)
         if self.state is GateState.CLOSED:
             return self._move(GateState.PROVING, f"recovered ({self.reason}); awaiting a canary", now)
         return None

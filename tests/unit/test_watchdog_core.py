@@ -70,7 +70,7 @@ def test_backlog_silence_clock_canary():
 
 CRIT = CheckResult("ami_link", State.CRITICAL, "AMI link down")
 FINE = CheckResult("ami_link", State.OK)
-CANARY_FAILED = CheckResult("canary", State.CRITICAL, "no speech on the collector leg")
+CANARY_FAILED = CheckResult("canary", State.CRITICAL, "no speech on the collector leg", cleared_by_canary=True)
 
 
 def test_the_gate_starts_closed_and_opens_only_after_a_canary():
@@ -87,6 +87,14 @@ def test_a_critical_closes_and_recovery_alone_does_not_reopen():
     assert change is not None and not change.opened and "AMI link down" in change.reason
     assert gate.canary_passed(T0) is None and not gate.is_open, "a canary cannot open over a critical"
     assert gate.observe([FINE], T0) is None and gate.wants_canary
+    assert gate.canary_passed(T0).opened
+
+
+def test_an_unrecorded_call_closes_until_a_canary_proves_the_chain():
+    gate = DialingGate(GateState.OPEN, "")
+    incident = checks.recording_failures(["a1"])
+    assert incident.cleared_by_canary
+    assert not gate.observe([FINE, incident], T0).opened and gate.wants_canary
     assert gate.canary_passed(T0).opened
 
 
@@ -119,4 +127,4 @@ def test_the_gate_is_never_open_while_a_check_is_critical_nor_opened_without_a_c
         else:
             gate.canary_passed(T0)
             if gate.is_open and not was_open:
-                assert not any(r.critical and r.name != "canary" for r in last_results)
+                assert not any(r.critical and not r.cleared_by_canary for r in last_results)
