@@ -1,0 +1,172 @@
+"""The watchdog loop with scripted probes: gate timing, canaries, incidents (no PBX)."""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from recorder.watchdog.checks import DiskFacts, PbxUptime, Reconciliation
+from recorder.watchdog.gate import GateState
+from recorder.watchdog.runner import CanaryOutcome, Watchdog, WatchdogSettings
+
+GiB = 2**30
+
+
+@dataclass
+class ScriptedProbes:
+    connected: bool = True
+    uptime: PbxUptime | None = None
+    mixmonitor: bool | None = True
+    free: int = 10 * GiB
+    missing: tuple[str, ...] = ()
+    orphans: tuple[str, ...] = ()
+    calls: list[str] = field(default_factory=list)
+
+    async def ami(self):
+        return self.connected, 0.001
+
+    async def pbx_uptime(self):
+        return self.uptime
+
+    async def mixmonitor_loaded(self):
+        return self.mixmonitor
+
+    async def disks(self):
+        return {"archive_disk": DiskFacts("/archive", self.free, 20 * GiB, 0.0)}
+
+    async def ingest_backlog(self):
+        return 0, 0.0
+
+    async def reconciliation(self, older_than_s):
+        return Reconciliation(missing=self.missing, orphans=self.orphans)
+
+    async def recent_recordings(self):
+        return 0, 0
+
+
+class Canary:
+    def __init__(self):
+        self.results: list[bool] = []
+        self.runs = 0
+
+    async def __call__(self):
+        self.runs += 1
+        await asyncio.sleep(0.01)
+        passed = self.results.pop(0) if self.results else True
+        return CanaryOutcome(passed, "ok" if passed else "no speech on the collector leg", 0.01)
+
+
+async def wait_for(predicate, timeout=3.0):
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        assert loop.time() < deadline, "condition not reached"
+        await asyncio.sleep(0.005)
+
+
+async def running(probes, canary, clock, changes, **overrides):
+    settings = WatchdogSettings(interval_s=0.05, canary_retry_s=0.05, **overrides)
+
+    async def record(change):
+        changes.append(change)
+
+    dog = Watchdog(probes, settings, clock, on_change=record, canary=canary)
+    task = asyncio.create_task(dog.run())
+    return dog, task
+
+
+async def stop(dog, task):
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await dog.stop()
+
+
+async def test_starts_closed_opens_after_a_canary_and_closes_on_a_dropped_link(clock):
+    probes, canary, changes = ScriptedProbes(uptime=PbxUptime(clock(), None)), Canary(), []
+    dog, task = await running(probes, canary, clock, changes)
+    try:
+        assert not dog.gate.is_open
+        await wait_for(lambda: dog.gate.is_open)
+        assert canary.runs == 1 and changes[-1].opened
+        probes.connected = False
+        dog.poke()
+        await wait_for(lambda: not dog.gate.is_open, timeout=1.0)
+        assert "AMI link down" in changes[-1].reason and dog.gate.state is GateState.CLOSED
+        runs = canary.runs
+        await asyncio.sleep(0.2)
+        assert canary.runs == runs, "no canary while a condition is failing"
+        probes.connected = True
+        await wait_for(lambda: dog.gate.is_open)
+        assert canary.runs == runs + 1, "re-opened by a canary, not by the recovery alone"
+    finally:
+        await stop(dog, task)
+
+
+async def test_a_failed_canary_is_retried_and_keeps_the_gate_closed(clock):
+    probes, canary, changes = ScriptedProbes(uptime=PbxUptime(clock(), None)), Canary(), []
+    canary.results = [False, False, True]
+    dog, task = await running(probes, canary, clock, changes)
+    try:
+        await wait_for(lambda: dog.gate.is_open)
+        assert canary.runs == 3
+        assert dog.status()["checks"]["canary"]["state"] == "ok"
+    finally:
+        await stop(dog, task)
+
+
+async def test_incidents_close_the_gate_until_a_canary_passes(clock):
+    probes, canary, changes = ScriptedProbes(uptime=PbxUptime(clock(), None)), Canary(), []
+    dog, task = await running(probes, canary, clock, changes)
+    try:
+        await wait_for(lambda: dog.gate.is_open)
+        dog.recording_failed("a" * 32, "recording not growing")
+        await wait_for(lambda: not dog.gate.is_open, timeout=1.0)
+        await wait_for(lambda: dog.gate.is_open)  # the canary proves the chain; the incident is cleared
+        probes.missing = ("b" * 32,)  # a recording deleted before ingest
+        await wait_for(lambda: not dog.gate.is_open, timeout=1.0)
+        assert "without a recording" in changes[-1].reason
+        await wait_for(lambda: dog.gate.is_open)
+        assert dog.status()["checks"]["reconciliation"]["state"] == "ok"
+        probes.orphans = ("x.wav",)
+        await asyncio.sleep(0.15)
+        assert dog.gate.is_open and dog.status()["checks"]["reconciliation"]["state"] == "warn"
+    finally:
+        await stop(dog, task)
+
+
+async def test_conditions_pbx_restart_module_and_full_disk(clock):
+    from datetime import timedelta
+
+    probes, canary, changes = ScriptedProbes(uptime=PbxUptime(clock(), None)), Canary(), []
+    dog, task = await running(probes, canary, clock, changes)
+    try:
+        await wait_for(lambda: dog.gate.is_open)
+        probes.free = 10 * 2**20
+        await wait_for(lambda: not dog.gate.is_open, timeout=1.0)
+        assert "archive_disk" in changes[-1].reason
+        probes.free = 10 * GiB
+        await wait_for(lambda: dog.gate.is_open)
+        probes.mixmonitor = False
+        await wait_for(lambda: not dog.gate.is_open, timeout=1.0)
+        assert "app_mixmonitor is not loaded" in changes[-1].reason
+        probes.mixmonitor = True
+        await wait_for(lambda: dog.gate.is_open)
+        probes.uptime = PbxUptime(clock() + timedelta(minutes=1), None)
+        await wait_for(lambda: not dog.gate.is_open, timeout=1.0)
+        assert "restarted" in changes[-1].reason
+        await wait_for(lambda: dog.gate.is_open)
+    finally:
+        await stop(dog, task)
+
+
+async def test_a_crashing_probe_closes_the_gate(clock):
+    class Broken(ScriptedProbes):
+        async def disks(self):
+            raise OSError("stat failed")
+
+    probes, canary, changes = Broken(uptime=PbxUptime(clock(), None)), Canary(), []
+    dog, task = await running(probes, canary, clock, changes)
+    try:
+        await asyncio.sleep(0.2)
+        assert not dog.gate.is_open and dog.status()["checks"]["watchdog"]["state"] == "critical"
+    finally:
+        await stop(dog, task)
