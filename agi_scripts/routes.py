@@ -53,6 +53,8 @@ class CallRoutes:
     clock: Clock
     on_ended: Callable[[str], Awaitable[None]]  # e.g. queue the attempt for ingest
     on_recording_failed: Callable[[str, str], Awaitable[None]]  # (attempt id, channel): hang up
+    # (attempt id, reason): a call the chain failed to record (the watchdog closes the gate)
+    on_recording_incident: Callable[[str, str], None] = lambda attempt_id, reason: None
     _watches: set[asyncio.Task[None]] = field(default_factory=set)
 
     def routes(self) -> dict[str, Callable[[AgiSession], Awaitable[None]]]:
@@ -98,6 +100,7 @@ class CallRoutes:
             await session.exec("MixMonitor", f"{base}.wav,r({base}-rx.wav)t({base}-tx.wav)")
             path = self.recording.dir_host / f"{name}.wav"
             if not await self._wait_size(path, 0, self.recording.start_timeout_s):
+                self.on_recording_incident(attempt_id, "recording did not start")
                 await self._reject(session, attempt_id, "recording did not start (no file)")
                 return
             async with self.db.session() as s:
@@ -141,6 +144,7 @@ class CallRoutes:
             if attempt is not None and attempt.state == "ended":
                 return
         log.error("recording of %s is not growing: hanging the call up", attempt_id)
+        self.on_recording_incident(attempt_id, "recording not growing")
         async with self.db.session() as s:
             await repo.audit(s, at=self.clock(), actor="agi", action="recording.not_growing",
                              subject=attempt_id, channel=channel, path=str(path))

@@ -75,12 +75,15 @@ async def routes_server(db, clock, tmp_path):
     async def on_recording_failed(attempt_id, channel):
         cut.append((attempt_id, channel))
 
+    incidents: list[tuple[str, str]] = []
     routes = CallRoutes(db=db, recording=RecordingTarget(dir_pbx="/pbx/spool", dir_host=spool,
                                                           start_timeout_s=0.3, grow_timeout_s=0.5),
-                        clock=clock, on_ended=on_ended, on_recording_failed=on_recording_failed)
+                        clock=clock, on_ended=on_ended, on_recording_failed=on_recording_failed,
+                        on_recording_incident=lambda attempt_id, reason: incidents.append((attempt_id, reason)))
     server = FastAgiServer(routes.routes(), port=0)
     await server.start()
     server.spool, server.ended, server.cut, server.call_routes = spool, ended, cut, routes
+    server.incidents = incidents
     yield server
     await server.close()
     await routes.close()
@@ -127,6 +130,7 @@ async def test_a_recording_that_never_starts_means_no_call(routes_server, db):
     assert pbx.commands[-1] == "HANGUP"
     assert not any("DUNLINE_BOUND" in c for c in pbx.commands)
     assert any("recording did not start" in (r or "") for r in await audit_reasons(db))
+    assert routes_server.incidents == [(GOOD, "recording did not start")], "the watchdog is told"
 
 
 async def test_a_recording_that_does_not_grow_gets_the_call_cut(routes_server, db):
@@ -141,12 +145,13 @@ async def test_a_recording_that_does_not_grow_gets_the_call_cut(routes_server, d
     async with db.session() as s:
         actions = [e.action for e in await repo.audit_events(s, subject=GOOD)]
     assert "recording.not_growing" in actions
+    assert routes_server.incidents == [(GOOD, "recording not growing")]
 
 
 async def test_a_growing_recording_is_left_alone(routes_server, db):
     await ScriptedPbx(routes_server.spool).run(routes_server.port, f"bind?attempt={GOOD}", GOOD)
     await asyncio.sleep(0.7)
-    assert routes_server.cut == []
+    assert routes_server.cut == [] and routes_server.incidents == []
 
 
 async def test_second_bind_of_the_same_attempt_is_refused(routes_server, db):
