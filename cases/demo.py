@@ -1,7 +1,7 @@
 """Demo cases: one per carrier outcome, numbers from the sandbox carrier's number plan.
 
-Carrier plan (asterisk_conf templates): 15551R..... answer after R s and talk,
-15552 busy, 15553 no answer, 15554 congestion, 15555S short call, other → unallocated.
+Carrier plan: see asterisk_conf/templates/carrier/extensions.conf (and docs/architecture.md);
+the demo uses 15555S short calls, 15552 busy, 15553 no answer, 15554 congestion.
 """
 from __future__ import annotations
 

@@ -147,11 +147,17 @@ class Service:
             try:
                 await ingest_attempt(self.db, self.archive, self.ingest_settings, attempt_id, self.clock,
                                      self.ledger)
-            except (IngestError, OSError, ValueError) as exc:
-                log.error("ingest of %s failed: %s", attempt_id, exc)
-                async with self.db.session() as session:
-                    await repo.audit(session, at=self.clock(), actor="recorder", action="ingest.failed",
-                                     subject=attempt_id, error=str(exc))
+            except Exception as exc:  # never let one recording stop the worker for all others
+                if isinstance(exc, (IngestError, OSError, ValueError)):
+                    log.error("ingest of %s failed: %s", attempt_id, exc)
+                else:
+                    log.exception("ingest of %s failed unexpectedly", attempt_id)
+                try:
+                    async with self.db.session() as session:
+                        await repo.audit(session, at=self.clock(), actor="recorder",
+                                         action="ingest.failed", subject=attempt_id, error=str(exc))
+                except Exception:
+                    log.exception("could not audit the failed ingest of %s", attempt_id)
             finally:
                 self._ingest_pending.discard(attempt_id)
                 if not self._ingest_pending:

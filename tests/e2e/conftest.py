@@ -42,12 +42,16 @@ def require_sandbox_host() -> None:
         pytest.skip(problem)
 
 
+# collector phones in the session sandbox: concurrent calls (test_archive_e2e) need one each
+SANDBOX_PHONES = 4
+
+
 @pytest.fixture(scope="session")
 def sandbox_info(tmp_path_factory):
     require_sandbox_host()
     state = tmp_path_factory.mktemp("sandbox")
     try:
-        info = sandbox.up(state, instance=f"test{os.getpid()}", phones=2)
+        info = sandbox.up(state, instance=f"test{os.getpid()}", phones=SANDBOX_PHONES)
     except BaseException:
         sandbox.down(state, purge=True)
         raise
