@@ -12,6 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
+from recorder.archive import ArchiveStore
+from recorder.ledger_store import Ledger
 from storage import repositories as repo
 from storage.db import Database
 from storage.models import ATTEMPT_ID_PATTERN, Attempt, Recording
@@ -26,6 +28,8 @@ class ConsoleDeps:
     db: Database
     dial: DialFn  # (case_id, number or None) -> the new attempt
     health: Callable[[], dict[str, Any]]
+    store: ArchiveStore | None = None  # the recording archive (console/recordings_api.py)
+    ledger: Ledger | None = None  # where every access and export is logged
 
 
 DEPS = web.AppKey("deps", ConsoleDeps)
@@ -42,12 +46,9 @@ def attempt_json(a: Attempt) -> dict[str, Any]:
     }
 
 
-def recording_json(r: Recording) -> dict[str, Any]:
-    return {
-        "attempt_id": r.attempt_id, "case_id": r.case_id, "archive_path": r.archive_path,
-        "sha256": r.sha256, "size_bytes": r.size_bytes, "duration_s": r.duration_s,
-        "legs": r.legs, "flags": r.flags, "retain_until": _iso(r.retain_until),
-    }
+def recording_ref(r: Recording) -> dict[str, Any]:
+    """That a call was recorded, and where to ask for it (with who and why, logged)."""
+    return {"attempt_id": r.attempt_id, "href": f"/api/recordings/{r.attempt_id}"}
 
 
 def _iso(value: Any) -> str | None:
@@ -84,7 +85,9 @@ async def get_case(request: web.Request) -> web.Response:
             "id": case.id, "client": case.client, "debtor_name": case.debtor_name,
             "status": case.status, "phones": [p.number for p in case.phones],
             "attempts": [attempt_json(a) for a in attempts],
-            "recordings": [recording_json(r) for r in recordings],
+            # recordings are evidence: listed (and every access logged) only through
+            # /api/cases/{id}/recordings with who and why (console/recordings_api.py)
+            "recordings": {"count": len(recordings), "href": f"/api/cases/{case.id}/recordings"},
             "decisions": [{"at": _iso(d.at), "number": d.number, "allowed": d.allowed, "rule": d.rule,
                            "reason": d.reason, "next_allowed_at": _iso(d.next_allowed_at),
                            "attempt_id": d.attempt_id} for d in decisions],
@@ -121,7 +124,7 @@ async def get_attempt(request: web.Request) -> web.Response:
             raise web.HTTPNotFound(text="no such attempt")
         recording = await repo.recording_for_attempt(s, attempt_id)
         body = attempt_json(attempt)
-        body["recording"] = recording_json(recording) if recording else None
+        body["recording"] = recording_ref(recording) if recording else None
         return web.json_response(body)
 
 
@@ -138,4 +141,7 @@ def make_app(deps: ConsoleDeps) -> web.Application:
     app.router.add_get("/api/cases/{case_id}", get_case)
     app.router.add_post("/api/cases/{case_id}/dial", dial_case)
     app.router.add_get("/api/attempts/{attempt_id}", get_attempt)
+    from console.recordings_api import add_recording_routes  # here: it imports this module
+
+    add_recording_routes(app)
     return app

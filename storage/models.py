@@ -103,8 +103,8 @@ class Attempt(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"))
     phone_id: Mapped[int | None] = mapped_column(ForeignKey("phones.id"), default=None)
-    number: Mapped[str] = mapped_column(String(32))
-    collector: Mapped[str | None] = mapped_column(String(32), default=None)
+    number: Mapped[str] = mapped_column(String(32), index=True)
+    collector: Mapped[str | None] = mapped_column(String(32), default=None, index=True)
     caller_id: Mapped[str | None] = mapped_column(String(32), default=None)
     state: Mapped[str] = mapped_column(String(16), default="created", index=True)
     outcome: Mapped[str | None] = mapped_column(String(16), default=None)
@@ -168,17 +168,18 @@ class Recording(Base):
     """The archived evidence of one answered attempt: mixed file plus each leg."""
 
     __tablename__ = "recordings"
+    __table_args__ = (Index("ix_recordings_case_ended", "case_id", "call_ended_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     attempt_id: Mapped[str] = mapped_column(ForeignKey("attempts.id"), unique=True)
-    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"))
     archive_path: Mapped[str] = mapped_column(String(512))
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     duration_s: Mapped[float] = mapped_column(Float)
     legs: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     flags: Mapped[list[str]] = mapped_column(JSON, default=list)
-    call_ended_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    call_ended_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     retain_until: Mapped[datetime] = mapped_column(UtcDateTime)
     store: Mapped[str] = mapped_column(String(8), default="fs")  # which ArchiveStore holds it

@@ -67,8 +67,21 @@ def upgrade() -> None:
     op.add_column('cases', sa.Column('campaign', sa.String(length=64), nullable=True))
     op.create_index('ix_cases_campaign', 'cases', ['campaign'], unique=False)
 
+    # retrieval for compliance (measured in bench/lookup_by_case.py at 1M recordings):
+    # by case newest first, by date, by phone, by collector
+    op.create_index('ix_recordings_case_ended', 'recordings', ['case_id', 'call_ended_at'], unique=False)
+    op.drop_index('ix_recordings_case_id', table_name='recordings')
+    op.create_index('ix_recordings_call_ended_at', 'recordings', ['call_ended_at'], unique=False)
+    op.create_index('ix_attempts_number', 'attempts', ['number'], unique=False)
+    op.create_index('ix_attempts_collector', 'attempts', ['collector'], unique=False)
+
 
 def downgrade() -> None:
+    op.drop_index('ix_attempts_collector', table_name='attempts')
+    op.drop_index('ix_attempts_number', table_name='attempts')
+    op.drop_index('ix_recordings_call_ended_at', table_name='recordings')
+    op.create_index('ix_recordings_case_id', 'recordings', ['case_id'], unique=False)
+    op.drop_index('ix_recordings_case_ended', table_name='recordings')
     op.drop_index('ix_cases_campaign', table_name='cases')
     with op.batch_alter_table('cases') as batch_op:
         batch_op.drop_column('campaign')
