@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +24,7 @@ from recorder.playback import PlaybackError, make_playback_copy
 from recorder.retention import add_years
 from recorder.wavfile import WavError, WavLayout, parse_header, repaired_header, HEADER_PROBE
 from storage import repositories as repo
+from storage import retention_repo
 from storage.clock import Clock
 from storage.db import Database
 from storage.models import Recording
@@ -129,6 +131,16 @@ def _archive_playback_copy(mixed: Path, archive: ArchiveStore, when: datetime, r
         return archive.put(copy, when, retain_until=retain_until, suffix=f".{fmt}")
 
 
+async def _hold_if_case_held(db: Database, archive: ArchiveStore, case_id: str,
+                             stored: Iterable[StoredObject]) -> None:
+    """A case under legal hold: its new files are held in the store at once."""
+    async with db.session() as session:
+        held = await retention_repo.holds_for(session, case_id=case_id, include_released=False)
+    if any(h.case_id == case_id for h in held):
+        for obj in stored:
+            await asyncio.to_thread(archive.set_legal_hold, obj.key, True)
+
+
 async def ingest_attempt(
     db: Database, archive: ArchiveStore, settings: IngestSettings, attempt_id: str, clock: Clock,
     ledger: Ledger,
@@ -208,6 +220,7 @@ async def ingest_attempt(
         await repo.audit(session, at=now, actor="recorder", action="recording.ingested",
                          subject=attempt_id, case_id=attempt.case_id, sha256=mixed.sha256,
                          archive_path=mixed.key, flags=flags)
+    await _hold_if_case_held(db, archive, attempt.case_id, stored.values())
     for path in files.values():
         path.unlink(missing_ok=True)
     log.info("ingested %s: %.1f s, sha256 %s, flags %s", attempt_id, duration, mixed.sha256, flags)

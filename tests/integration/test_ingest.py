@@ -168,3 +168,39 @@ async def test_a_failed_playback_copy_never_costs_the_evidence(db, clock, tmp_pa
     rec = await ingest_attempt(db, FilesystemArchive(tmp_path / "a"),
                                IngestSettings(spool_dir=spool, playback_format="flac-ish"), ATTEMPT, clock, ledger)
     assert "playback_failed" in rec.flags and rec.playback_path is None and rec.sha256
+
+
+async def test_a_recording_of_a_held_case_is_held_in_the_store_at_once(db, clock, tmp_path, bound_attempt,
+                                                                        ledger):
+    from recorder.holds import HoldTarget, place_hold
+
+    archive = FilesystemArchive(tmp_path / "a")
+    await place_hold(ledger, archive, HoldTarget(case_id="C-9"), by="legal-zhou", why="court order 2026-17")
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    for k, path in enumerate(spool_paths(spool, ATTEMPT).values()):
+        write_wav(path, 2, 6000 + k)
+    rec = await ingest_attempt(db, archive, IngestSettings(spool_dir=spool), ATTEMPT, clock, ledger)
+    keys = [rec.archive_path, *(leg["archive_path"] for leg in rec.legs)]
+    assert all(archive.retention_of(key).legal_hold for key in keys)
+
+
+async def test_purge_takes_the_playback_copy_with_the_evidence(db, clock, tmp_path, bound_attempt, ledger,
+                                                                signer):
+    from datetime import timedelta
+
+    from recorder.purge import run_purge
+    from recorder.verify import verify_archive
+
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    for k, path in enumerate(spool_paths(spool, ATTEMPT).values()):
+        write_wav(path, 2, 6000 + k)
+    archive = FilesystemArchive(tmp_path / "a")
+    rec = await ingest_attempt(db, archive, IngestSettings(spool_dir=spool, playback_format="mp3"),
+                               ATTEMPT, clock, ledger)
+    clock.set(rec.retain_until + timedelta(days=1))
+    await run_purge(ledger, archive, by="retention-job")
+    assert list(archive.keys()) == []
+    report = await verify_archive(db, archive, signer.public_key)
+    assert report.ok, report.render()
