@@ -78,6 +78,19 @@ def sha256_stream(handle: BinaryIO) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+def copy_hashing(src: BinaryIO, dst: BinaryIO) -> tuple[str, int]:
+    """Copy a stream, hashing as it goes, and fsync the target: (sha256, size)."""
+    digest = hashlib.sha256()
+    size = 0
+    while block := src.read(CHUNK):
+        digest.update(block)
+        dst.write(block)
+        size += len(block)
+    dst.flush()
+    os.fsync(dst.fileno())
+    return digest.hexdigest(), size
+
+
 def sha256_file(path: Path) -> tuple[str, int]:
     with path.open("rb") as handle:
         return sha256_stream(handle)
@@ -141,16 +154,8 @@ class FilesystemArchive:
         day_dir = self.root / f"{when:%Y}" / f"{when:%m}" / f"{when:%d}"
         day_dir.mkdir(parents=True, exist_ok=True)
         tmp = day_dir / f".incoming-{os.getpid()}-{source.name}"
-        digest = hashlib.sha256()
-        size = 0
         with source.open("rb") as src, tmp.open("wb") as dst:
-            while block := src.read(CHUNK):
-                digest.update(block)
-                dst.write(block)
-                size += len(block)
-            dst.flush()
-            os.fsync(dst.fileno())
-        sha = digest.hexdigest()
+            sha, size = copy_hashing(src, dst)
         final = day_dir / f"{sha}{suffix}"
         key = str(final.relative_to(self.root))
         if final.exists():

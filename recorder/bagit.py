@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from recorder import ledger_store
-from recorder.archive import CHUNK, ArchiveStore, ObjectMissing
+from recorder.archive import ArchiveStore, ObjectMissing, copy_hashing
 from recorder.ledger import chain_proof, public_key_pem, utc_text
 from recorder.ledger_store import Ledger
 from recorder.retrieval import RecordingInfo, Requester, RetrievalError, case_recordings, check_case_number
@@ -77,19 +77,12 @@ def _sync_write(path: Path, data: bytes) -> None:
 
 
 def _copy_from_store(store: ArchiveStore, key: str, target: Path) -> tuple[str, int]:
-    digest, size = hashlib.sha256(), 0
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         with store.open_read(key) as src, target.open("wb") as dst:
-            while block := src.read(CHUNK):
-                digest.update(block)
-                dst.write(block)
-                size += len(block)
-            dst.flush()
-            os.fsync(dst.fileno())
+            return copy_hashing(src, dst)
     except ObjectMissing:
         raise ExportError(f"archive object {key} is missing; run `dunline recordings verify`") from None
-    return digest.hexdigest(), size
 
 
 def _build_bag(store: ArchiveStore, out_dir: Path, plan: BagPlan) -> tuple[Path, str, str]:
