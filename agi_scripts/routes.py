@@ -3,9 +3,11 @@
 `bind` runs when the carrier answers. It ties the call to its write-ahead Attempt row,
 starts MixMonitor with the archive name and waits until MixMonitor has opened the file
 before it sets DUNLINE_BOUND=1; only then does the dialplan bridge the debtor to a
+collector. A canary attempt (the watchdog's test call, `decision.canary`) also gets
+DUNLINE_CANARY=1: the dialplan plays a known prompt to the carrier instead of ringing a
 collector. Anything unexpected (unknown or garbled attempt id, a channel that is not the
-attempt's, a second bind, a recording that does not start) hangs the call up and leaves an
-audit event: never an unbound or unrecorded conversation.
+attempt's, a second bind, a recording that does not start, MixMonitor missing) hangs the
+call up and leaves an audit event: never an unbound or unrecorded conversation.
 
 That the file also *grows* is proven by a watch that runs on while the call is bridged:
 MixMonitor writes in 32 KB steps (~2 s of 8 kHz audio), so waiting for growth before the
@@ -23,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agi_scripts.errors import AgiError, AgiHangup
+from agi_scripts.errors import AgiCommandError, AgiError, AgiHangup
 from agi_scripts.server import AgiSession
 from storage import repositories as repo
 from storage.clock import Clock
@@ -97,7 +99,12 @@ class CallRoutes:
         base = f"{self.recording.dir_pbx}/{name}"
         try:
             await session.set_variable("CDR(userfield)", f"case={attempt.case_id};attempt={attempt_id}")
-            await session.exec("MixMonitor", f"{base}.wav,r({base}-rx.wav)t({base}-tx.wav)")
+            try:
+                await session.exec("MixMonitor", f"{base}.wav,r({base}-rx.wav)t({base}-tx.wav)")
+            except AgiCommandError as exc:  # e.g. app_mixmonitor not loaded: no recording, no call
+                self.on_recording_incident(attempt_id, "recording did not start")
+                await self._reject(session, attempt_id, f"recording did not start ({exc})")
+                return
             path = self.recording.dir_host / f"{name}.wav"
             if not await self._wait_size(path, 0, self.recording.start_timeout_s):
                 self.on_recording_incident(attempt_id, "recording did not start")
@@ -109,7 +116,11 @@ class CallRoutes:
                 await repo.audit(s, at=self.clock(), actor="agi", action="call.bound",
                                  subject=attempt_id, case_id=attempt.case_id,
                                  recording=name, channel=session.channel)
-            await session.set_variable("DUNLINE_COLLECTOR", attempt.collector or "")
+            if (attempt.decision or {}).get("canary"):
+                # the watchdog's test call: the dialplan plays a known prompt, no collector
+                await session.set_variable("DUNLINE_CANARY", "1")
+            else:
+                await session.set_variable("DUNLINE_COLLECTOR", attempt.collector or "")
             await session.set_variable("DUNLINE_BOUND", "1")
             self._watch(attempt_id, session.channel, path)
         except AgiHangup:

@@ -6,6 +6,8 @@ and the case/phone facts kept with the attempt when it was placed) through
 eight days before the period are included as history so rolling caps are judged right;
 breaches are reported for the period only. Each client's attempts are judged by that
 client's rules and approved caller IDs (per-number caps therefore count per client).
+Canary attempts (the watchdog's test calls, `decision.canary`) are not debtor calls and
+are left out.
 """
 from __future__ import annotations
 
@@ -89,6 +91,8 @@ async def compliance_report(db: Database, start: datetime, end: datetime,
     by_rules: dict[tuple[str, str], list[AuditedAttempt]] = {}
     in_period: set[str] = set()
     for attempt, case, phone in rows:
+        if (attempt.decision or {}).get("canary"):  # the watchdog's test call: no debtor, no policy
+            continue
         case_f, phone_f = _snapshot(attempt, case, phone)
         campaign = (attempt.decision or {}).get("campaign", case.campaign) or ""  # as dialled
         by_rules.setdefault((case.client, campaign), []).append(AuditedAttempt(

@@ -11,8 +11,11 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ami.errors import AmiError, AmiOutcomeUnknown
 from dialer.policy import Blocked, PolicySettings, decide
@@ -22,7 +25,7 @@ from dialer.policy_store import (case_facts, decision_json, facts_json, phone_fa
 from storage import repositories as repo
 from storage.clock import Clock
 from storage.db import Database
-from storage.models import Attempt
+from storage.models import CANARY_CASE, CANARY_CLIENT, Attempt, Case, Phone
 
 log = logging.getLogger("dunline.dialer")
 
@@ -94,17 +97,84 @@ async def place_call(
                 decision={**decision_json(decision, policy.name, facts_json(*facts)),
                           "campaign": case.campaign},
             )
-            await repo.create_attempt(session, attempt)
+            await _write_ahead(session, attempt, now)
             await record_decision(session, at=now, case_id=case.id, number=phone.number,
                                   decision=decision, attempt_id=attempt.id)
-            await repo.audit(session, at=now, actor="dialer", action="attempt.created",
-                             subject=attempt.id, case_id=case.id, number=phone.number)
     if blocked is not None:
         raise DialBlocked(blocked)
-    variables = {"DUNLINE_ATTEMPT": attempt.id, "DUNLINE_CASE": case.id}
+    return await _originate(db, link, settings, attempt, clock, on_queued)
+
+
+
+
+async def place_canary(
+    db: Database,
+    link: object,
+    settings: DialSettings,
+    *,
+    number: str,
+    clock: Clock,
+    caller_id: str | None = None,
+    on_queued: Callable[[str, str], None] | None = None,
+) -> Attempt:
+    """A test call of the recording chain (the watchdog's canary), not a debtor call.
+
+    It bypasses the dialing policy and the dialing gate (it is what re-opens the gate) but
+    not the write-ahead: its Attempt row on the reserved case CANARY (client
+    dunline-canary, created on first use; the number is added to it when new) carries
+    `decision={"canary": True}` and no collector, so `bind` plays a known prompt instead
+    of bridging and the compliance audit leaves it out."""
+    if not number:
+        raise DialError("no canary number")
+    for last_try in (False, True):
+        now = clock()
+        try:
+            async with db.session() as session:
+                phone = await _canary_phone(session, number, now)
+                attempt = Attempt(
+                    id=new_attempt_id(), case_id=CANARY_CASE, phone_id=phone.id, number=number,
+                    collector=None, caller_id=caller_id, state="created", created_at=now,
+                    decision={"canary": True},
+                )
+                await _write_ahead(session, attempt, now, canary=True)
+            break
+        except IntegrityError:  # a concurrent first canary created the case: use it
+            if last_try:
+                raise
+    return await _originate(db, link, settings, attempt, clock, on_queued)
+
+
+async def _canary_phone(session: AsyncSession, number: str, now: datetime) -> Phone:
+    """The CANARY case's phone row for `number`, creating the case or the phone if new."""
+    case = await session.get(Case, CANARY_CASE)
+    if case is None:
+        case = await repo.add_case(session, Case(id=CANARY_CASE, client=CANARY_CLIENT,
+                                                 debtor_name="dunline canary (test calls)",
+                                                 status="canary", created_at=now), [])
+    phone = await session.scalar(select(Phone).where(Phone.case_id == CANARY_CASE, Phone.number == number))
+    if phone is None:
+        phone = Phone(case_id=CANARY_CASE, number=number, kind="canary", label="watchdog canary")
+        session.add(phone)
+        await session.flush()
+    return phone
+
+
+async def _write_ahead(session: AsyncSession, attempt: Attempt, now: datetime, **audit_detail: object) -> None:
+    """The Attempt row and its audit event: no dial without a record."""
+    await repo.create_attempt(session, attempt)
+    await repo.audit(session, at=now, actor="dialer", action="attempt.created", subject=attempt.id,
+                     case_id=attempt.case_id, number=attempt.number, **audit_detail)
+
+
+async def _originate(
+    db: Database, link: object, settings: DialSettings, attempt: Attempt, clock: Clock,
+    on_queued: Callable[[str, str], None] | None,
+) -> Attempt:
+    """Originate a written attempt once; return the attempt as it then stands."""
+    variables = {"DUNLINE_ATTEMPT": attempt.id, "DUNLINE_CASE": attempt.case_id}
     try:
         response = await link.originate(  # type: ignore[attr-defined]
-            f"PJSIP/{phone.number}@{settings.trunk}",
+            f"PJSIP/{attempt.number}@{settings.trunk}",
             context=settings.context, exten="s", priority=1, channel_id=attempt.id,
             variables=variables, caller_id=attempt.caller_id,
             timeout_ms=settings.ring_timeout_s * 1000,

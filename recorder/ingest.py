@@ -14,7 +14,7 @@ import logging
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from recorder.archive import ArchiveStore, StoredObject
@@ -27,7 +27,7 @@ from storage import repositories as repo
 from storage import retention_repo
 from storage.clock import Clock
 from storage.db import Database
-from storage.models import Recording
+from storage.models import CANARY_CLIENT, Recording
 
 log = logging.getLogger("dunline.recorder")
 
@@ -48,9 +48,16 @@ class IngestSettings:
     duration_tolerance_s: float = 1.0
 
 
+    canary_retention_days: int = 90  # canary calls reach no debtor: no contract period applies
+
     def retention_for(self, client: str) -> int:
         """The client's retention in years: never below the default (the contract's floor)."""
         return max(self.retention_years, dict(self.client_retention_years).get(client, 0))
+
+    def retain_until(self, client: str, call_ended_at: datetime) -> datetime:
+        if client == CANARY_CLIENT:
+            return call_ended_at + timedelta(days=self.canary_retention_days)
+        return add_years(call_ended_at, self.retention_for(client))
 
 
 def spool_paths(spool_dir: Path, name: str) -> dict[str, Path]:
@@ -160,7 +167,7 @@ async def ingest_attempt(
         raise IngestError(f"attempt {attempt_id}: recording files missing: {', '.join(missing)}")
     flags: list[str] = []
     ended_at = attempt.ended_at or clock()
-    retain_until = add_years(ended_at, settings.retention_for(case.client))
+    retain_until = settings.retain_until(case.client, ended_at)
     try:
         if not await wait_closed(list(files.values()), settings.close_timeout_s):
             for path in files.values():

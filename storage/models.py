@@ -28,6 +28,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
 ATTEMPT_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")  # an attempt id: 32 hex digits (uuid4 hex)
+# the reserved case of the watchdog's canary calls (test calls to a carrier test line)
+CANARY_CASE = "CANARY"
+CANARY_CLIENT = "dunline-canary"
 
 
 class UtcDateTime(TypeDecorator[datetime]):

@@ -25,8 +25,9 @@ class ScriptedPbx:
     """Plays Asterisk's side of one FastAGI session; answers every command."""
 
     def __init__(self, spool: Path, *, mixmonitor_writes: bool = True, mixmonitor_opens: bool = True,
-                 variables=None) -> None:
+                 variables=None, mixmonitor_loaded: bool = True) -> None:
         self.spool = spool
+        self.mixmonitor_loaded = mixmonitor_loaded
         self.mixmonitor_writes = mixmonitor_writes
         self.mixmonitor_opens = mixmonitor_opens
         self.variables = dict(variables or {})
@@ -41,6 +42,10 @@ class ScriptedPbx:
         while line := (await reader.readline()).decode().strip():
             words = shlex.split(line)
             self.commands.append(" ".join(words))
+            if words[:2] == ["EXEC", "MixMonitor"] and not self.mixmonitor_loaded:
+                writer.write(b"200 result=-2\n")  # Asterisk: no such application
+                await writer.drain()
+                continue
             if words[:2] == ["EXEC", "MixMonitor"] and self.mixmonitor_opens:
                 name = words[2].split(",")[0].rsplit("/", 1)[1]
                 grown = b"\1" * 32768 if self.mixmonitor_writes else b""
@@ -172,3 +177,36 @@ async def test_ended_reports_cause_and_bridged_time(routes_server, db):
     assert (attempt.state, attempt.outcome, attempt.hangup_cause) == ("ended", "answered", 16)
     assert attempt.answered_seconds == 42.0 and attempt.dial_status == "ANSWER"
     assert routes_server.ended == [GOOD]
+
+
+async def test_a_canary_is_recorded_then_told_to_play_its_prompt_not_to_ring_a_collector(routes_server, db, clock):
+    canary = "c1" * 16
+    async with db.session() as s:
+        await repo.create_attempt(s, Attempt(id=canary, case_id="C-R", number="15551100000", collector=None,
+                                             state="originated", created_at=clock(), decision={"canary": True}))
+    pbx = ScriptedPbx(routes_server.spool)
+    await pbx.run(routes_server.port, f"bind?attempt={canary}", canary)
+    assert pbx.commands[1].startswith(f"EXEC MixMonitor /pbx/spool/{canary}.wav,")
+    assert pbx.commands[-2:] == ["SET VARIABLE DUNLINE_CANARY 1", "SET VARIABLE DUNLINE_BOUND 1"]
+    assert not any("DUNLINE_COLLECTOR" in c for c in pbx.commands)
+    async with db.session() as s:
+        attempt = await repo.get_attempt(s, canary)
+    assert attempt.state == "bound" and attempt.recording_name == canary
+
+
+async def test_a_debtor_call_is_never_told_it_is_a_canary(routes_server, db):
+    pbx = ScriptedPbx(routes_server.spool)
+    await pbx.run(routes_server.port, f"bind?attempt={GOOD}", GOOD)
+    assert not any("DUNLINE_CANARY" in c for c in pbx.commands)
+
+
+async def test_mixmonitor_missing_from_the_pbx_means_no_call(routes_server, db):
+    pbx = ScriptedPbx(routes_server.spool, mixmonitor_loaded=False)
+    await pbx.run(routes_server.port, f"bind?attempt={GOOD}", GOOD)
+    assert pbx.commands[-1] == "HANGUP"
+    assert not any("DUNLINE_BOUND" in c for c in pbx.commands)
+    reasons = await audit_reasons(db)
+    assert any("recording did not start" in (r or "") and "'MixMonitor' not found" in (r or "") for r in reasons)
+    assert routes_server.incidents == [(GOOD, "recording did not start")], "the watchdog is told"
+    async with db.session() as s:
+        assert (await repo.get_attempt(s, GOOD)).state == "originated"

@@ -204,3 +204,14 @@ async def test_purge_takes_the_playback_copy_with_the_evidence(db, clock, tmp_pa
     assert list(archive.keys()) == []
     report = await verify_archive(db, archive, signer.public_key)
     assert report.ok, report.render()
+
+
+def test_canary_recordings_are_kept_90_days_debtor_calls_3_years(tmp_path):
+    from datetime import datetime, timezone
+
+    from storage.models import CANARY_CLIENT
+
+    settings = IngestSettings(spool_dir=tmp_path)
+    ended = datetime(2026, 11, 29, 2, 0, tzinfo=timezone.utc)
+    assert settings.retain_until(CANARY_CLIENT, ended) == ended + timedelta(days=90)
+    assert settings.retain_until("bank", ended) == ended.replace(year=2029)
