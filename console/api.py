@@ -14,6 +14,7 @@ from aiohttp import web
 
 from recorder.archive import ArchiveStore
 from recorder.ledger_store import Ledger
+from recorder.watchdog.gate import GateClosed
 from storage import repositories as repo
 from storage.db import Database
 from storage.models import ATTEMPT_ID_PATTERN, Attempt, Recording
@@ -111,6 +112,9 @@ async def dial_case(request: web.Request) -> web.Response:
             status=409)
     except DialError as exc:
         raise web.HTTPNotFound(text=str(exc)) from None
+    except GateClosed as exc:  # no recording chain, no call: try again when the gate opens
+        return web.json_response({"blocked": True, "rule": "dialing_gate", "reason": str(exc)},
+                                 status=503, headers={"Retry-After": "15"})
     return web.json_response(attempt_json(attempt), status=201)
 
 
@@ -133,6 +137,15 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response(health, status=200 if health.get("ready") else 503)
 
 
+async def watchdog_status(request: web.Request) -> web.Response:
+    """The watchdog's checks, the gate and the last canary (`dunline watchdog status`)."""
+    health = request.app[DEPS].health()
+    watchdog = health.get("watchdog")
+    if watchdog is None:
+        raise web.HTTPNotFound(text="the watchdog is not running (watchdog.enabled = false)")
+    return web.json_response({"ready": health["ready"], "reasons": health.get("reasons", []), **watchdog})
+
+
 def make_app(deps: ConsoleDeps) -> web.Application:
     app = web.Application(client_max_size=64 * 1024)
     app[DEPS] = deps
@@ -141,6 +154,10 @@ def make_app(deps: ConsoleDeps) -> web.Application:
     app.router.add_get("/api/cases/{case_id}", get_case)
     app.router.add_post("/api/cases/{case_id}/dial", dial_case)
     app.router.add_get("/api/attempts/{attempt_id}", get_attempt)
+    app.router.add_get("/api/watchdog", watchdog_status)
+    from console.metrics import metrics
+
+    app.router.add_get("/metrics", metrics)
     from console.recordings_api import add_recording_routes  # here: it imports this module
 
     add_recording_routes(app)

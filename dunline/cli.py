@@ -141,6 +141,34 @@ def cmd_dial(args: argparse.Namespace) -> int:
     return 0 if attempt["state"] == "ended" else 1
 
 
+def cmd_watchdog(args: argparse.Namespace) -> int:
+    """The running service's watchdog: gate, checks, last canary. Exit 0 open, 1 closed."""
+    settings = load_settings(args.config)
+    base = f"http://{settings.console.host}:{settings.console.port}"
+    try:
+        with urllib.request.urlopen(f"{base}/api/watchdog", timeout=10) as resp:
+            status = json.load(resp)
+    except urllib.error.HTTPError as exc:
+        print(f"watchdog: {exc.code} {exc.read().decode(errors='replace')}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"cannot reach the dunline service at {base} ({exc}); start it with `dunline serve`",
+              file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(status, indent=2))
+    else:
+        print(f"dialing gate: {status['gate'].upper()}"
+              + (f" ({status['gate_reason']})" if status["gate_reason"] else ""))
+        for name, check in status["checks"].items():
+            print(f"  {check['state'].upper():<8} {name:<18} {check['reason']}")
+        canary = status.get("canary")
+        if canary:
+            print(f"  last canary: {'passed' if canary['passed'] else 'FAILED'} in {canary['seconds']} s"
+                  f" ({canary['reason']}), {canary['runs']} run(s)")
+    return 0 if status["gate_open"] else 1
+
+
 def _parse_when(text: str) -> "datetime":
     from datetime import datetime, timezone
 
@@ -304,6 +332,11 @@ def build_parser() -> argparse.ArgumentParser:
     case.add_argument("--by", help="who (flag/unflag)")
     case.add_argument("--why", help="why (flag/unflag)")
     case.set_defaults(func=cmd_case)
+
+    watchdog = sub.add_parser("watchdog", help="the recording-chain watchdog of the running service")
+    watchdog.add_argument("action", choices=("status",))
+    watchdog.add_argument("--json", action="store_true")
+    watchdog.set_defaults(func=cmd_watchdog)
 
     from dunline.cli_recordings import add_recordings_parser
 

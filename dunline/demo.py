@@ -42,6 +42,7 @@ async def run_demo(config: str | None, state_dir: Path | None, keep_running: boo
     service = Service(settings, clock=OffsetClock(start.astimezone(timezone.utc)))
     try:
         await service.start()
+        await wait_for_gate(service)
         demos = await seed_demo_cases(service.db, service.clock)
         print(f"== dialling {len(demos)} demo cases ...")
         attempts = await asyncio.gather(*(service.dial(d.case_id) for d in demos))
@@ -64,6 +65,22 @@ async def run_demo(config: str | None, state_dir: Path | None, keep_running: boo
         await asyncio.to_thread(sandbox.down, state)
         print("== sandbox stopped")
     return 0
+
+
+async def wait_for_gate(service: Service, timeout: float = 90.0) -> None:
+    """The dialing gate opens only after a canary call went through the whole chain."""
+    if service.watchdog is None:
+        return
+    print("== watchdog: a canary call proves the recording chain before the first call ...")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not service.watchdog.gate.is_open:
+        if loop.time() > deadline:
+            raise RuntimeError(f"the dialing gate stayed closed: {service.watchdog.gate.reason}")
+        await asyncio.sleep(0.25)
+    canary = service.watchdog.last_canary
+    print(f"== watchdog: canary passed in {canary.seconds:.1f} s; dialing gate open" if canary
+          else "== watchdog: dialing gate open")
 
 
 async def summary(service: Service, demos, attempt_ids: list[str]) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +27,14 @@ from dialer.originate import DialSettings, place_call
 from recorder.ingest import IngestError, IngestSettings, ingest_attempt
 from recorder.ledger import load_or_create_key
 from recorder.ledger_store import Ledger
+from recorder.watchdog.gate import GateChange, GateClosed
+from recorder.watchdog.runner import CanaryOutcome, Watchdog
 from storage import repositories as repo
 from storage.clock import Clock, system_clock
 from storage.db import Database
 from storage.models import Attempt
 from dunline.settings import Settings
+from dunline.watchdog_probes import ServiceProbes
 from dunline.wiring import open_archive_store
 
 log = logging.getLogger("dunline.service")
@@ -57,7 +61,7 @@ class Service:
         self.policy = build_policy_book(settings)  # which rules apply to which case
         self._dial_lock = asyncio.Lock()  # one policy decision + attempt write at a time
         self._ingest_queue: asyncio.Queue[str] = asyncio.Queue()
-        self._ingest_pending: set[str] = set()
+        self._ingest_pending: dict[str, float] = {}  # attempt id -> when queued (monotonic)
         self._collectors = itertools.cycle(settings.pbx.collectors)
         self._tasks: list[asyncio.Task[Any]] = []
         self._runner: web.AppRunner | None = None
@@ -65,6 +69,7 @@ class Service:
         self.routes: CallRoutes | None = None
         self.link: AmiLink | None = None
         self.monitor: CallMonitor | None = None
+        self.watchdog: Watchdog | None = None
         self.ingested = asyncio.Event()
 
     # -- lifecycle -------------------------------------------------------------------
@@ -79,6 +84,7 @@ class Service:
             clock=self.clock,
             on_ended=self.enqueue_ingest,
             on_recording_failed=self.hang_up_unrecorded,
+            on_recording_incident=self._recording_incident,
         )
         self.routes = routes
         self.agi = FastAgiServer(routes.routes(), host=s.agi.host, port=s.agi.port,
@@ -91,17 +97,94 @@ class Service:
         self._tasks.append(asyncio.create_task(self.monitor.run(), name="call-monitor"))
         self._tasks.append(asyncio.create_task(self._ingest_worker(), name="ingest"))
         await self.link.start()
-        app = make_app(ConsoleDeps(db=self.db, dial=self.dial, health=self.health))
+        if s.watchdog.enabled:
+            self._start_watchdog()
+        app = make_app(ConsoleDeps(db=self.db, dial=self.dial, health=self.health, store=self.archive,
+                                   ledger=self.ledger))
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, s.console.host, s.console.port).start()
         log.info("dunline up: console http://%s:%d, FastAGI %s:%d, AMI %s:%d", s.console.host,
                  s.console.port, s.agi.host, self.agi.port, s.ami.host, s.ami.port)
 
+    def _start_watchdog(self) -> None:
+        s, link = self.settings, self.link
+        assert link is not None
+        volumes = {"spool_disk": Path(s.recording.dir_host)}
+        if self.archive.name == "fs":
+            volumes["archive_disk"] = Path(s.recording.archive_dir)
+        probes = ServiceProbes(link=link, db=self.db, clock=self.clock, volumes=volumes,
+                               backlog=self._backlog, spool_dir=Path(s.recording.dir_host))
+        self.watchdog = Watchdog(probes, s.watchdog, self.clock, on_change=self._gate_changed,
+                                 canary=self.run_canary)
+        self._tasks.append(asyncio.create_task(self.watchdog.run(), name="watchdog"))
+        self._tasks.append(asyncio.create_task(self._poke_on_link_change(link.subscribe()),
+                                               name="watchdog-link"))
+
+    async def _poke_on_link_change(self, queue: asyncio.Queue[Any]) -> None:
+        from ami.link import LinkDown, LinkUp
+
+        while True:
+            item = await queue.get()
+            if isinstance(item, (LinkDown, LinkUp)) and self.watchdog is not None:
+                self.watchdog.poke()
+
+    def _recording_incident(self, attempt_id: str, reason: str) -> None:
+        if self.watchdog is not None:
+            self.watchdog.recording_failed(attempt_id, reason)
+
+    async def run_canary(self) -> CanaryOutcome:
+        """One canary call through the whole chain (the watchdog's proof; also on demand)."""
+        from dialer.originate import place_canary
+        from recorder.watchdog.canary import CanaryDeps, run_canary
+
+        link = self.link
+        assert link is not None, "service not started"
+        w = self.settings.watchdog
+
+        async def place() -> Attempt:
+            return await place_canary(self.db, link, self.dial_settings, number=w.canary_number,
+                                      clock=self.clock,
+                                      on_queued=self.monitor.originate_queued if self.monitor else None)
+
+        async def hang_up(attempt_id: str) -> None:
+            await link.action("Hangup", Channel=attempt_id, Cause=16)
+
+        return await run_canary(CanaryDeps(db=self.db, clock=self.clock, store=self.archive, place=place,
+                                           hang_up=hang_up, timeout_s=w.canary_timeout_s))
+
+    async def _gate_changed(self, change: GateChange) -> None:
+        """Every open/close of the gate: an audit event, and the webhook if configured."""
+        action = "gate.opened" if change.opened else "gate.closed"
+        async with self.db.session() as session:
+            await repo.audit(session, at=change.at, actor="watchdog", action=action,
+                             subject="dialing-gate", reason=change.reason, state=change.state.value)
+        if self.settings.watchdog.webhook_url:
+            asyncio.create_task(self._post_alarm({"event": action, "at": change.at.isoformat(),
+                                                  "reason": change.reason}))
+
+    async def _post_alarm(self, payload: dict[str, Any]) -> None:
+        import aiohttp
+
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
+                async with http.post(self.settings.watchdog.webhook_url, json=payload) as response:
+                    if response.status >= 300:
+                        log.error("alarm webhook answered %d", response.status)
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            log.error("alarm webhook failed: %s", exc)
+
+    def _backlog(self) -> tuple[int, float]:
+        if not self._ingest_pending:
+            return 0, 0.0
+        return len(self._ingest_pending), time.monotonic() - min(self._ingest_pending.values())
+
     async def stop(self, drain_timeout: float = 30.0) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
         await self.wait_idle(drain_timeout)
+        if self.watchdog is not None:
+            await self.watchdog.stop()
         if self.agi is not None:
             await self.agi.close(drain_timeout=5.0)
         if self.routes is not None:
@@ -119,6 +202,12 @@ class Service:
     async def dial(self, case_id: str, number: str | None = None) -> Attempt:
         assert self.link is not None, "service not started"
         async with self._dial_lock:
+            if self.watchdog is not None and not self.watchdog.gate.is_open:
+                reason = self.watchdog.gate.reason
+                async with self.db.session() as session:
+                    await repo.audit(session, at=self.clock(), actor="dialer", action="dial.gate_closed",
+                                     subject=case_id, reason=reason)
+                raise GateClosed(f"dialing gate closed: {reason}")
             return await place_call(self.db, self.link, self.dial_settings, case_id=case_id,
                                     collector=next(self._collectors), clock=self.clock,
                                     policy=self.policy,
@@ -137,7 +226,7 @@ class Service:
 
     async def enqueue_ingest(self, attempt_id: str) -> None:
         if attempt_id not in self._ingest_pending:
-            self._ingest_pending.add(attempt_id)
+            self._ingest_pending[attempt_id] = time.monotonic()
             self.ingested.clear()
             await self._ingest_queue.put(attempt_id)
 
@@ -159,7 +248,7 @@ class Service:
                 except Exception:
                     log.exception("could not audit the failed ingest of %s", attempt_id)
             finally:
-                self._ingest_pending.discard(attempt_id)
+                self._ingest_pending.pop(attempt_id, None)
                 if not self._ingest_pending:
                     self.ingested.set()
 
@@ -176,6 +265,16 @@ class Service:
         return False
 
     def health(self) -> dict[str, Any]:
+        """Ready = the AMI link is up and (with the watchdog) the dialing gate is open."""
         link_ok = bool(self.link and self.link.connected)
-        return {"ready": link_ok, "ami": "connected" if link_ok else "down",
-                "ingest_backlog": len(self._ingest_pending)}
+        health: dict[str, Any] = {"ready": link_ok, "ami": "connected" if link_ok else "down",
+                                  "ingest_backlog": len(self._ingest_pending), "reasons": []}
+        if not link_ok:
+            health["reasons"].append("AMI link down")
+        if self.watchdog is not None:
+            status = self.watchdog.status()
+            health["watchdog"] = status
+            if not status["gate_open"]:
+                health["ready"] = False
+                health["reasons"].append(f"dialing gate {status['gate']}: {status['gate_reason']}")
+        return health

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
+from recorder.watchdog.runner import WatchdogSettings
+
 
 class SettingsError(ValueError):
     """A setting is missing or invalid; the message names it."""
@@ -110,6 +112,17 @@ class ConsoleSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class WatchdogConfig(WatchdogSettings):
+    """The recording-chain watchdog and the dialing gate: the runner's thresholds
+    (recorder/watchdog/runner.py, WatchdogSettings) plus what the service wires."""
+
+    enabled: bool = True  # off: no gate at all (only for tests that are not about it)
+    canary_number: str = "15551100000"  # a carrier number that answers and talks
+    canary_timeout_s: float = 40.0
+    webhook_url: str = ""  # alarms are POSTed here as JSON (besides the log)
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     ami: AmiSettings = field(default_factory=AmiSettings)
@@ -118,6 +131,7 @@ class Settings:
     recording: RecordingSettings = field(default_factory=RecordingSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
+    watchdog: WatchdogConfig = field(default_factory=WatchdogConfig)
     # per-client overrides of [policy]: TOML tables [policy_clients.<client>]
     policy_clients: tuple[tuple[str, PolicyConfig], ...] = ()
     # per-campaign overrides on top of the case's client's rules: [policy_campaigns.<name>]
@@ -148,6 +162,15 @@ class Settings:
             raise SettingsError(f"recording.store: {self.recording.store!r} is not fs or s3")
         if self.recording.store == "s3" and not self.recording.s3_bucket:
             raise SettingsError("recording.s3_bucket: needed when recording.store = \"s3\"")
+        w = self.watchdog
+        for name in ("interval_s", "canary_interval_s", "canary_retry_s", "canary_timeout_s",
+                     "reconcile_after_s", "ingest_max_age_s", "clock_max_skew_s"):
+            if getattr(w, name) <= 0:
+                raise SettingsError(f"watchdog.{name}: must be positive")
+        if w.interval_s > 1.0:
+            raise SettingsError("watchdog.interval_s: the gate must close within 1 s; at most 1.0")
+        if w.webhook_url and not w.webhook_url.startswith(("http://", "https://")):
+            raise SettingsError(f"watchdog.webhook_url: {w.webhook_url!r} is not an http(s) URL")
         if self.recording.checkpoint_every < 1:
             raise SettingsError("recording.checkpoint_every: must be at least 1")
         if self.pbx.ring_timeout_s <= 0:

@@ -25,6 +25,10 @@ def _reasons(results: list[CheckResult]) -> str:
     return "; ".join(f"{r.name}: {r.reason}" for r in results)
 
 
+class GateClosed(RuntimeError):
+    """A dial was refused: the dialing gate is closed (the message is the reason)."""
+
+
 class GateState(enum.Enum):
     OPEN = "open"
     CLOSED = "closed"  # a critical check is failing

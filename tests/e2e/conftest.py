@@ -113,7 +113,11 @@ E2E_START = datetime(2026, 12, 1, 2, 0, tzinfo=dt_timezone.utc)
 
 
 async def start_harness(info, tmp_path: Path, ami_port: int | None = None,
-                        start: datetime = E2E_START) -> Harness:
+                        start: datetime = E2E_START, **sections: dict) -> Harness:
+    """The service on the sandbox; `sections` override settings (e.g. watchdog={...}).
+    The watchdog (its gate and canary calls) only runs where a test enables it:
+    elsewhere a canary call would be one more call in the carrier's log and the archive
+    that the test has to tell apart."""
     overrides = sandbox_overrides(info)
     if ami_port is not None:
         overrides["ami"]["port"] = ami_port
@@ -122,6 +126,10 @@ async def start_harness(info, tmp_path: Path, ami_port: int | None = None,
     overrides["console"] = {"port": free_port()}
     overrides["pbx"]["ring_timeout_s"] = 8
     overrides["ami"]["ping_interval_s"] = 1.0
+    overrides["watchdog"] = {"enabled": False, "interval_s": 0.25, "canary_retry_s": 3.0,
+                             "reconcile_after_s": 10.0, "min_free_mb": 1}
+    for section, values in sections.items():
+        overrides.setdefault(section, {}).update(values)
     settings = load_settings(env={}, overrides=overrides)
     service = Service(settings, clock=OffsetClock(start))
     await service.start()

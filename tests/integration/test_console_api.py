@@ -49,3 +49,69 @@ async def test_unknown_case_is_404_and_health_not_ready(client):
     assert (await client.get("/api/cases/NOPE")).status == 404
     assert (await client.get("/healthz")).status == 503
     assert (await client.post("/api/cases/C-API/dial?number=abc")).status == 400
+
+
+WATCHDOG = {"gate": "closed", "gate_open": False, "gate_reason": "ami_link: AMI link down",
+            "gate_changed_at": None, "evaluated_at": None,
+            "checks": {"ami_link": {"state": "critical", "reason": "AMI link down", "value": None},
+                       "spool_disk": {"state": "ok", "reason": "", "value": 5e9}},
+            "canary": {"passed": True, "reason": "ok", "seconds": 6.5, "attempt_id": None, "runs": 3}}
+
+
+@pytest.fixture
+async def gated_client(db, clock):
+    from recorder.watchdog.gate import GateClosed
+
+    async with db.session() as s:
+        await repo.add_case(s, Case(id="C-G", client="cu", debtor_name="Ma", created_at=clock()),
+                            [repo.NewPhone("15551100002")])
+
+    async def dial(case_id, number):
+        raise GateClosed("dialing gate closed: ami_link: AMI link down")
+
+    health = {"ready": False, "ami": "down", "ingest_backlog": 0,
+              "reasons": ["dialing gate closed: ami_link: AMI link down"], "watchdog": WATCHDOG}
+    app = make_app(ConsoleDeps(db=db, dial=dial, health=lambda: health))
+    async with TestClient(TestServer(app, host="127.0.0.1")) as c:
+        yield c
+
+
+async def test_a_closed_gate_is_503_with_the_reason(gated_client):
+    resp = await gated_client.post("/api/cases/C-G/dial")
+    assert resp.status == 503 and resp.headers["Retry-After"]
+    body = await resp.json()
+    assert body["rule"] == "dialing_gate" and "AMI link down" in body["reason"]
+    health = await gated_client.get("/healthz")
+    assert health.status == 503 and "AMI link down" in (await health.json())["reasons"][0]
+    status = await (await gated_client.get("/api/watchdog")).json()
+    assert status["gate"] == "closed" and status["checks"]["ami_link"]["state"] == "critical"
+
+
+async def test_metrics_expose_the_gate_every_check_and_the_calls(gated_client):
+    resp = await gated_client.get("/metrics")
+    assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/plain")
+    text = await resp.text()
+    assert "dunline_gate_open 0.0" in text
+    assert 'dunline_check_state{check="ami_link"} 2.0' in text
+    assert 'dunline_check_value{check="spool_disk"} 5e+09' in text
+    assert "dunline_canary_seconds 6.5" in text and "dunline_canary_runs_total 3.0" in text
+    assert "dunline_recordings_total 0.0" in text
+
+
+async def test_watchdog_status_without_a_watchdog_is_404(client):
+    assert (await client.get("/api/watchdog")).status == 404
+    assert (await client.get("/metrics")).status == 200
+
+
+async def test_the_cli_shows_the_watchdog_and_exits_1_while_closed(gated_client, monkeypatch, capsys):
+    import asyncio
+
+    from dunline.cli import main
+
+    monkeypatch.setenv("DUNLINE_CONSOLE_PORT", str(gated_client.port))
+    assert await asyncio.to_thread(main, ["watchdog", "status"]) == 1
+    out = capsys.readouterr().out
+    assert "dialing gate: CLOSED (ami_link: AMI link down)" in out
+    assert "CRITICAL ami_link" in out and "last canary: passed in 6.5 s" in out
+    monkeypatch.setenv("DUNLINE_CONSOLE_PORT", "1")
+    assert await asyncio.to_thread(main, ["watchdog", "status"]) == 2

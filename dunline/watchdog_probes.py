@@ -1,0 +1,150 @@
+"""The watchdog's probes on the live service: AMI, the PBX, the disks, the database.
+
+Each probe answers one question cheaply (it runs every half second) and never raises
+for an expected failure: an AMI error means "cannot tell" (None), which the checks
+treat as critical. Reconciliation looks only at the last day of calls.
+"""
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from sqlalchemy import select
+
+from ami.errors import AmiError
+from ami.link import AmiLink
+from recorder.watchdog.checks import DiskFacts, PbxUptime, Reconciliation
+from storage.clock import Clock
+from storage.db import Database
+from storage.models import CANARY_CASE, Attempt, Recording
+
+RECENT_RECORDINGS = 20
+BAD_FLAGS = ("no_signal_", "tone_only_")
+SHORT_RECORDING_S = 2.0
+RECONCILE_WINDOW = timedelta(days=1)
+
+
+def _pbx_time(date: str | None, clock: str | None) -> datetime | None:
+    if not date or not clock:
+        return None
+    try:
+        return datetime.strptime(f"{date} {clock}", "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
+
+
+def _existing(path: Path) -> Path:
+    """The path, or its nearest existing parent (an archive not yet written to)."""
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return candidate
+    return path
+
+
+@dataclass
+class _WriteRate:
+    """Bytes per second written to a volume, from successive used-space samples."""
+
+    last: tuple[float, int] | None = None  # (monotonic time, bytes used)
+    rate: float = 0.0
+
+    def sample(self, used: int, now: float) -> float:
+        if self.last is not None and now > self.last[0]:
+            instant = max(0.0, (used - self.last[1]) / (now - self.last[0]))
+            self.rate = 0.9 * self.rate + 0.1 * instant
+        self.last = (now, used)
+        return self.rate
+
+
+@dataclass
+class ServiceProbes:
+    link: AmiLink
+    db: Database
+    clock: Clock
+    volumes: dict[str, Path]  # check name ("spool_disk", "archive_disk") -> a path on it
+    backlog: Callable[[], tuple[int, float]]  # pending ingests, oldest age in seconds
+    spool_dir: Path | None = None
+    _rates: dict[str, _WriteRate] = field(default_factory=dict)
+
+    async def ami(self) -> tuple[bool, float | None]:
+        return self.link.connected, self.link.last_ping_rtt
+
+    async def pbx_uptime(self) -> PbxUptime | None:
+        try:
+            status = await self.link.action("CoreStatus")
+        except AmiError:
+            return None
+        return PbxUptime(_pbx_time(status.get("CoreStartupDate"), status.get("CoreStartupTime")),
+                         _pbx_time(status.get("CoreReloadDate"), status.get("CoreReloadTime")))
+
+    async def mixmonitor_loaded(self) -> bool | None:
+        """app_mixmonitor registers the AMI action StopMixMonitor; it is listed (to a user
+        with the `call` class) exactly while the module is loaded. ModuleCheck would need
+        the `system` write class, which also allows restarting the PBX."""
+        try:
+            actions = await self.link.action("ListCommands")
+        except AmiError:
+            return None
+        return "StopMixMonitor" in actions
+
+    async def disks(self) -> dict[str, DiskFacts | None]:
+        return await asyncio.to_thread(self._disks)
+
+    def _disks(self) -> dict[str, DiskFacts | None]:
+        found: dict[str, DiskFacts | None] = {}
+        now = time.monotonic()
+        for name, path in self.volumes.items():
+            try:
+                usage = shutil.disk_usage(_existing(path))
+            except OSError:
+                found[name] = None
+                continue
+            rate = self._rates.setdefault(name, _WriteRate()).sample(usage.used, now)
+            found[name] = DiskFacts(str(path), usage.free, usage.total, rate)
+        return found
+
+    async def ingest_backlog(self) -> tuple[int, float]:
+        return self.backlog()
+
+    async def reconciliation(self, older_than_s: float) -> Reconciliation:
+        now = self.clock()
+        settled = now - timedelta(seconds=older_than_s)
+        async with self.db.session() as session:
+            missing = (await session.scalars(
+                select(Attempt.id).outerjoin(Recording, Recording.attempt_id == Attempt.id)
+                .where(Attempt.recording_name.is_not(None), Attempt.state == "ended",
+                       Attempt.ended_at < settled, Attempt.ended_at > now - RECONCILE_WINDOW,
+                       Recording.id.is_(None))
+                .order_by(Attempt.ended_at))).all()
+            mismatched = [r.attempt_id for r in (await session.scalars(
+                select(Recording).where(Recording.created_at > now - RECONCILE_WINDOW))).all()
+                if "duration_mismatch" in (r.flags or [])]
+            orphans = await self._spool_orphans(session, settled)
+        return Reconciliation(missing=tuple(missing), orphans=tuple(orphans), mismatched=tuple(mismatched))
+
+    async def _spool_orphans(self, session, settled: datetime) -> list[str]:
+        """Spool files left behind: no attempt owns them, or theirs is already archived."""
+        if self.spool_dir is None:
+            return []
+        cutoff = settled.timestamp()
+        files = await asyncio.to_thread(
+            lambda: [p for p in self.spool_dir.glob("*.wav") if p.stat().st_mtime < cutoff])
+        names = {p.name.split("-")[0].removesuffix(".wav"): p.name for p in files}
+        if not names:
+            return []
+        known = set((await session.scalars(select(Attempt.id).where(
+            Attempt.id.in_(names), Attempt.state != "ended"))).all())
+        return sorted(name for attempt_id, name in names.items() if attempt_id not in known)
+
+    async def recent_recordings(self) -> tuple[int, int]:
+        async with self.db.session() as session:
+            rows = (await session.scalars(select(Recording).where(Recording.case_id != CANARY_CASE)
+                                          .order_by(Recording.id.desc()).limit(RECENT_RECORDINGS))).all()
+        bad = sum(1 for r in rows if r.duration_s < SHORT_RECORDING_S
+                  or any(f.startswith(BAD_FLAGS) for f in (r.flags or [])))
+        return bad, len(rows)
