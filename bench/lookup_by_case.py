@@ -31,7 +31,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from recorder.ledger import Signer
 from recorder.ledger_store import Ledger
-from recorder.retrieval import RecordingQuery, Requester, find_recordings, search
+from recorder.retrieval import find_recordings, search
+from recorder.retrieval_query import RecordingQuery, Requester
 from storage.db import Database, alembic_config
 
 BENCH_DATA_VERSION = 2

@@ -29,18 +29,9 @@ from console.api import DEPS
 from recorder.archive import CHUNK, ArchiveStore
 from recorder.bagit import ExportError, export_case
 from recorder.ledger_store import Ledger
-from recorder.retrieval import (
-    AudioUnavailable,
-    InvalidRequest,
-    NotFound,
-    RecordingPage,
-    RecordingQuery,
-    Requester,
-    check_attempt_id,
-    check_case_number,
-    find_recordings,
-    open_audio,
-    recording_metadata,
+from recorder.retrieval import RecordingPage, find_recordings, open_audio, recording_metadata
+from recorder.retrieval_query import (
+    AudioUnavailable, InvalidRequest, NotFound, RecordingQuery, Requester, check_attempt_id, check_case_number,
 )
 
 USER_HEADER = "X-Dunline-User"

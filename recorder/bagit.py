@@ -38,7 +38,8 @@ from recorder import ledger_store
 from recorder.archive import ArchiveStore, ObjectMissing, copy_hashing
 from recorder.ledger import chain_proof, public_key_pem, utc_text
 from recorder.ledger_store import Ledger
-from recorder.retrieval import RecordingInfo, Requester, RetrievalError, case_recordings, check_case_number
+from recorder.retrieval import RecordingInfo, case_recordings
+from recorder.retrieval_query import Requester, RetrievalError, check_case_number
 from storage.db import Database
 
 BAGIT_TXT = "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"

@@ -12,7 +12,8 @@ import pytest
 from recorder import ledger_store
 from recorder.bagit import ExportError, export_case
 from recorder.ledger import load_public_key, verify_proof
-from recorder.retrieval import NoSuchCase, load_recording
+from recorder.retrieval import load_recording
+from recorder.retrieval_query import NoSuchCase
 from tests.integration.test_retrieval import A1, A2, A3, WHO, seed_archive
 
 

@@ -15,17 +15,10 @@ from recorder import ledger_store
 from recorder.archive import FilesystemArchive
 from recorder.ingest import IngestSettings, ingest_attempt, spool_paths
 from recorder.retrieval import (
-    AudioUnavailable,
-    InvalidRequest,
-    NoSuchCase,
-    NoSuchRecording,
-    RecordingQuery,
-    Requester,
-    find_recordings,
-    open_audio,
-    recording_metadata,
-    search,
-    search_statement,
+    find_recordings, open_audio, recording_metadata, search, search_statement,
+)
+from recorder.retrieval_query import (
+    AudioUnavailable, InvalidRequest, NoSuchCase, NoSuchRecording, RecordingQuery, Requester,
 )
 from storage import repositories as repo
 from storage.models import Attempt, Case, Recording
