@@ -12,13 +12,15 @@ has ended.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from dataclasses import dataclass
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from recorder.archive import sha256_file
+from recorder.verify import verify_archive
 from storage import repositories as repo
 from storage.models import Recording
 
@@ -152,3 +154,35 @@ async def test_twenty_mixed_calls_each_answered_one_has_exactly_one_verified_rec
     stray = {key for key in archive.keys() if key.endswith(".wav")} - referenced
     assert not stray, f"archived files no recording refers to: {stray}"
     print(f"\n{len(CALLS)} calls ({len(answered)} answered) on {phones} phones in {wall:.1f} s")
+
+    # every recording is verified: the ledger's chain and signed checkpoints hold, and every
+    # file re-hashes to its ingest entry; then each kind of tampering is named by `verify`
+    service = h.service
+    await service.ledger.checkpoint()
+    public_key = service.ledger.signer.public_key
+    report = await verify_archive(service.db, archive, public_key)
+    assert report.ok, report.render()
+    assert report.recordings == len(answered) and report.checkpoints >= 1
+
+    first, second = await _recordings_of(service, answered[0]), await _recordings_of(service, answered[1])
+    flipped = archive.path_of(first.archive_path)
+    os.chmod(flipped, 0o644)
+    data = bytearray(flipped.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    flipped.write_bytes(bytes(data))
+    report = await verify_archive(service.db, archive, public_key)
+    assert [(p.kind, p.what) for p in report.problems] == [("file_changed", first.archive_path)]
+
+    archive.path_of(second.legs[0]["archive_path"]).unlink()
+    async with service.db.session() as s:
+        await s.execute(text("UPDATE ledger_entries SET actor = 'mallory' WHERE seq = :seq"),
+                        {"seq": second.ledger_seq})
+    kinds = {(p.kind, p.what) for p in (await verify_archive(service.db, archive, public_key)).problems}
+    assert ("file_missing", second.legs[0]["archive_path"]) in kinds
+    assert ("entry_altered", f"entry {second.ledger_seq}") in kinds
+
+
+async def _recordings_of(service, call: Call) -> Recording:
+    async with service.db.session() as s:
+        [rec] = await repo.recordings_for_case(s, call.case_id)
+    return rec
