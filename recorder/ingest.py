@@ -46,6 +46,7 @@ class IngestSettings:
     playback_format: str = ""  # "" (none), "mp3" or "opus": a compressed copy for listening
     close_timeout_s: float = 15.0
     duration_tolerance_s: float = 1.0
+    short_recording_s: float = 2.0  # shorter than this: no conversation could have happened
 
 
     canary_retention_days: int = 90  # canary calls reach no debtor: no contract period applies
@@ -193,6 +194,8 @@ async def ingest_attempt(
         span = (attempt.ended_at - attempt.answered_at).total_seconds()
         if abs(span - duration) > settings.duration_tolerance_s + 1.0:
             flags.append("duration_mismatch")
+    if duration < settings.short_recording_s:
+        flags.append("short")
     for leg in LEGS:
         legs[leg].update(archive_path=stored[leg].key, sha256=stored[leg].sha256)
     mixed = stored["mixed"]

@@ -135,7 +135,7 @@ async def test_a_recording_cut_short_is_kept_and_flagged(db, clock, tmp_path, bo
         path.write_bytes(path.read_bytes()[: 44 + 8000])  # 0.5 s of the 3 s the header announces
     rec = await ingest_attempt(db, FilesystemArchive(tmp_path / "a"),
                                IngestSettings(spool_dir=spool, close_timeout_s=0.3), ATTEMPT, clock, ledger)
-    assert {"header_repaired", "duration_mismatch"} <= set(rec.flags)
+    assert {"header_repaired", "duration_mismatch", "short"} <= set(rec.flags)
     assert rec.duration_s == pytest.approx(0.5)
 
 
