@@ -4,6 +4,7 @@ in the same chroot) and baresip collector phones, all on 127.0.0.1, started and 
     info = up(state_dir, instance="demo", phones=2)   # idempotent; a few seconds from the cached image
     asterisk_rx(info, "core show channels")
     print(status(state_dir)); down(state_dir)
+    kill_pbx(state_dir); start_pbx(state_dir)         # fault injection: a PBX crash and its restart
 
 Layout of a state dir: sandbox.json (0600; the SandboxInfo), secrets.json (0600),
 rootfs/ (this instance's own chroot), logs/ (process output; Asterisk's logs and the carrier's
@@ -15,16 +16,21 @@ from __future__ import annotations
 
 import os
 import platform
+import re
+import signal
 import subprocess
+import time
 from pathlib import Path
 
-from . import _image, _phones
-from ._lifecycle import DEFAULT_CACHE_DIR, asterisk_rx, down, load, status, up
+from . import _image, _phones, _procs
+from ._lifecycle import (BOOT_TIMEOUT, DEFAULT_CACHE_DIR, PBX_MODULES, READY_TIMEOUT, _contact_ok, _contacts,
+                         _locked, asterisk_rx, down, load, status, up)
+from ._runtime import PBX_ETC, ami_login_ok, asterisk_argv, rx, wait_for
 from ._model import PhoneInfo, ProcStatus, SandboxInfo, SandboxStatus
 from ._errors import SandboxError
 
 __all__ = ["PhoneInfo", "SandboxInfo", "SandboxStatus", "ProcStatus", "SandboxError", "ensure_image", "up",
-           "down", "status", "load", "asterisk_rx", "check_host", "DEFAULT_CACHE_DIR"]
+           "down", "status", "load", "asterisk_rx", "check_host", "kill_pbx", "start_pbx", "DEFAULT_CACHE_DIR"]
 
 APT_PACKAGES = ("debootstrap", "zstd", "baresip-core", "debian-archive-keyring")
 
@@ -57,3 +63,67 @@ def check_host(cache_dir: Path = DEFAULT_CACHE_DIR) -> str | None:
     if not ok:
         return "chroot does not work on this host (a container without CAP_SYS_CHROOT?)." + hint
     return None
+
+
+# --- fault injection: crash and restart the PBX (the carrier and the phones keep running) ---
+
+def kill_pbx(state_dir: Path, *, timeout: float = 5.0) -> int:
+    """SIGKILL the sandbox's PBX Asterisk (a crash: no shutdown, sockets reset), wait until it
+    is gone and return its pid. Its pid file stays (status shows it DEAD) until `start_pbx`
+    replaces it or `down` drops it. Only the process this sandbox started is signalled."""
+    state_dir = Path(state_dir).resolve()
+    with _locked(state_dir):
+        rec = _pbx_record(state_dir)
+        if rec is None or not _procs.alive(rec):
+            raise SandboxError(f"the PBX of {state_dir} is not running")
+        _procs._signal(rec, signal.SIGKILL)
+        deadline = time.monotonic() + timeout
+        while _procs.alive(rec):
+            if time.monotonic() > deadline:
+                raise SandboxError(f"the PBX (pid {rec.pid}) survived SIGKILL for {timeout:g} s")
+            time.sleep(0.02)
+        _procs._kill_group_leftovers(rec)
+        return rec.pid
+
+
+def start_pbx(state_dir: Path) -> int:
+    """Start the PBX again after `kill_pbx` (or a crash) with the same configuration, ports and
+    secrets; return once it is as `up` leaves it: fully booted, its modules running, AMI login
+    accepted, the carrier trunk reachable and every phone registered. Returns the new pid
+    (recorded like `up`'s, so `down` stops it). A PBX still running is an error.
+
+    The phones are not restarted: the PBX restores their registrations from its astdb, which
+    it commits about a second after each change, so a PBX killed within a second of `up` may
+    have lost them (the phones register again only after their `regint`, 300 s)."""
+    state_dir = Path(state_dir).resolve()
+    with _locked(state_dir):
+        info = load(state_dir)
+        old = _pbx_record(state_dir)
+        if old is not None and _procs.alive(old):
+            raise SandboxError(f"the PBX of {state_dir} is still running (pid {old.pid})")
+        rootfs = info.rootfs
+        rec = _procs.spawn(state_dir, "pbx", asterisk_argv(rootfs, PBX_ETC), root=os.path.realpath(rootfs),
+                           cmd_marker=f"{PBX_ETC}/asterisk.conf", log_path=state_dir / "logs" / "pbx.out")
+        try:
+            wait_for("pbx Asterisk fully booted",
+                     lambda: "fully booted" in rx(rootfs, PBX_ETC, "core waitfullybooted", timeout=5),
+                     timeout=BOOT_TIMEOUT, alive=lambda: _procs.alive(rec), interval=0.05)
+            loaded = rx(rootfs, PBX_ETC, "module show")
+            missing = [m for m in PBX_MODULES if not re.search(rf"^{re.escape(m)}\s.*\bRunning\b", loaded, re.M)]
+            if missing:
+                raise SandboxError(f"pbx: modules not running: {', '.join(missing)}")
+            wait_for("AMI login", lambda: ami_login_ok(info.ami_port, info.ami_username, info.ami_secret),
+                     timeout=READY_TIMEOUT)
+            wait_for("carrier trunk reachable from the PBX",
+                     lambda: _contacts(rootfs, with_status=True).get("carrier") == "Avail", timeout=READY_TIMEOUT)
+            wait_for("every phone registered again",
+                     lambda: all(_contact_ok(_contacts(rootfs), p.endpoint, p.sip_port) for p in info.phones),
+                     timeout=READY_TIMEOUT)
+        except BaseException:
+            _procs.stop(state_dir, rec)  # never leave a half-started PBX behind
+            raise
+        return rec.pid
+
+
+def _pbx_record(state_dir: Path) -> "_procs.ProcRecord | None":
+    return next((r for r in _procs.records(state_dir) if r.name == "pbx"), None)

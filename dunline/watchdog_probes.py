@@ -124,22 +124,36 @@ class ServiceProbes:
             mismatched = [r.attempt_id for r in (await session.scalars(
                 select(Recording).where(Recording.created_at > now - RECONCILE_WINDOW))).all()
                 if "duration_mismatch" in (r.flags or [])]
-            orphans = await self._spool_orphans(session, settled)
+            orphans = await self._spool_orphans(session, older_than_s)
         return Reconciliation(missing=tuple(missing), orphans=tuple(orphans), mismatched=tuple(mismatched))
 
-    async def _spool_orphans(self, session, settled: datetime) -> list[str]:
-        """Spool files left behind: no attempt owns them, or theirs is already archived."""
+    async def _spool_orphans(self, session, older_than_s: float) -> list[str]:
+        """Spool files left behind: no attempt owns them, or theirs is already archived.
+        Their age is judged by the file system's clock (mtime is real time), not the
+        service's `clock`, which may be shifted (OffsetClock in the e2e tests and the demo)."""
         if self.spool_dir is None:
             return []
-        cutoff = settled.timestamp()
-        files = await asyncio.to_thread(
-            lambda: [p for p in self.spool_dir.glob("*.wav") if p.stat().st_mtime < cutoff])
+        cutoff = time.time() - older_than_s
+        files = await asyncio.to_thread(self._settled_files, self.spool_dir, cutoff)
         names = {p.name.split("-")[0].removesuffix(".wav"): p.name for p in files}
         if not names:
             return []
         known = set((await session.scalars(select(Attempt.id).where(
             Attempt.id.in_(names), Attempt.state != "ended"))).all())
         return sorted(name for attempt_id, name in names.items() if attempt_id not in known)
+
+    @staticmethod
+    def _settled_files(spool_dir: Path, cutoff: float) -> list[Path]:
+        """WAVs last written before `cutoff`; one that vanishes between the listing and its
+        stat (ingest moved it) is skipped rather than failing the evaluation."""
+        found = []
+        for path in spool_dir.glob("*.wav"):
+            try:
+                if path.stat().st_mtime < cutoff:
+                    found.append(path)
+            except FileNotFoundError:
+                continue
+        return found
 
     async def recent_recordings(self) -> tuple[int, int]:
         async with self.db.session() as session:

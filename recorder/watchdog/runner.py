@@ -202,8 +202,11 @@ class Watchdog:
             async with self._lock:
                 results = await self._collect()
                 self.results = {r.name: r for r in results}
-                self.gate.observe(results, now)
-                change = self.gate.canary_passed(now)
+                # anything critical now (a condition, or an incident found while the canary
+                # ran, which it did not clear) keeps the gate closed, or closes it: reported
+                change = self.gate.observe(results, now)
+                if change is None and not any(r.critical for r in results):
+                    change = self.gate.canary_passed(now)
                 if change is not None:
                     await self._report(change)
         else:

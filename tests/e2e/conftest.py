@@ -73,7 +73,7 @@ class Harness:
                                         created_at=self.service.clock()), [repo.NewPhone(number)])
 
     async def wait_attempt(self, attempt_id: str, *, state: str = "ended", timeout: float = 60.0,
-                           until=lambda attempt: True):
+                           until=lambda attempt: True, poll: float = 0.2):
         """The attempt once it is in `state` and `until(attempt)` holds (two sources, the
         dialplan's hang-up handler and the AMI events, fill an ended attempt in turn)."""
         loop = asyncio.get_running_loop()
@@ -85,7 +85,7 @@ class Harness:
                 return attempt
             if loop.time() > deadline:
                 raise AssertionError(f"attempt {attempt_id} not {state} in {timeout}s: {attempt and attempt.state}")
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(poll)
 
     async def wait_recording(self, attempt_id: str, timeout: float = 40.0):
         loop = asyncio.get_running_loop()
