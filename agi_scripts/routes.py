@@ -126,7 +126,7 @@ class CallRoutes:
         except AgiHangup:
             log.info("debtor hung up during bind of %s", attempt_id)
 
-    async def _wait_size(self, path: Path, more_than: int, timeout_s: float) -> bool:
+    async def _wait_size(self, path: Path, more_than: int, timeout_s: float, poll_s: float | None = None) -> bool:
         """True once the file exists and is larger than `more_than` bytes."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
@@ -138,7 +138,7 @@ class CallRoutes:
                 pass
             if loop.time() >= deadline:
                 return False
-            await asyncio.sleep(self.recording.poll_s)
+            await asyncio.sleep(poll_s or self.recording.poll_s)
 
     def _watch(self, attempt_id: str, channel: str, path: Path) -> None:
         task = asyncio.create_task(self._watch_growth(attempt_id, channel, path))
@@ -146,19 +146,24 @@ class CallRoutes:
         task.add_done_callback(self._watches.discard)
 
     async def _watch_growth(self, attempt_id: str, channel: str, path: Path) -> None:
-        if await self._wait_size(path, WAV_HEADER_BYTES, self.recording.grow_timeout_s):
-            return
-        if not path.exists():
-            # MixMonitor closed and the recorder took it already: the call was just short.
-            async with self.db.session() as s:
-                attempt = await repo.get_attempt(s, attempt_id)
-            if attempt is not None and attempt.state == "ended":
-                return
+        """For as long as the call lasts, the file must grow within `grow_timeout_s`
+        (a disk filling mid-call, or the file removed, stops it growing)."""
+        size, poll = WAV_HEADER_BYTES, self.recording.poll_s
+        while await self._wait_size(path, size, self.recording.grow_timeout_s, poll):
+            try:
+                size = path.stat().st_size
+            except FileNotFoundError:
+                break
+            poll = max(self.recording.poll_s, self.recording.grow_timeout_s / 10)  # first growth seen
+        async with self.db.session() as s:
+            attempt = await repo.get_attempt(s, attempt_id)
+        if attempt is None or attempt.state == "ended":
+            return  # the call is over: MixMonitor closed the file (the recorder may have taken it)
         log.error("recording of %s is not growing: hanging the call up", attempt_id)
         self.on_recording_incident(attempt_id, "recording not growing")
         async with self.db.session() as s:
             await repo.audit(s, at=self.clock(), actor="agi", action="recording.not_growing",
-                             subject=attempt_id, channel=channel, path=str(path))
+                             subject=attempt_id, channel=channel, path=str(path), size=size)
         await self.on_recording_failed(attempt_id, channel)
 
     async def close(self) -> None:

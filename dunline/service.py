@@ -8,6 +8,7 @@ database are closed. Nothing here decides policy; it only wires the packages tog
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import logging
 import time
@@ -39,6 +40,8 @@ from dunline.wiring import open_archive_store
 
 log = logging.getLogger("dunline.service")
 
+INGEST_DONE_MEMORY = 10_000  # recently ingested attempts, so a second end report is ignored
+
 
 class Service:
     def __init__(self, settings: Settings, clock: Clock = system_clock) -> None:
@@ -62,6 +65,8 @@ class Service:
         self._dial_lock = asyncio.Lock()  # one policy decision + attempt write at a time
         self._ingest_queue: asyncio.Queue[str] = asyncio.Queue()
         self._ingest_pending: dict[str, float] = {}  # attempt id -> when queued (monotonic)
+        # both end reports (hang-up handler, AMI) queue the ingest: run it once
+        self._ingest_done: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._collectors = itertools.cycle(settings.pbx.collectors)
         self._tasks: list[asyncio.Task[Any]] = []
         self._runner: web.AppRunner | None = None
@@ -225,7 +230,7 @@ class Service:
             await repo.update_attempt(session, attempt_id, note="hung up: recording not growing")
 
     async def enqueue_ingest(self, attempt_id: str) -> None:
-        if attempt_id not in self._ingest_pending:
+        if attempt_id not in self._ingest_pending and attempt_id not in self._ingest_done:
             self._ingest_pending[attempt_id] = time.monotonic()
             self.ingested.clear()
             await self._ingest_queue.put(attempt_id)
@@ -241,6 +246,7 @@ class Service:
                     log.error("ingest of %s failed: %s", attempt_id, exc)
                 else:
                     log.exception("ingest of %s failed unexpectedly", attempt_id)
+                self._recording_incident(attempt_id, f"recording not archived: {exc}")
                 try:
                     async with self.db.session() as session:
                         await repo.audit(session, at=self.clock(), actor="recorder",
@@ -249,6 +255,9 @@ class Service:
                     log.exception("could not audit the failed ingest of %s", attempt_id)
             finally:
                 self._ingest_pending.pop(attempt_id, None)
+                self._ingest_done[attempt_id] = None
+                while len(self._ingest_done) > INGEST_DONE_MEMORY:
+                    self._ingest_done.popitem(last=False)
                 if not self._ingest_pending:
                     self.ingested.set()
 

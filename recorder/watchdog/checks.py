@@ -75,12 +75,13 @@ def module_loaded(name: str, loaded: bool | None) -> CheckResult:
 
 
 def recording_failures(recent: Sequence[str]) -> CheckResult:
-    """Calls whose recording did not start or stopped growing, not yet cleared by a canary."""
+    """Calls whose recording did not start, stopped growing or was not archived, not yet
+    cleared by a canary."""
     if recent:
-        return CheckResult("recording_growth", State.CRITICAL,
+        return CheckResult("unrecorded_calls", State.CRITICAL,
                            f"{len(recent)} call(s) not recorded: {', '.join(recent[:3])}", len(recent),
                            cleared_by_canary=True)
-    return ok("recording_growth", 0)
+    return ok("unrecorded_calls", 0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -153,9 +153,37 @@ async def test_a_recording_that_does_not_grow_gets_the_call_cut(routes_server, d
     assert routes_server.incidents == [(GOOD, "recording not growing")]
 
 
+async def keep_growing(path, every=0.15, steps=8):
+    for _ in range(steps):
+        await asyncio.sleep(every)
+        with path.open("ab") as handle:
+            handle.write(b"\1" * 32768)  # MixMonitor's 32 KB flushes
+
+
 async def test_a_growing_recording_is_left_alone(routes_server, db):
     await ScriptedPbx(routes_server.spool).run(routes_server.port, f"bind?attempt={GOOD}", GOOD)
-    await asyncio.sleep(0.7)
+    await keep_growing(routes_server.spool / f"{GOOD}.wav")  # 1.2 s, past the 0.5 s bound twice
+    assert routes_server.cut == [] and routes_server.incidents == []
+
+
+async def test_a_recording_that_stops_growing_mid_call_gets_the_call_cut(routes_server, db):
+    """A disk filling mid-call: MixMonitor's writes fail silently and the file stops."""
+    await ScriptedPbx(routes_server.spool).run(routes_server.port, f"bind?attempt={GOOD}", GOOD)
+    await keep_growing(routes_server.spool / f"{GOOD}.wav", steps=3)
+    for _ in range(40):
+        if routes_server.cut:
+            break
+        await asyncio.sleep(0.05)
+    assert routes_server.cut == [(GOOD, "PJSIP/carrier-0001")]
+    assert routes_server.incidents == [(GOOD, "recording not growing")]
+
+
+async def test_a_finished_call_may_stop_growing(routes_server, db, clock):
+    await ScriptedPbx(routes_server.spool).run(routes_server.port, f"bind?attempt={GOOD}", GOOD)
+    await keep_growing(routes_server.spool / f"{GOOD}.wav", steps=2)
+    async with db.session() as s:
+        await repo.end_attempt(s, GOOD, outcome="answered", ended_at=clock(), hangup_cause=16)
+    await asyncio.sleep(0.8)
     assert routes_server.cut == [] and routes_server.incidents == []
 
 
