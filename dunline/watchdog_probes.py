@@ -7,7 +7,9 @@ treat as critical. Reconciliation looks only at the last day of calls.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +20,7 @@ from sqlalchemy import select
 
 from ami.errors import AmiError
 from ami.link import AmiLink
-from recorder.watchdog.checks import DiskFacts, PbxUptime, Reconciliation
+from recorder.watchdog.checks import DirectoryAccess, DiskFacts, PbxUptime, Reconciliation
 from storage.clock import Clock
 from storage.db import Database
 from storage.models import CANARY_CASE, Attempt, Recording
@@ -70,6 +72,31 @@ class ServiceProbes:
     backlog: Callable[[], tuple[int, float]]  # pending ingests, oldest age in seconds
     spool_dir: Path | None = None
     _rates: dict[str, _WriteRate] = field(default_factory=dict)
+    _spool_writer: tuple[int, int] | None = None  # the spool's owner at start: the PBX user
+
+    def __post_init__(self) -> None:
+        if self.spool_dir is not None:
+            try:
+                st = self.spool_dir.stat()
+                self._spool_writer = (st.st_uid, st.st_gid)
+            except OSError:
+                self._spool_writer = None
+
+    async def spool_access(self) -> DirectoryAccess | None:
+        if self.spool_dir is None or self._spool_writer is None:
+            return None
+        return await asyncio.to_thread(self._access, self.spool_dir, *self._spool_writer)
+
+    @staticmethod
+    def _access(path: Path, uid: int, gid: int) -> DirectoryAccess:
+        try:
+            st = path.stat()
+            read_only = bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+        except OSError:
+            return DirectoryAccess(str(path), uid, gid, exists=False)
+        if not stat.S_ISDIR(st.st_mode):
+            return DirectoryAccess(str(path), uid, gid, exists=False)
+        return DirectoryAccess(str(path), uid, gid, True, st.st_uid, st.st_gid, st.st_mode, read_only)
 
     async def ami(self) -> tuple[bool, float | None]:
         return self.link.connected, self.link.last_ping_rtt

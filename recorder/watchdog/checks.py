@@ -74,6 +74,47 @@ def module_loaded(name: str, loaded: bool | None) -> CheckResult:
     return ok(check) if loaded else CheckResult(check, State.CRITICAL, f"{name} is not loaded")
 
 
+@dataclass(frozen=True, slots=True)
+class DirectoryAccess:
+    """Who must be able to write a directory (its owner when the service started), and
+    what the directory says now."""
+
+    path: str
+    writer_uid: int
+    writer_gid: int
+    exists: bool
+    uid: int = -1
+    gid: int = -1
+    mode: int = 0
+    read_only_mount: bool = False
+
+
+def can_write(access: DirectoryAccess) -> bool:
+    """Unix permission bits (no ACLs): may writer_uid/writer_gid create files here?"""
+    if not access.exists or access.read_only_mount:
+        return False
+    if access.writer_uid == 0:
+        return True
+    if access.uid == access.writer_uid:
+        return bool(access.mode & 0o300 == 0o300)
+    if access.gid == access.writer_gid:
+        return bool(access.mode & 0o030 == 0o030)
+    return bool(access.mode & 0o003 == 0o003)
+
+
+def spool_writable(access: DirectoryAccess | None) -> CheckResult:
+    """The PBX can still create recordings in its spool directory (MixMonitor would only
+    log "Cannot open" and record nothing)."""
+    if access is None:
+        return ok("spool_writable", None, "not checked")
+    if can_write(access):
+        return ok("spool_writable", 1)
+    why = ("does not exist" if not access.exists else "is on a read-only mount" if access.read_only_mount
+           else f"is not writable by uid {access.writer_uid} (owner {access.uid}:{access.gid}, "
+                f"mode {access.mode & 0o777:o})")
+    return CheckResult("spool_writable", State.CRITICAL, f"{access.path} {why}", 0)
+
+
 def recording_failures(recent: Sequence[str]) -> CheckResult:
     """Calls whose recording did not start, stopped growing or was not archived, not yet
     cleared by a canary."""

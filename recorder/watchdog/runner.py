@@ -19,7 +19,8 @@ from datetime import datetime
 from typing import Protocol
 
 from recorder.watchdog import checks
-from recorder.watchdog.checks import CanaryFacts, CheckResult, DiskFacts, PbxUptime, Reconciliation
+from recorder.watchdog.checks import (CanaryFacts, CheckResult, DirectoryAccess, DiskFacts, PbxUptime,
+                                      Reconciliation)
 from recorder.watchdog.gate import DialingGate, GateChange
 from storage.clock import Clock
 
@@ -55,6 +56,7 @@ class Probes(Protocol):
     async def pbx_uptime(self) -> PbxUptime | None: ...
     async def mixmonitor_loaded(self) -> bool | None: ...
     async def disks(self) -> dict[str, DiskFacts | None]: ...  # check name -> facts
+    async def spool_access(self) -> DirectoryAccess | None: ...
     async def ingest_backlog(self) -> tuple[int, float]: ...  # pending, oldest age (s)
     async def reconciliation(self, older_than_s: float) -> Reconciliation: ...
     async def recent_recordings(self) -> tuple[int, int]: ...  # silent/short, total
@@ -140,6 +142,7 @@ class Watchdog:
             results.append(checks.pbx_restart(self._uptime, uptime))
             self._uptime = uptime or self._uptime
             results.append(checks.module_loaded("app_mixmonitor", await p.mixmonitor_loaded()))
+        results.append(checks.spool_writable(await p.spool_access()))
         for name, disk in (await p.disks()).items():
             results.append(checks.disk_space(name, disk, min_free_bytes=s.min_free_mb * 2**20,
                                              min_hours_to_full=s.min_hours_to_full))

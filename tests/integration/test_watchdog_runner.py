@@ -33,6 +33,9 @@ class ScriptedProbes:
     async def disks(self):
         return {"archive_disk": DiskFacts("/archive", self.free, 20 * GiB, 0.0)}
 
+    async def spool_access(self):
+        return None
+
     async def ingest_backlog(self):
         return 0, 0.0
 

@@ -128,3 +128,18 @@ def test_the_gate_is_never_open_while_a_check_is_critical_nor_opened_without_a_c
             gate.canary_passed(T0)
             if gate.is_open and not was_open:
                 assert not any(r.critical and not r.cleared_by_canary for r in last_results)
+
+
+def test_the_spool_must_stay_writable_by_its_owner_at_start():
+    from recorder.watchdog.checks import DirectoryAccess, spool_writable
+
+    pbx = dict(path="/spool", writer_uid=101, writer_gid=102)
+    assert not spool_writable(DirectoryAccess(**pbx, exists=True, uid=101, gid=102, mode=0o40750)).critical
+    assert spool_writable(DirectoryAccess(**pbx, exists=True, uid=101, gid=102, mode=0o40555)).critical
+    chowned = spool_writable(DirectoryAccess(**pbx, exists=True, uid=0, gid=0, mode=0o40755))
+    assert chowned.critical and "not writable by uid 101" in chowned.reason
+    assert not spool_writable(DirectoryAccess(**pbx, exists=True, uid=0, gid=102, mode=0o40775)).critical
+    assert spool_writable(DirectoryAccess(**pbx, exists=False)).critical
+    assert "read-only" in spool_writable(DirectoryAccess(**pbx, exists=True, uid=101, gid=102, mode=0o40750,
+                                                         read_only_mount=True)).reason
+    assert not spool_writable(None).critical
