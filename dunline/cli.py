@@ -118,19 +118,12 @@ def cmd_dial(args: argparse.Namespace) -> int:
 
     settings = load_settings(args.config)
     base = f"http://{settings.console.host}:{settings.console.port}"
-    url = f"{base}/api/cases/{quote(args.case_id, safe='')}/dial"
+    path = f"/api/cases/{quote(args.case_id, safe='')}/dial"
     if args.number:
-        url += f"?number={quote(args.number)}"
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=30) as resp:
-            attempt = json.load(resp)
-    except urllib.error.HTTPError as exc:
-        print(f"dial refused: {exc.code} {exc.read().decode(errors='replace')}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"cannot reach the dunline service at {base} ({exc}); start it with `dunline serve`",
-              file=sys.stderr)
-        return 2
+        path += f"?number={quote(args.number)}"
+    attempt, status = _call_service(settings, path, "dial refused", method="POST", refused_status=1)
+    if attempt is None:
+        return status
     print(f"attempt {attempt['id']}: {attempt['state']}")
     deadline = time.monotonic() + args.wait
     while attempt["state"] != "ended" and time.monotonic() < deadline:
@@ -141,20 +134,28 @@ def cmd_dial(args: argparse.Namespace) -> int:
     return 0 if attempt["state"] == "ended" else 1
 
 
-def cmd_watchdog(args: argparse.Namespace) -> int:
-    """The running service's watchdog: gate, checks, last canary. Exit 0 open, 1 closed."""
-    settings = load_settings(args.config)
+def _call_service(settings, path: str, what: str, *, method: str = "GET",
+                  refused_status: int = 2) -> tuple[dict | None, int]:
+    """JSON from the running service's console, or (None, exit status) with the error said."""
     base = f"http://{settings.console.host}:{settings.console.port}"
     try:
-        with urllib.request.urlopen(f"{base}/api/watchdog", timeout=10) as resp:
-            status = json.load(resp)
+        request = urllib.request.Request(f"{base}{path}", method=method)
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            return json.load(resp), 0
     except urllib.error.HTTPError as exc:
-        print(f"watchdog: {exc.code} {exc.read().decode(errors='replace')}", file=sys.stderr)
-        return 2
+        print(f"{what}: {exc.code} {exc.read().decode(errors='replace')}", file=sys.stderr)
+        return None, refused_status
     except OSError as exc:
         print(f"cannot reach the dunline service at {base} ({exc}); start it with `dunline serve`",
               file=sys.stderr)
-        return 2
+        return None, 2
+
+
+def cmd_watchdog(args: argparse.Namespace) -> int:
+    """The running service's watchdog: gate, checks, last canary. Exit 0 open, 1 closed."""
+    status, code = _call_service(load_settings(args.config), "/api/watchdog", "watchdog")
+    if status is None:
+        return code
     if args.json:
         print(json.dumps(status, indent=2))
     else:
