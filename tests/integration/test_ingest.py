@@ -32,6 +32,16 @@ def write_wav(path, seconds, amplitude, sizes_written=True, steady_tone_hz=None)
     path.write_bytes(header + data)
 
 
+def spool_of_one_call(tmp_path, seconds, amplitude):
+    """The spool directory with one call's three files, each with distinct bytes (the
+    archive is content-addressed: identical legs would share one file)."""
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    for k, path in enumerate(spool_paths(spool, ATTEMPT).values()):
+        write_wav(path, seconds, amplitude + k)
+    return spool
+
+
 @pytest.fixture
 async def bound_attempt(db, clock):
     async with db.session() as s:
@@ -143,10 +153,7 @@ async def test_a_playback_copy_is_derived_archived_and_ledgered(db, clock, tmp_p
     from recorder.playback import ffmpeg_available
 
     assert ffmpeg_available(), "ffmpeg is installed by scripts/bootstrap.sh"
-    spool = tmp_path / "spool"
-    spool.mkdir()
-    for k, path in enumerate(spool_paths(spool, ATTEMPT).values()):
-        write_wav(path, 3, 6000 + k)
+    spool = spool_of_one_call(tmp_path, 3, 6000)
     archive = FilesystemArchive(tmp_path / "a")
     rec = await ingest_attempt(db, archive, IngestSettings(spool_dir=spool, playback_format="mp3"),
                                ATTEMPT, clock, ledger)
@@ -176,10 +183,7 @@ async def test_a_recording_of_a_held_case_is_held_in_the_store_at_once(db, clock
 
     archive = FilesystemArchive(tmp_path / "a")
     await place_hold(ledger, archive, HoldTarget(case_id="C-9"), by="legal-zhou", why="court order 2026-17")
-    spool = tmp_path / "spool"
-    spool.mkdir()
-    for k, path in enumerate(spool_paths(spool, ATTEMPT).values()):
-        write_wav(path, 2, 6000 + k)
+    spool = spool_of_one_call(tmp_path, 2, 6000)
     rec = await ingest_attempt(db, archive, IngestSettings(spool_dir=spool), ATTEMPT, clock, ledger)
     keys = [rec.archive_path, *(leg["archive_path"] for leg in rec.legs)]
     assert all(archive.retention_of(key).legal_hold for key in keys)
@@ -192,10 +196,7 @@ async def test_purge_takes_the_playback_copy_with_the_evidence(db, clock, tmp_pa
     from recorder.purge import run_purge
     from recorder.verify import verify_archive
 
-    spool = tmp_path / "spool"
-    spool.mkdir()
-    for k, path in enumerate(spool_paths(spool, ATTEMPT).values()):
-        write_wav(path, 2, 6000 + k)
+    spool = spool_of_one_call(tmp_path, 2, 6000)
     archive = FilesystemArchive(tmp_path / "a")
     rec = await ingest_attempt(db, archive, IngestSettings(spool_dir=spool, playback_format="mp3"),
                                ATTEMPT, clock, ledger)
