@@ -15,8 +15,7 @@ import pytest
 from asterisk_conf.sandbox import asterisk_rx
 from dialer.compliance import compliance_report
 from dialer.originate import CANARY_CASE
-from recorder.watchdog.canary import (CANARY_PROMPT_SECONDS, MIN_PROMPT_MATCH, CanaryDeps, envelope,
-                                      prompt_match, run_canary)
+from recorder.watchdog.canary import CANARY_PROMPT_SECONDS, MIN_PROMPT_MATCH, envelope, prompt_match
 from recorder.wavfile import HEADER_PROBE, parse_header
 from storage import repositories as repo
 from tests.e2e.conftest import start_harness

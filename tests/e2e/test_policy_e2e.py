@@ -2,7 +2,7 @@
 allow reach the carrier (its own call log says so), and the audit report is clean."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 import pytest

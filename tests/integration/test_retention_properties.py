@@ -32,7 +32,7 @@ from storage.clock import ManualClock
 from storage.db import Database
 from storage.models import Recording
 from storage.retention_repo import recording_keys
-from tests.integration.test_holds_and_purge import CALL_DAY, Crash, CrashingStore, make_recording
+from tests.integration.test_holds_and_purge import Crash, CrashingStore, make_recording
 
 START = datetime(2026, 12, 1, tzinfo=timezone.utc)
 CASES = ("C1", "C2", "C3")
