@@ -31,6 +31,7 @@ from storage import repositories as repo
 from storage.clock import Clock
 from storage.db import Database
 from storage.models import ATTEMPT_ID_PATTERN
+from storage.names import mixmonitor_argument, spool_file_names
 
 log = logging.getLogger("dunline.agi")
 
@@ -96,16 +97,15 @@ class CallRoutes:
             return
         assert attempt is not None
         name = attempt_id
-        base = f"{self.recording.dir_pbx}/{name}"
         try:
             await session.set_variable("CDR(userfield)", f"case={attempt.case_id};attempt={attempt_id}")
             try:
-                await session.exec("MixMonitor", f"{base}.wav,r({base}-rx.wav)t({base}-tx.wav)")
+                await session.exec("MixMonitor", mixmonitor_argument(self.recording.dir_pbx, name))
             except AgiCommandError as exc:  # e.g. app_mixmonitor not loaded: no recording, no call
                 self.on_recording_incident(attempt_id, "recording did not start")
                 await self._reject(session, attempt_id, f"recording did not start ({exc})")
                 return
-            path = self.recording.dir_host / f"{name}.wav"
+            path = self.recording.dir_host / spool_file_names(name)["mixed"]
             if not await self._wait_size(path, 0, self.recording.start_timeout_s):
                 self.on_recording_incident(attempt_id, "recording did not start")
                 await self._reject(session, attempt_id, "recording did not start (no file)")

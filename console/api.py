@@ -6,34 +6,18 @@ is a 400/404 with a clear message, never an exception page or a partial write.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
-from recorder.archive import ArchiveStore
-from recorder.ledger_store import Ledger
+from console.deps import DEPS, ConsoleDeps
+from console.metrics import metrics
+from console.recordings_api import add_recording_routes
 from recorder.watchdog.gate import GateClosed
 from storage import repositories as repo
-from storage.db import Database
 from storage.models import ATTEMPT_ID_PATTERN, Attempt, Recording
 
 CASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
-DialFn = Callable[[str, str | None], Awaitable[Attempt]]
-
-
-@dataclass(frozen=True, slots=True)
-class ConsoleDeps:
-    db: Database
-    dial: DialFn  # (case_id, number or None) -> the new attempt
-    health: Callable[[], dict[str, Any]]
-    store: ArchiveStore | None = None  # the recording archive (console/recordings_api.py)
-    ledger: Ledger | None = None  # where every access and export is logged
-
-
-DEPS = web.AppKey("deps", ConsoleDeps)
 
 
 def attempt_json(a: Attempt) -> dict[str, Any]:
@@ -155,10 +139,6 @@ def make_app(deps: ConsoleDeps) -> web.Application:
     app.router.add_post("/api/cases/{case_id}/dial", dial_case)
     app.router.add_get("/api/attempts/{attempt_id}", get_attempt)
     app.router.add_get("/api/watchdog", watchdog_status)
-    from console.metrics import metrics
-
     app.router.add_get("/metrics", metrics)
-    from console.recordings_api import add_recording_routes  # here: it imports this module
-
     add_recording_routes(app)
     return app

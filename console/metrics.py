@@ -15,6 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
+from console.deps import DEPS
 from storage.models import Attempt, Recording
 
 STATE_VALUE = {"ok": 0, "warn": 1, "critical": 2}
@@ -65,8 +66,6 @@ class Snapshot(Collector):
 
 
 async def metrics(request: web.Request) -> web.Response:
-    from console.api import DEPS
-
     deps = request.app[DEPS]
     async with deps.db.session() as s:
         outcomes = {(o or "open"): n for o, n in (await s.execute(

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from console.api import DEPS
+from console.deps import DEPS
 from recorder.archive import CHUNK, ArchiveStore
 from recorder.bagit import ExportError, export_case
 from recorder.ledger_store import Ledger

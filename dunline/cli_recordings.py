@@ -1,60 +1,16 @@
 """`dunline recordings ...`: the archive from the command line.
 
 verify (here), find/show/export (dunline/cli_retrieval.py), hold/release/purge
-(dunline/cli_retention.py). Every command opens the same `ArchiveContext`: database,
-archive store and ledger, as the running service has them.
+(dunline/cli_retention.py). Every command opens the same `ArchiveContext`
+(dunline/cli_archive.py): database, archive store and ledger, as the running service has them.
 """
 from __future__ import annotations
 
 import argparse
-import asyncio
-import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 
-from dunline.settings import Settings, load_settings
-from recorder.archive import ArchiveStore
-from recorder.ledger import Signer, load_or_create_key, public_key_pem
-from recorder.ledger_store import Ledger
-from storage.clock import Clock, system_clock
-from storage.db import Database
-
-
-@dataclass
-class ArchiveContext:
-    settings: Settings
-    db: Database
-    store: ArchiveStore
-    signer: Signer
-    ledger: Ledger
-    clock: Clock
-
-
-@asynccontextmanager
-async def archive_context(settings: Settings, clock: Clock = system_clock) -> AsyncIterator[ArchiveContext]:
-    from dunline.wiring import open_archive_store
-
-    db = Database(settings.database.url)
-    try:
-        await db.migrate()
-        store = await asyncio.to_thread(open_archive_store, settings.recording)
-        signer = load_or_create_key(settings.recording.ledger_key_path())
-        yield ArchiveContext(settings, db, store, signer,
-                             Ledger(db, signer, clock, settings.recording.checkpoint_every), clock)
-    finally:
-        await db.close()
-
-
-def run_in_archive(args: argparse.Namespace, work: Callable[[ArchiveContext], Awaitable[int]]) -> int:
-    """Load settings, open the archive, run `work`, return its exit status."""
-    settings = load_settings(args.config)
-
-    async def run() -> int:
-        async with archive_context(settings) as ctx:
-            return await work(ctx)
-
-    return asyncio.run(run())
+from dunline.cli_archive import ArchiveContext, run_in_archive
+from dunline.settings import load_settings
+from recorder.ledger import load_or_create_key, public_key_pem
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -91,8 +47,3 @@ def add_recordings_parser(sub: "argparse._SubParsersAction[argparse.ArgumentPars
     key.set_defaults(func=cmd_ledger_key)
     cli_retrieval.add_parsers(actions)
     cli_retention.add_parsers(actions)
-
-
-def fail(message: str, status: int = 2) -> int:
-    print(message, file=sys.stderr)
-    return status

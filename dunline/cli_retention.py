@@ -6,16 +6,10 @@ nothing changes; an unknown case, recording or hold is exit 1, nothing changed.
 from __future__ import annotations
 
 import argparse
-import sys
 
-from dunline.cli_recordings import ArchiveContext, run_in_archive
+from dunline.cli_archive import ArchiveContext, fail, run_in_archive
 from recorder.holds import (AlreadyDone, HoldTarget, MissingWhoWhy, UnknownTarget, list_holds,
                             place_hold, release_hold, require_who_why)
-
-
-def _fail(message: str, status: int) -> int:
-    print(message, file=sys.stderr)
-    return status
 
 
 def _checked_who_why(args: argparse.Namespace) -> str | None:
@@ -30,16 +24,16 @@ def _checked_who_why(args: argparse.Namespace) -> str | None:
 
 def cmd_hold(args: argparse.Namespace) -> int:
     if (args.case is None) == (args.recording is None):
-        return _fail("give exactly one of --case CASE or --recording ATTEMPT_ID", 2)
+        return fail("give exactly one of --case CASE or --recording ATTEMPT_ID", 2)
     if (problem := _checked_who_why(args)) is not None:
-        return _fail(problem, 2)
+        return fail(problem, 2)
     target = HoldTarget(case_id=args.case, attempt_id=args.recording)
 
     async def work(ctx: ArchiveContext) -> int:
         try:
             result = await place_hold(ctx.ledger, ctx.store, target, by=args.by, why=args.why)
         except (UnknownTarget, AlreadyDone) as exc:
-            return _fail(str(exc), 1)
+            return fail(str(exc), 1)
         print(f"legal hold #{result.hold_id} on {result.subject} by {args.by}: "
               f"{len(result.recordings)} recordings held")
         for attempt_id in result.recordings:
@@ -53,13 +47,13 @@ def cmd_hold(args: argparse.Namespace) -> int:
 
 def cmd_release(args: argparse.Namespace) -> int:
     if (problem := _checked_who_why(args)) is not None:
-        return _fail(problem, 2)
+        return fail(problem, 2)
 
     async def work(ctx: ArchiveContext) -> int:
         try:
             result = await release_hold(ctx.ledger, ctx.store, args.hold_id, by=args.by, why=args.why)
         except (UnknownTarget, AlreadyDone) as exc:
-            return _fail(str(exc), 1)
+            return fail(str(exc), 1)
         print(f"legal hold #{result.hold_id} on {result.subject} released by {args.by}: "
               f"{len(result.recordings)} recordings no longer held by it")
         return 0
@@ -72,7 +66,7 @@ def cmd_holds(args: argparse.Namespace) -> int:
         try:
             views = await list_holds(ctx.db, case_id=args.case)
         except UnknownTarget as exc:
-            return _fail(str(exc), 1)
+            return fail(str(exc), 1)
         if not views:
             print("no legal holds")
         for v in views:
@@ -87,7 +81,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
     from recorder.purge import run_purge
 
     if (problem := _checked_who_why(args)) is not None:
-        return _fail(problem, 2)
+        return fail(problem, 2)
 
     async def work(ctx: ArchiveContext) -> int:
         report = await run_purge(ctx.ledger, ctx.store, by=args.by, why=args.why, dry_run=args.dry_run)
@@ -101,16 +95,16 @@ def cmd_extend(args: argparse.Namespace) -> int:
     from recorder.retention_extend import extend_retention
 
     if (args.case is None) == (args.client is None):
-        return _fail("give exactly one of --case CASE or --client CLIENT", 2)
+        return fail("give exactly one of --case CASE or --client CLIENT", 2)
     if (problem := _checked_who_why(args)) is not None:
-        return _fail(problem, 2)
+        return fail(problem, 2)
 
     async def work(ctx: ArchiveContext) -> int:
         try:
             done = await extend_retention(ctx.ledger, ctx.store, years=args.years, by=args.by, why=args.why,
                                           case_id=args.case, client=args.client)
         except UnknownTarget as exc:
-            return _fail(str(exc), 1)
+            return fail(str(exc), 1)
         for ext in done:
             print(f"recording {ext.attempt_id} (case {ext.case_id}): retained until {ext.new.isoformat()} "
                   f"(was {ext.old.isoformat()})")

@@ -10,7 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
-from dunline.cli_recordings import ArchiveContext, fail, run_in_archive
+from dunline.cli_archive import ArchiveContext, fail, run_in_archive
 from recorder.retrieval import RecordingPage, find_recordings, recording_metadata
 from recorder.retrieval_query import (
     InvalidRequest, RecordingQuery, Requester, RetrievalError, check_attempt_id, check_case_number,

@@ -21,7 +21,8 @@ from agi_scripts.routes import CallRoutes, RecordingTarget
 from agi_scripts.server import FastAgiServer
 from ami.errors import AmiError
 from ami.link import AmiLink
-from console.api import ConsoleDeps, make_app
+from console.api import make_app
+from console.deps import ConsoleDeps
 from dialer.monitor import CallMonitor
 from dialer.policy_config import build_policy_book
 from dialer.originate import DialSettings, place_call
@@ -35,8 +36,8 @@ from storage.clock import Clock, system_clock
 from storage.db import Database
 from storage.models import Attempt
 from dunline.settings import Settings
-from dunline.watchdog_probes import ServiceProbes
-from dunline.wiring import open_archive_store
+from dunline.wiring import AmiPbxLink, open_archive_store
+from recorder.watchdog.probes import ServiceProbes
 
 log = logging.getLogger("dunline.service")
 
@@ -118,7 +119,7 @@ class Service:
         volumes = {"spool_disk": Path(s.recording.dir_host)}
         if self.archive.name == "fs":
             volumes["archive_disk"] = Path(s.recording.archive_dir)
-        probes = ServiceProbes(link=link, db=self.db, clock=self.clock, volumes=volumes,
+        probes = ServiceProbes(link=AmiPbxLink(link), db=self.db, clock=self.clock, volumes=volumes,
                                backlog=self._backlog, spool_dir=Path(s.recording.dir_host))
         self.watchdog = Watchdog(probes, s.watchdog, self.clock, on_change=self._gate_changed,
                                  canary=self.run_canary)

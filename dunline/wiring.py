@@ -1,9 +1,14 @@
-"""How the sandbox PBX's facts become settings (ports, secret, recording paths, phones)."""
+"""Adapters the service wires in: the sandbox PBX's facts as settings (ports, secret,
+recording paths, phones), the configured archive store, the AMI link as the watchdog's
+`PbxLink`."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ami.errors import AmiError
+from ami.link import AmiLink
 from asterisk_conf import sandbox
 from dunline.settings import RecordingSettings, Settings, load_settings
 from recorder.archive import ArchiveStore, FilesystemArchive
@@ -43,3 +48,25 @@ def open_archive_store(recording: RecordingSettings) -> ArchiveStore:
         store.ensure_bucket()
         return store
     return FilesystemArchive(Path(recording.archive_dir))
+
+
+class AmiPbxLink:
+    """The AMI link as the watchdog's probes see it (recorder.watchdog.probes.PbxLink):
+    a failed query is None ("cannot tell"), never an AMI exception."""
+
+    def __init__(self, link: AmiLink) -> None:
+        self._link = link
+
+    @property
+    def connected(self) -> bool:
+        return self._link.connected
+
+    @property
+    def last_ping_rtt(self) -> float | None:
+        return self._link.last_ping_rtt
+
+    async def query(self, action: str) -> Mapping[str, str] | None:
+        try:
+            return await self._link.action(action)
+        except AmiError:
+            return None

@@ -41,6 +41,7 @@ from recorder.ledger_store import Ledger
 from recorder.retrieval import RecordingInfo, case_recordings
 from recorder.retrieval_query import Requester, RetrievalError, check_case_number
 from storage.db import Database
+from storage.names import case_subject, recording_subject
 
 BAGIT_TXT = "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
 
@@ -161,7 +162,7 @@ async def _proofs(db: Database, ledger: Ledger, recordings: tuple[RecordingInfo,
                 continue
             entry = by_seq.get(rec.ledger_seq)
             checkpoint = await ledger_store.first_checkpoint_covering(session, rec.ledger_seq)
-            if entry is None or entry.subject != f"recording:{rec.attempt_id}" or checkpoint is None:
+            if entry is None or entry.subject != recording_subject(rec.attempt_id) or checkpoint is None:
                 raise ExportError(f"recording {rec.attempt_id}: its ingest ledger entry "
                                   f"{rec.ledger_seq} is missing, foreign or unsigned")
             files[f"ledger-proof/{rec.attempt_id}.json"] = {
@@ -210,7 +211,7 @@ async def export_case(db: Database, store: ArchiveStore, ledger: Ledger, case_id
                     "Bag-Software-Agent": "dunline"})
     tmp, oxum, manifest_sha = await asyncio.to_thread(_build_bag, store, out_dir, plan)
     try:
-        entry = await ledger.record(actor=requester.who, action="export", subject=f"case:{case_id}", detail={
+        entry = await ledger.record(actor=requester.who, action="export", subject=case_subject(case_id), detail={
             "who": requester.who, "why": requester.why, "bag": target.name, "payload_oxum": oxum,
             "manifest_sha256": manifest_sha, "recordings": [r.attempt_id for r in recordings],
             "checkpoint_seq": checkpoint.seq if checkpoint else None})

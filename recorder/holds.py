@@ -22,6 +22,7 @@ from storage import repositories as repo
 from storage import retention_repo as rrepo
 from storage.db import Database
 from storage.models import Case, LegalHold, Recording
+from storage.names import case_subject, recording_subject
 
 
 class HoldError(Exception):
@@ -61,7 +62,7 @@ class HoldTarget:
 
     @property
     def subject(self) -> str:
-        return f"case:{self.case_id}" if self.case_id is not None else f"recording:{self.attempt_id}"
+        return case_subject(self.case_id) if self.case_id is not None else recording_subject(self.attempt_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,9 +188,9 @@ async def _covered_rows(session: Any, hold: LegalHold) -> list[Recording]:
 
 async def _subject_of(session: Any, hold: LegalHold) -> str:
     if hold.recording_id is None:
-        return f"case:{hold.case_id}"
+        return case_subject(hold.case_id)
     row = await rrepo.get_recording(session, hold.recording_id)
-    return f"recording:{row.attempt_id if row is not None else hold.recording_id}"
+    return recording_subject(str(row.attempt_id if row is not None else hold.recording_id))
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ from storage import retention_repo
 from storage.clock import Clock
 from storage.db import Database
 from storage.models import CANARY_CLIENT, Recording
+from storage.names import recording_subject, spool_file_names
 
 log = logging.getLogger("dunline.recorder")
 
@@ -63,11 +64,7 @@ class IngestSettings:
 
 def spool_paths(spool_dir: Path, name: str) -> dict[str, Path]:
     """The three files MixMonitor writes for one call: mixed, rx leg, tx leg."""
-    return {
-        "mixed": spool_dir / f"{name}.wav",
-        "rx": spool_dir / f"{name}-rx.wav",
-        "tx": spool_dir / f"{name}-tx.wav",
-    }
+    return {kind: spool_dir / file for kind, file in spool_file_names(name).items()}
 
 
 def read_layout(path: Path) -> WavLayout:
@@ -218,7 +215,7 @@ async def ingest_attempt(
     async with ledger.transaction() as session:
         await repo.add_recording(session, recording)
         entry = await ledger.append(session, actor="recorder", action="ingest",
-                                    subject=f"recording:{attempt_id}", detail={
+                                    subject=recording_subject(attempt_id), detail={
                                         "case_id": attempt.case_id, "store": archive.name,
                                         "files": {kind: {"key": obj.key, "sha256": obj.sha256,
                                                          "size_bytes": obj.size_bytes}

@@ -32,6 +32,7 @@ from recorder.retention import (HoldFacts, PlannedPurge, Reason, RecordingFacts,
 from storage import repositories as repo
 from storage import retention_repo as rrepo
 from storage.models import Recording
+from storage.names import recording_subject
 
 DEFAULT_WHY = "retention period over"
 
@@ -198,7 +199,7 @@ async def _tombstone(ledger: Ledger, session: Any, row: Recording, planned: Plan
     now = ledger.clock()
     files = {kind: {**info, "deleted": info["key"] in planned.delete}
              for kind, info in _files_of(row).items()}
-    subject = f"recording:{row.attempt_id}"
+    subject = recording_subject(row.attempt_id)
     await ledger.append(session, actor=by, action="purge", subject=subject, detail={
         "case_id": row.case_id, "by": by, "why": why, "retain_until": row.retain_until.isoformat(),
         "reason": Reason.EXPIRED.value, "files": files, "shared_kept": list(planned.shared)})

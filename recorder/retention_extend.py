@@ -24,6 +24,7 @@ from recorder.retention import extension_for
 from storage import repositories as repo
 from storage import retention_repo as rrepo
 from storage.models import Case, Recording
+from storage.names import case_subject
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +95,7 @@ async def extend_retention(ledger: Ledger, store: ArchiveStore, *, years: int, b
             by_case.setdefault(ext.case_id, []).append(Extension(ext.attempt_id, ext.case_id, ext.keys,
                                                                  old, ext.new))
         for case, extensions in by_case.items():
-            await ledger.append(session, actor=by, action="retention", subject=f"case:{case}", detail={
+            await ledger.append(session, actor=by, action="retention", subject=case_subject(case), detail={
                 "by": by, "why": why, "years": years, "recordings": {
                     e.attempt_id: {"from": e.old.isoformat(), "to": e.new.isoformat()} for e in extensions}})
             await repo.audit(session, at=ledger.clock(), actor=by, action="recording.retention_extended",

@@ -28,6 +28,7 @@ from recorder.retrieval_query import (AUDIO_LEGS, AudioUnavailable, InvalidReque
                                       encode_cursor, check_attempt_id, check_case_number)
 from storage.db import Database
 from storage.models import Attempt, Case, Recording
+from storage.names import SEARCH_SUBJECT, case_subject, recording_subject
 
 @dataclass(frozen=True, slots=True)
 class LegFile:
@@ -174,7 +175,7 @@ async def find_recordings(db: Database, ledger: Ledger, query: RecordingQuery,
     if not query.has_filter:
         raise InvalidRequest("give at least one filter (case, phone, collector, from, to, flag)")
     page = await search(db, query)
-    subject = f"case:{query.case_id}" if query.case_id else "recordings:search"
+    subject = case_subject(query.case_id) if query.case_id else SEARCH_SUBJECT
     await _log_access(ledger, requester, subject, what="search", query=query.describe(),
                       returned=[r.attempt_id for r in page.recordings])
     return page
@@ -183,7 +184,7 @@ async def find_recordings(db: Database, ledger: Ledger, query: RecordingQuery,
 async def recording_metadata(db: Database, ledger: Ledger, attempt_id: str,
                              requester: Requester) -> RecordingInfo:
     info = await load_recording(db, attempt_id)
-    await _log_access(ledger, requester, f"recording:{attempt_id}", what="metadata",
+    await _log_access(ledger, requester, recording_subject(attempt_id), what="metadata",
                       case_id=info.case_id)
     return info
 
@@ -204,7 +205,7 @@ async def open_audio(db: Database, store: ArchiveStore, ledger: Ledger, attempt_
         raise AudioUnavailable(f"recording {attempt_id}: {leg} file missing from the archive") from None
     logged = False
     try:
-        await _log_access(ledger, requester, f"recording:{attempt_id}", what="audio", leg=leg,
+        await _log_access(ledger, requester, recording_subject(attempt_id), what="audio", leg=leg,
                           case_id=info.case_id, sha256=sha256)
         logged = True
     finally:

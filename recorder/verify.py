@@ -20,8 +20,7 @@ from recorder.archive import ArchiveStore, ObjectMissing
 from recorder.ledger import Entry, Problem, verify_chain, verify_checkpoints
 from storage.db import Database
 from storage.models import Recording
-
-RECORDING_SUBJECT = "recording:"
+from storage.names import RECORDING_PREFIX, recording_subject
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +56,7 @@ def expected_files(entries: Sequence[Entry]) -> dict[str, ExpectedFile]:
     """Every file the ledger says is in the archive now (ingested and not purged)."""
     live: dict[str, dict[str, ExpectedFile]] = {}
     for entry in entries:
-        if not entry.subject.startswith(RECORDING_SUBJECT):
+        if not entry.subject.startswith(RECORDING_PREFIX):
             continue
         if entry.action == "ingest":
             files = entry.detail_map().get("files", {})
@@ -95,7 +94,7 @@ def _check_rows(rows: Sequence[Recording], entries: Sequence[Entry]) -> list[Pro
     purged = {e.subject for e in entries if e.action == "purge"}
     problems: list[Problem] = []
     for row in rows:
-        subject = f"{RECORDING_SUBJECT}{row.attempt_id}"
+        subject = recording_subject(row.attempt_id)
         entry = ingests.get(subject)
         if entry is None:
             problems.append(Problem("recording_unledgered", subject, "no ingest entry in the ledger"))

@@ -7,7 +7,6 @@ what. Times are stored as UTC.
 """
 from __future__ import annotations
 
-import re
 from datetime import datetime, timezone
 from typing import Any
 
@@ -27,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
-ATTEMPT_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")  # an attempt id: 32 hex digits (uuid4 hex)
+from storage.names import ATTEMPT_ID_PATTERN  # noqa: F401  (re-exported: an attempt id)
 # the reserved case of the watchdog's canary calls (test calls to a carrier test line)
 CANARY_CASE = "CANARY"
 CANARY_CLIENT = "dunline-canary"

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from console.api import ConsoleDeps, make_app
+from console.api import make_app
+from console.deps import ConsoleDeps
 from dialer.originate import DialBlocked
 from dialer.policy import Blocked
 from storage import repositories as repo

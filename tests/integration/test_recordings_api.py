@@ -8,7 +8,8 @@ import bagit
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from console.api import ConsoleDeps, make_app
+from console.api import make_app
+from console.deps import ConsoleDeps
 from recorder import ledger_store
 from tests.integration.test_retrieval import A1, A2, A3, A4, seed_archive
 

@@ -13,10 +13,10 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from dunline.watchdog_probes import ServiceProbes
 from recorder.watchdog import checks
 from recorder.watchdog.checks import State
 from recorder.watchdog.gate import GateState
+from recorder.watchdog.probes import ServiceProbes
 from recorder.watchdog.runner import CanaryOutcome, Watchdog, WatchdogSettings
 from storage import repositories as repo
 from storage.clock import ManualClock
@@ -33,7 +33,7 @@ class FakeLink:
     connected = True
     last_ping_rtt = 0.002
 
-    async def action(self, name: str, **headers):
+    async def query(self, name: str):
         if name == "CoreStatus":
             return {"Response": "Success", "CoreStartupDate": "2026-11-30", "CoreStartupTime": "01:00:00",
                     "CoreReloadDate": "2026-11-30", "CoreReloadTime": "01:00:00"}

@@ -1,8 +1,10 @@
-"""The watchdog's probes on the live service: AMI, the PBX, the disks, the database.
+"""The watchdog's probes on the live service: the PBX link, the disks, the database.
 
 Each probe answers one question cheaply (it runs every half second) and never raises
-for an expected failure: an AMI error means "cannot tell" (None), which the checks
-treat as critical. Reconciliation looks only at the last day of calls.
+for an expected failure: a failed PBX query means "cannot tell" (None), which the checks
+treat as critical. The PBX is reached through the small `PbxLink` seam (the service wraps
+its AMI link in it), so the watchdog does not depend on the AMI package.
+Reconciliation looks only at the last day of calls.
 """
 from __future__ import annotations
 
@@ -11,24 +13,38 @@ import os
 import shutil
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from ami.errors import AmiError
-from ami.link import AmiLink
 from recorder.watchdog.checks import DirectoryAccess, DiskFacts, PbxUptime, Reconciliation
 from storage.clock import Clock
 from storage.db import Database
 from storage.models import CANARY_CASE, Attempt, Recording
+from storage.names import attempt_of_spool_file
 
 RECENT_RECORDINGS = 20
 BAD_FLAGS = ("no_signal_", "tone_only_")
 SHORT_RECORDING_S = 2.0
 RECONCILE_WINDOW = timedelta(days=1)
+
+
+class PbxLink(Protocol):
+    """What the probes ask of the PBX (the service wraps its AMI link in this)."""
+
+    @property
+    def connected(self) -> bool: ...
+
+    @property
+    def last_ping_rtt(self) -> float | None: ...
+
+    async def query(self, action: str) -> Mapping[str, str] | None:
+        """The reply to a read-only action (CoreStatus, ListCommands); None if it failed."""
 
 
 def _pbx_time(date: str | None, clock: str | None) -> datetime | None:
@@ -65,7 +81,7 @@ class _WriteRate:
 
 @dataclass
 class ServiceProbes:
-    link: AmiLink
+    link: PbxLink
     db: Database
     clock: Clock
     volumes: dict[str, Path]  # check name ("spool_disk", "archive_disk") -> a path on it
@@ -102,9 +118,8 @@ class ServiceProbes:
         return self.link.connected, self.link.last_ping_rtt
 
     async def pbx_uptime(self) -> PbxUptime | None:
-        try:
-            status = await self.link.action("CoreStatus")
-        except AmiError:
+        status = await self.link.query("CoreStatus")
+        if status is None:
             return None
         return PbxUptime(_pbx_time(status.get("CoreStartupDate"), status.get("CoreStartupTime")),
                          _pbx_time(status.get("CoreReloadDate"), status.get("CoreReloadTime")))
@@ -113,11 +128,8 @@ class ServiceProbes:
         """app_mixmonitor registers the AMI action StopMixMonitor; it is listed (to a user
         with the `call` class) exactly while the module is loaded. ModuleCheck would need
         the `system` write class, which also allows restarting the PBX."""
-        try:
-            actions = await self.link.action("ListCommands")
-        except AmiError:
-            return None
-        return "StopMixMonitor" in actions
+        actions = await self.link.query("ListCommands")
+        return None if actions is None else "StopMixMonitor" in actions
 
     async def disks(self) -> dict[str, DiskFacts | None]:
         return await asyncio.to_thread(self._disks)
@@ -154,7 +166,7 @@ class ServiceProbes:
             orphans = await self._spool_orphans(session, older_than_s)
         return Reconciliation(missing=tuple(missing), orphans=tuple(orphans), mismatched=tuple(mismatched))
 
-    async def _spool_orphans(self, session, older_than_s: float) -> list[str]:
+    async def _spool_orphans(self, session: AsyncSession, older_than_s: float) -> list[str]:
         """Spool files left behind: no attempt owns them, or theirs is already archived.
         Their age is judged by the file system's clock (mtime is real time), not the
         service's `clock`, which may be shifted (OffsetClock in the e2e tests and the demo)."""
@@ -162,7 +174,8 @@ class ServiceProbes:
             return []
         cutoff = time.time() - older_than_s
         files = await asyncio.to_thread(self._settled_files, self.spool_dir, cutoff)
-        names = {p.name.split("-")[0].removesuffix(".wav"): p.name for p in files}
+        names = {attempt: p.name for p in files if (attempt := attempt_of_spool_file(p.name))}
+        names.update({p.name: p.name for p in files if attempt_of_spool_file(p.name) is None})
         if not names:
             return []
         known = set((await session.scalars(select(Attempt.id).where(
