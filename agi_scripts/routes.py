@@ -15,7 +15,10 @@ bridge would keep the debtor in silence for seconds. A file that has not grown w
 `grow_timeout_s` gets the call hung up (`on_recording_failed`) and an audit event.
 
 `ended` runs in the channel's hang-up handler and reports the cause and the bridged time
-from the dialplan, independent of the AMI link.
+from the dialplan, independent of the AMI link. Every report goes through the attempt
+lifecycle (storage/lifecycle.py) by way of the durable writer: a report that would move
+the attempt backwards (a second bind) is refused and audited, and nothing is lost while
+the database cannot be written.
 """
 from __future__ import annotations
 
@@ -28,10 +31,11 @@ from pathlib import Path
 from agi_scripts.errors import AgiCommandError, AgiError, AgiHangup
 from agi_scripts.server import AgiSession
 from storage import repositories as repo
+from storage.attempt_reports import FactWriter
 from storage.clock import Clock
 from storage.db import Database
-from storage.models import ATTEMPT_ID_PATTERN
-from storage.names import mixmonitor_argument, spool_file_names
+from storage.lifecycle import Event, Report, Source, State, is_over
+from storage.names import ATTEMPT_ID_PATTERN, mixmonitor_argument, spool_file_names
 
 log = logging.getLogger("dunline.agi")
 
@@ -54,7 +58,7 @@ class CallRoutes:
     db: Database
     recording: RecordingTarget
     clock: Clock
-    on_ended: Callable[[str], Awaitable[None]]  # e.g. queue the attempt for ingest
+    writer: FactWriter  # attempt reports and audit events (never dropped)
     on_recording_failed: Callable[[str, str], Awaitable[None]]  # (attempt id, channel): hang up
     # (attempt id, reason): a call the chain failed to record (the watchdog closes the gate)
     on_recording_incident: Callable[[str, str], None] = lambda attempt_id, reason: None
@@ -65,10 +69,8 @@ class CallRoutes:
 
     async def _reject(self, session: AgiSession, attempt_id: str, reason: str) -> None:
         log.warning("bind rejected for %r on %s: %s", attempt_id, session.channel, reason)
-        async with self.db.session() as s:
-            await repo.audit(s, at=self.clock(), actor="agi", action="bind.rejected",
-                             subject=attempt_id[:128] or None, reason=reason,
-                             channel=session.channel, uniqueid=session.uniqueid)
+        await self.writer.audit(actor="agi", action="bind.rejected", subject=attempt_id[:128] or None,
+                               reason=reason, channel=session.channel, uniqueid=session.uniqueid)
         try:
             await session.hangup()
         except AgiError:
@@ -82,20 +84,17 @@ class CallRoutes:
         if session.uniqueid != attempt_id:
             await self._reject(session, attempt_id, f"channel uniqueid {session.uniqueid!r} is not the attempt's")
             return
-        answered_at = self.clock()
         async with self.db.session() as s:
             attempt = await repo.get_attempt(s, attempt_id)
-            if attempt is None:
-                reason = "unknown attempt"
-            elif attempt.state not in ("created", "originated"):
-                reason = f"attempt already {attempt.state}"
-            else:
-                reason = ""
-                await repo.update_attempt(s, attempt_id, answered_at=answered_at)
-        if reason:
-            await self._reject(session, attempt_id, reason)
+        if attempt is None:
+            await self._reject(session, attempt_id, "unknown attempt")
             return
-        assert attempt is not None
+        answered = await self.writer.report(attempt_id, Report(event=Event.ANSWERED, source=Source.AGI,
+                                                              at=self.clock()))
+        # None: the database cannot take it now (kept in the journal): record all the same
+        if answered is not None and answered.refused:
+            await self._reject(session, attempt_id, answered.reason)
+            return
         name = attempt_id
         try:
             await session.set_variable("CDR(userfield)", f"case={attempt.case_id};attempt={attempt_id}")
@@ -110,12 +109,13 @@ class CallRoutes:
                 self.on_recording_incident(attempt_id, "recording did not start")
                 await self._reject(session, attempt_id, "recording did not start (no file)")
                 return
-            async with self.db.session() as s:
-                await repo.update_attempt(s, attempt_id, state="bound", bound_at=self.clock(),
-                                          recording_name=name)
-                await repo.audit(s, at=self.clock(), actor="agi", action="call.bound",
-                                 subject=attempt_id, case_id=attempt.case_id,
-                                 recording=name, channel=session.channel)
+            bound = await self.writer.report(attempt_id, Report(
+                event=Event.BOUND, source=Source.AGI, at=self.clock(), recording_name=name))
+            if bound is not None and (bound.refused or bound.state is not State.BOUND):
+                # refused, or the debtor hung up meanwhile (the recording is kept and archived)
+                if bound.refused:
+                    await self._reject(session, attempt_id, bound.reason)
+                return
             if (attempt.decision or {}).get("canary"):
                 # the watchdog's test call: the dialplan plays a known prompt, no collector
                 await session.set_variable("DUNLINE_CANARY", "1")
@@ -145,6 +145,14 @@ class CallRoutes:
         self._watches.add(task)
         task.add_done_callback(self._watches.discard)
 
+    async def _call_over(self, attempt_id: str) -> bool:
+        """The call has ended, as stored or as reported and still waiting to be stored."""
+        if self.writer.ended_pending(attempt_id):
+            return True
+        async with self.db.session() as s:
+            attempt = await repo.get_attempt(s, attempt_id)
+        return attempt is None or is_over(attempt.state)
+
     async def _watch_growth(self, attempt_id: str, channel: str, path: Path) -> None:
         """For as long as the call lasts, the file must grow within `grow_timeout_s`
         (a disk filling mid-call, or the file removed, stops it growing)."""
@@ -155,15 +163,12 @@ class CallRoutes:
             except FileNotFoundError:
                 break
             poll = max(self.recording.poll_s, self.recording.grow_timeout_s / 10)  # first growth seen
-        async with self.db.session() as s:
-            attempt = await repo.get_attempt(s, attempt_id)
-        if attempt is None or attempt.state == "ended":
+        if await self._call_over(attempt_id):
             return  # the call is over: MixMonitor closed the file (the recorder may have taken it)
         log.error("recording of %s is not growing: hanging the call up", attempt_id)
         self.on_recording_incident(attempt_id, "recording not growing")
-        async with self.db.session() as s:
-            await repo.audit(s, at=self.clock(), actor="agi", action="recording.not_growing",
-                             subject=attempt_id, channel=channel, path=str(path), size=size)
+        await self.writer.audit(actor="agi", action="recording.not_growing", subject=attempt_id, channel=channel,
+                               path=str(path), size=size)
         await self.on_recording_failed(attempt_id, channel)
 
     async def close(self) -> None:
@@ -173,6 +178,7 @@ class CallRoutes:
         await asyncio.gather(*self._watches, return_exceptions=True)
 
     async def ended(self, session: AgiSession) -> None:
+        """The hang-up handler's report: it runs only on a channel that was answered."""
         attempt_id = session.query.get("attempt", "")
         if not ATTEMPT_ID_PATTERN.fullmatch(attempt_id):
             log.warning("ended: garbled attempt id %r", attempt_id)
@@ -185,19 +191,10 @@ class CallRoutes:
                 values[var] = await session.get_variable(var)
             except AgiError:
                 values[var] = None
-        cause = _int_or_none(values["HANGUPCAUSE"])
-        answered_seconds = _float_or_none(values["ANSWEREDTIME"])
-        async with self.db.session() as s:
-            attempt = await repo.get_attempt(s, attempt_id)
-            if attempt is None:
-                return
-            outcome = "answered" if attempt.answered_at is not None else "failed"
-            await repo.end_attempt(s, attempt_id, outcome=outcome, ended_at=self.clock(),
-                                   hangup_cause=cause, dial_status=values["DIALSTATUS"] or None,
-                                   answered_seconds=answered_seconds)
-            bound = attempt.recording_name is not None
-        if bound:
-            await self.on_ended(attempt_id)
+        await self.writer.report(attempt_id, Report(
+            event=Event.HUNG_UP, source=Source.AGI, at=self.clock(), answered=True,
+            hangup_cause=_int_or_none(values["HANGUPCAUSE"]), dial_status=values["DIALSTATUS"] or None,
+            answered_seconds=_float_or_none(values["ANSWEREDTIME"])))
 
 
 def _int_or_none(text: str | None) -> int | None:

@@ -2,7 +2,7 @@
 
 * :class:`AmiLink` -- supervised connection (login, resync, keepalive, reconnect).
 * :func:`parse_event` / :class:`AmiParser` -- pure bytes -> headers -> typed events.
-* :class:`CallTracker` / :func:`classify_outcome` -- pure call state from events.
+* :class:`CallTracker` -- pure call state from events.
 
 panoramisk is used inside ``ami/`` only; nothing of it is exported.
 """
@@ -16,7 +16,7 @@ from .events import (
     Shutdown, UnknownEvent, UserEvent, VarSet, parse_event,
 )
 from .link import AmiLink, LinkDown, LinkItem, LinkState, LinkUp, Resynced, backoff_delay
-from .tracker import CallState, CallTracker, CallUpdate, Outcome, UpdateKind, classify_outcome
+from .tracker import CallState, CallTracker, CallUpdate, UpdateKind
 
 __all__ = [
     "AmiActionError", "AmiDisconnected", "AmiError", "AmiLoginError", "AmiOutcomeUnknown",
@@ -25,5 +25,5 @@ __all__ = [
     "DialBegin", "DialEnd", "DialEvent", "FullyBooted", "Hangup", "Newchannel", "Newstate",
     "OriginateResponse", "Shutdown", "UnknownEvent", "UserEvent", "VarSet", "parse_event",
     "AmiLink", "LinkDown", "LinkItem", "LinkState", "LinkUp", "Resynced", "backoff_delay",
-    "CallState", "CallTracker", "CallUpdate", "Outcome", "UpdateKind", "classify_outcome",
+    "CallState", "CallTracker", "CallUpdate", "UpdateKind",
 ]

@@ -12,6 +12,9 @@ the uniqueid IS the attempt id). Lifecycle, forward only::
 * Hangup ends it. The ``ended`` update carries the final snapshot; the call is then
   dropped from memory and its uniqueid kept in a bounded tombstone set, so late
   events can never resurrect (un-end) it.
+* What an ended call means for its attempt (answered, busy, ...) is not decided here: the
+  attempt lifecycle's one outcome rule (storage/lifecycle.py) does that from
+  ``answered`` and ``hangup_cause``.
 * :meth:`CallTracker.resync` rebuilds the table from a CoreShowChannels listing taken
   after a (re)login; tracked calls absent from it are ended with
   ``ended_by_resync=True`` and ``hangup_cause=None`` (fail closed: reconcile them).
@@ -33,44 +36,6 @@ from .events import (
 )
 
 Phase = Literal["down", "ringing", "up", "ended"]
-
-
-class Outcome(str, Enum):
-    """What happened to a call attempt, for the dialer's retry policy."""
-
-    ANSWERED = "answered"
-    BUSY = "busy"
-    NO_ANSWER = "no_answer"
-    CONGESTION = "congestion"
-    INVALID = "invalid"
-    FAILED = "failed"
-    UNKNOWN = "unknown"
-
-
-# Q.850 hangup cause of an UNANSWERED call -> outcome. Measured on Asterisk 22 PJSIP:
-# busy 17; no answer 19 (18 too); congestion 34 (38, 41, 42, 44 too); unallocated
-# number 1 (3, 28 too; 22 "number changed" is the same thing); 21 call rejected is a
-# failure, not a no-answer. Any other cause -> FAILED.
-_CAUSE_OUTCOME: Mapping[int, Outcome] = MappingProxyType({
-    17: Outcome.BUSY,
-    18: Outcome.NO_ANSWER, 19: Outcome.NO_ANSWER,
-    34: Outcome.CONGESTION, 38: Outcome.CONGESTION, 41: Outcome.CONGESTION,
-    42: Outcome.CONGESTION, 44: Outcome.CONGESTION,
-    1: Outcome.INVALID, 3: Outcome.INVALID, 22: Outcome.INVALID, 28: Outcome.INVALID,
-    21: Outcome.FAILED,
-})
-# 0: no cause recorded. 16 (normal clearing) without an answer contradicts itself
-# (we hung up first? events lost?): fail closed and let the caller reconcile.
-_UNKNOWN_CAUSES = frozenset({0, 16})
-
-
-def classify_outcome(answered: bool, cause: int | None) -> Outcome:
-    """Outcome of a finished call. ``answered`` wins over the cause; None -> UNKNOWN."""
-    if answered:
-        return Outcome.ANSWERED
-    if cause is None or cause in _UNKNOWN_CAUSES:
-        return Outcome.UNKNOWN
-    return _CAUSE_OUTCOME.get(cause, Outcome.FAILED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,13 +61,6 @@ class CallState:
     def answered(self) -> bool:
         """True once the channel has been Up."""
         return self.answered_at is not None
-
-    @property
-    def outcome(self) -> Outcome | None:
-        """classify_outcome() of an ended call; None while it is live."""
-        if self.state != "ended":
-            return None
-        return classify_outcome(self.answered, self.hangup_cause)
 
 
 class UpdateKind(str, Enum):
@@ -276,4 +234,4 @@ class CallTracker:
             self._ended.popitem(last=False)
 
 
-__all__ = ["CallState", "CallTracker", "CallUpdate", "Outcome", "UpdateKind", "classify_outcome"]
+__all__ = ["CallState", "CallTracker", "CallUpdate", "UpdateKind"]

@@ -1,17 +1,17 @@
 """The call monitor: AMI events -> pure tracker -> attempt rows.
 
-It consumes the AMI link's subscriber queue, feeds the pure `CallTracker` and writes what
-the tracker concludes: an attempt ends with the outcome its own channel's Hangup cause
-says (busy / no answer / congestion / invalid are told apart here, not by
+It consumes the AMI link's subscriber queue, feeds the pure `CallTracker` and reports what
+the tracker concludes to the attempt lifecycle (storage/lifecycle.py, through the durable
+writer): an attempt's end comes with its own channel's Hangup cause, from which the
+lifecycle's one outcome rule tells busy / no answer / congestion / invalid apart (not
 OriginateResponse). After every (re)login the link delivers a CoreShowChannels listing:
-attempts that ended while the link was down are closed as `unknown` (fail closed) unless
-the dialplan's hang-up handler reported them through FastAGI meanwhile.
+attempts that ended while the link was down are reported `vanished` (unknown: fail
+closed) unless the dialplan reported their end meanwhile (FastAGI, or its spool record).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -19,12 +19,13 @@ from ami.events import OriginateResponse
 from ami.link import Resynced
 from ami.tracker import CallState, CallTracker, UpdateKind
 from storage import repositories as repo
+from storage.attempt_reports import FactWriter
 from storage.clock import Clock
 from storage.db import Database
-from storage.models import ATTEMPT_ID_PATTERN
+from storage.lifecycle import LIVE_CALL_STATES, Event, Report, Source, State
+from storage.names import ATTEMPT_ID_PATTERN
 
 log = logging.getLogger("dunline.monitor")
-
 
 
 class CallMonitor:
@@ -33,14 +34,14 @@ class CallMonitor:
         db: Database,
         queue: asyncio.Queue[Any],
         clock: Clock,
-        on_recorded_call_ended: Callable[[str], Awaitable[None]],
+        writer: FactWriter,
         *,
         resync_grace_s: float = 10.0,
     ) -> None:
         self.db = db
         self.queue = queue
         self.clock = clock
-        self.on_recorded_call_ended = on_recorded_call_ended
+        self.writer = writer
         self.resync_grace_s = resync_grace_s
         self.tracker = CallTracker(accept=lambda uid: bool(ATTEMPT_ID_PATTERN.fullmatch(uid)))
         self._later: set[asyncio.Task[None]] = set()
@@ -82,24 +83,15 @@ class CallMonitor:
         if call.ended_by_resync:
             self._check_later(call.uniqueid)
             return
-        outcome = call.outcome
-        extra: dict[str, Any] = {}
+        bridged = None
         if call.bridged_at is not None:
             left = call.unbridged_at if call.unbridged_at is not None else call.ended_at
             if left is not None:
-                extra["bridged_seconds"] = round(max(left - call.bridged_at, 0.0), 3)
-        if call.dial_status:
-            extra["dial_status"] = call.dial_status
-        async with self.db.session() as s:
-            attempt = await repo.get_attempt(s, call.uniqueid)
-            if attempt is None:
-                return
-            await repo.end_attempt(s, call.uniqueid, outcome=outcome.value if outcome else "unknown",
-                                   ended_at=self.clock(), hangup_cause=call.hangup_cause, **extra)
-            recorded = attempt.recording_name is not None
-        log.info("attempt %s ended: %s (cause %s)", call.uniqueid, outcome, call.hangup_cause)
-        if recorded:
-            await self.on_recorded_call_ended(call.uniqueid)
+                bridged = round(max(left - call.bridged_at, 0.0), 3)
+        await self.writer.report(call.uniqueid, Report(
+            event=Event.HUNG_UP, source=Source.AMI, at=self.clock(), answered=call.answered,
+            hangup_cause=call.hangup_cause, dial_status=call.dial_status or None, bridged_seconds=bridged))
+        log.info("attempt %s ended (cause %s, answered %s)", call.uniqueid, call.hangup_cause, call.answered)
 
     async def _originate_response(self, event: OriginateResponse) -> None:
         """A failed Originate whose channel never appeared will send no Hangup: end it here."""
@@ -108,9 +100,9 @@ class CallMonitor:
             return
         if self.tracker.get(uid) is not None or self.tracker.has_ended(uid):
             return  # the channel exists (or existed): its Hangup decides
-        async with self.db.session() as s:
-            await repo.end_attempt(s, uid, outcome="failed", ended_at=self.clock(), hangup_cause=None,
-                                   note=f"originate failed (reason {event.reason}) before a channel existed")
+        await self.writer.report(uid, Report(
+            event=Event.ORIGINATE_FAILED, source=Source.DIALER, at=self.clock(),
+            note=f"originate failed (reason {event.reason}) before a channel existed"))
 
     async def _reconcile_absent(self, present: set[str]) -> None:
         """Open attempts the PBX no longer has: check them after a grace period."""
@@ -118,7 +110,7 @@ class CallMonitor:
         async with self.db.session() as s:
             open_attempts = await repo.open_attempts(s)
         for attempt in open_attempts:
-            if attempt.id in present or attempt.state in ("created", "unknown"):
+            if attempt.id in present or State(attempt.state) not in LIVE_CALL_STATES:
                 continue
             if attempt.originated_at is not None and attempt.originated_at > cutoff:
                 continue
@@ -131,15 +123,15 @@ class CallMonitor:
         task.add_done_callback(self._later.discard)
 
     async def _close_if_still_open(self, attempt_id: str) -> None:
+        """Gone from the PBX and, after the grace period, still no report of its end (the
+        hang-up handler's FastAGI report or its spool record): vanished, outcome unknown."""
         await asyncio.sleep(self.resync_grace_s)
+        if self.writer.ended_pending(attempt_id):
+            return
         async with self.db.session() as s:
             attempt = await repo.get_attempt(s, attempt_id)
-            if attempt is None or attempt.state in ("ended", "unknown"):
-                return
-            await repo.update_attempt(s, attempt_id, state="unknown", outcome="unknown",
-                                      note="ended while the AMI link was down; outcome not reported")
-            await repo.audit(s, at=self.clock(), actor="monitor", action="attempt.unknown",
-                             subject=attempt_id, reason="absent after resync")
-            recorded = attempt.recording_name is not None
-        if recorded:
-            await self.on_recorded_call_ended(attempt_id)
+        if attempt is None or State(attempt.state) not in LIVE_CALL_STATES:
+            return
+        await self.writer.report(attempt_id, Report(
+            event=Event.VANISHED, source=Source.RESYNC, at=self.clock(),
+            note="ended while the AMI link was down; outcome not reported"))

@@ -3,7 +3,8 @@
 The attempt id (32 hex digits) is the Originate ChannelId, so the call is known by that
 id in every AMI event and in the dialplan before Asterisk says anything. An Originate
 whose fate is unknown (the AMI link dropped after sending it) is never re-sent: the
-attempt is marked `unknown` and not dialled again until reconciled.
+attempt is reported `unknown` and not dialled again until reconciled. Everything after the
+write-ahead row is a report to the attempt lifecycle (storage/lifecycle.py).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,8 +24,10 @@ from dialer.policy_config import PolicyBook
 from dialer.policy_store import (case_facts, decision_json, facts_json, phone_facts, policy_inputs,
                                  record_decision)
 from storage import repositories as repo
+from storage.attempt_reports import FactWriter
 from storage.clock import Clock
 from storage.db import Database
+from storage.lifecycle import Event, Report, Source
 from storage.models import CANARY_CASE, CANARY_CLIENT, Attempt, Case, Phone
 
 log = logging.getLogger("dunline.dialer")
@@ -64,6 +67,7 @@ async def place_call(
     collector: str,
     clock: Clock,
     policy: PolicySettings | PolicyBook,
+    writer: FactWriter,
     number: str | None = None,
     on_queued: Callable[[str, str], None] | None = None,
 ) -> Attempt:
@@ -102,9 +106,7 @@ async def place_call(
                                   decision=decision, attempt_id=attempt.id)
     if blocked is not None:
         raise DialBlocked(blocked)
-    return await _originate(db, link, settings, attempt, clock, on_queued)
-
-
+    return await _originate(db, link, settings, attempt, clock, writer, on_queued)
 
 
 async def place_canary(
@@ -114,6 +116,7 @@ async def place_canary(
     *,
     number: str,
     clock: Clock,
+    writer: FactWriter,
     caller_id: str | None = None,
     on_queued: Callable[[str, str], None] | None = None,
 ) -> Attempt:
@@ -141,7 +144,7 @@ async def place_canary(
         except IntegrityError:  # a concurrent first canary created the case: use it
             if last_try:
                 raise
-    return await _originate(db, link, settings, attempt, clock, on_queued)
+    return await _originate(db, link, settings, attempt, clock, writer, on_queued)
 
 
 async def _canary_phone(session: AsyncSession, number: str, now: datetime) -> Phone:
@@ -167,7 +170,7 @@ async def _write_ahead(session: AsyncSession, attempt: Attempt, now: datetime, *
 
 
 async def _originate(
-    db: Database, link: object, settings: DialSettings, attempt: Attempt, clock: Clock,
+    db: Database, link: object, settings: DialSettings, attempt: Attempt, clock: Clock, writer: FactWriter,
     on_queued: Callable[[str, str], None] | None,
 ) -> Attempt:
     """Originate a written attempt once; return the attempt as it then stands."""
@@ -180,34 +183,17 @@ async def _originate(
             timeout_ms=settings.ring_timeout_s * 1000,
         )
     except AmiOutcomeUnknown as exc:
-        await _set_state(db, attempt.id, "unknown", clock, note=f"originate outcome unknown: {exc}")
+        report = Report(event=Event.ORIGINATE_UNKNOWN, source=Source.DIALER, at=clock(),
+                        note=f"originate outcome unknown: {exc}")
     except AmiError as exc:
-        async with db.session() as session:
-            await repo.end_attempt(session, attempt.id, outcome="failed", ended_at=clock(),
-                                   hangup_cause=None, note=f"originate failed: {exc}")
-            await repo.audit(session, at=clock(), actor="dialer", action="attempt.failed",
-                             subject=attempt.id, error=str(exc))
+        report = Report(event=Event.ORIGINATE_FAILED, source=Source.DIALER, at=clock(),
+                        note=f"originate failed: {exc}")
     else:
         if on_queued is not None:  # lets the monitor match an OriginateResponse without Uniqueid
             on_queued(response.get("ActionID", ""), attempt.id)
-        await _set_state(db, attempt.id, "originated", clock)
+        report = Report(event=Event.ORIGINATE_QUEUED, source=Source.DIALER, at=clock())
+    await writer.report(attempt.id, report)
     async with db.session() as session:
         refreshed = await repo.get_attempt(session, attempt.id)
     assert refreshed is not None
     return refreshed
-
-
-async def _set_state(db: Database, attempt_id: str, state: str, clock: Clock, note: str | None = None) -> None:
-    """Move a just-created attempt on, unless events already moved it further."""
-    values: dict[str, object] = {"state": state}
-    if state == "originated":
-        values["originated_at"] = clock()
-    if note:
-        values["note"] = note
-    async with db.session() as session:
-        await session.execute(
-            update(Attempt).where(Attempt.id == attempt_id, Attempt.state == "created").values(**values)
-        )
-        if state == "unknown":
-            await repo.audit(session, at=clock(), actor="dialer", action="attempt.unknown",
-                             subject=attempt_id, note=note)

@@ -32,8 +32,12 @@ from recorder.ledger_store import Ledger
 from recorder.watchdog.gate import GateChange, GateClosed
 from recorder.watchdog.runner import CanaryOutcome, Watchdog
 from storage import repositories as repo
+from storage.attempt_reports import ReportResult
 from storage.clock import Clock, system_clock
 from storage.db import Database
+from storage.durable import DurableWriter
+from storage.journal import Journal
+from storage.lifecycle import State
 from storage.models import Attempt
 from dunline.settings import Settings
 from dunline.wiring import AmiPbxLink, open_archive_store
@@ -49,6 +53,9 @@ class Service:
         self.settings = settings
         self.clock = clock
         self.db = Database(settings.database.url)
+        # attempt reports and audit events: never dropped (journaled while the database cannot take them)
+        self.writer = DurableWriter(self.db, Journal(settings.database.journal_path()), clock,
+                                   on_report=self._on_report)
         self.archive = open_archive_store(settings.recording)
         self.ledger = Ledger(self.db, load_or_create_key(settings.recording.ledger_key_path()), clock,
                              checkpoint_every=settings.recording.checkpoint_every)
@@ -82,13 +89,15 @@ class Service:
     async def start(self) -> None:
         s = self.settings
         await self.db.migrate()
+        await self.writer.replay()  # what the journal kept while the database could not take it
+        self._tasks.append(asyncio.create_task(self.writer.run(), name="journal-replay"))
         routes = CallRoutes(
             db=self.db,
             recording=RecordingTarget(dir_pbx=s.recording.dir_pbx, dir_host=Path(s.recording.dir_host),
                                       start_timeout_s=s.recording.start_timeout_s,
                                       grow_timeout_s=s.recording.grow_timeout_s),
             clock=self.clock,
-            on_ended=self.enqueue_ingest,
+            writer=self.writer,
             on_recording_failed=self.hang_up_unrecorded,
             on_recording_incident=self._recording_incident,
         )
@@ -99,7 +108,7 @@ class Service:
         self.link = AmiLink(s.ami.host, s.ami.port, s.ami.username, s.ami.secret,
                             ping_interval=s.ami.ping_interval_s, ping_timeout=s.ami.ping_timeout_s,
                             action_timeout=s.ami.action_timeout_s)
-        self.monitor = CallMonitor(self.db, self.link.subscribe(), self.clock, on_recorded_call_ended=self.enqueue_ingest)
+        self.monitor = CallMonitor(self.db, self.link.subscribe(), self.clock, self.writer)
         self._tasks.append(asyncio.create_task(self.monitor.run(), name="call-monitor"))
         self._tasks.append(asyncio.create_task(self._ingest_worker(), name="ingest"))
         await self.link.start()
@@ -150,7 +159,7 @@ class Service:
 
         async def place() -> Attempt:
             return await place_canary(self.db, link, self.dial_settings, number=w.canary_number,
-                                      clock=self.clock,
+                                      clock=self.clock, writer=self.writer,
                                       on_queued=self.monitor.originate_queued if self.monitor else None)
 
         async def hang_up(attempt_id: str) -> None:
@@ -162,9 +171,8 @@ class Service:
     async def _gate_changed(self, change: GateChange) -> None:
         """Every open/close of the gate: an audit event, and the webhook if configured."""
         action = "gate.opened" if change.opened else "gate.closed"
-        async with self.db.session() as session:
-            await repo.audit(session, at=change.at, actor="watchdog", action=action,
-                             subject="dialing-gate", reason=change.reason, state=change.state.value)
+        await self.writer.audit(at=change.at, actor="watchdog", action=action, subject="dialing-gate",
+                               reason=change.reason, state=change.state.value)
         if self.settings.watchdog.webhook_url:
             asyncio.create_task(self._post_alarm({"event": action, "at": change.at.isoformat(),
                                                   "reason": change.reason}))
@@ -201,6 +209,10 @@ class Service:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        try:
+            await self.writer.replay()  # what is still journaled stays for the next start
+        except Exception:
+            log.exception("journal replay at shutdown failed; the journal keeps its records")
         await self.ledger.checkpoint()  # sign the head: whatever happens next, this much is sealed
         await self.db.close()
 
@@ -210,13 +222,11 @@ class Service:
         async with self._dial_lock:
             if self.watchdog is not None and not self.watchdog.gate.is_open:
                 reason = self.watchdog.gate.reason
-                async with self.db.session() as session:
-                    await repo.audit(session, at=self.clock(), actor="dialer", action="dial.gate_closed",
-                                     subject=case_id, reason=reason)
+                await self.writer.audit(actor="dialer", action="dial.gate_closed", subject=case_id, reason=reason)
                 raise GateClosed(f"dialing gate closed: {reason}")
             return await place_call(self.db, self.link, self.dial_settings, case_id=case_id,
                                     collector=next(self._collectors), clock=self.clock,
-                                    policy=self.policy,
+                                    policy=self.policy, writer=self.writer,
                                     number=number,
                                     on_queued=self.monitor.originate_queued if self.monitor else None)
 
@@ -227,8 +237,16 @@ class Service:
             await self.link.action("Hangup", Channel=channel, Cause=41)
         except AmiError as exc:
             log.error("could not hang up unrecorded call %s (%s): %s", attempt_id, channel, exc)
-        async with self.db.session() as session:
-            await repo.update_attempt(session, attempt_id, note="hung up: recording not growing")
+            await self.writer.audit(actor="dialer", action="recording.call_cut_failed", subject=attempt_id,
+                                   channel=channel, error=str(exc))
+            return
+        await self.writer.audit(actor="dialer", action="recording.call_cut", subject=attempt_id, channel=channel,
+                               reason="recording not growing")
+
+    async def _on_report(self, result: ReportResult) -> None:
+        """A report was stored: a call that is over with a recording goes to ingest."""
+        if result.ingest_due:
+            await self.enqueue_ingest(result.attempt_id)
 
     async def enqueue_ingest(self, attempt_id: str) -> None:
         if attempt_id not in self._ingest_pending and attempt_id not in self._ingest_done:
@@ -248,12 +266,7 @@ class Service:
                 else:
                     log.exception("ingest of %s failed unexpectedly", attempt_id)
                 self._recording_incident(attempt_id, f"recording not archived: {exc}")
-                try:
-                    async with self.db.session() as session:
-                        await repo.audit(session, at=self.clock(), actor="recorder",
-                                         action="ingest.failed", subject=attempt_id, error=str(exc))
-                except Exception:
-                    log.exception("could not audit the failed ingest of %s", attempt_id)
+                await self.writer.audit(actor="recorder", action="ingest.failed", subject=attempt_id, error=str(exc))
             finally:
                 self._ingest_pending.pop(attempt_id, None)
                 self._ingest_done[attempt_id] = None
@@ -268,7 +281,7 @@ class Service:
         deadline = loop.time() + timeout
         while loop.time() < deadline:
             async with self.db.session() as session:
-                busy = [a for a in await repo.open_attempts(session) if a.state != "unknown"]
+                busy = [a for a in await repo.open_attempts(session) if a.state != State.UNKNOWN.value]
             if not busy and not self._ingest_pending:
                 return True
             await asyncio.sleep(0.25)

@@ -23,6 +23,19 @@ class SettingsError(ValueError):
 @dataclass(frozen=True, slots=True)
 class DatabaseSettings:
     url: str = "sqlite+aiosqlite:///var/dunline.db"
+    # where facts wait while the database cannot take them (storage/journal.py);
+    # "" = beside an SQLite database, else var/dunline-facts.journal
+    journal_file: str = ""
+
+    def journal_path(self) -> Path:
+        if self.journal_file:
+            return Path(self.journal_file)
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.url)
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            return Path(url.database).resolve().parent / "dunline-facts.journal"
+        return Path("var/dunline-facts.journal").resolve()
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,8 @@ For one answered attempt: wait until MixMonitor has closed the files (header siz
 the file; a header left unwritten by a crashed PBX is repaired from the file size after a
 timeout), check each leg for signal, copy the mixed file and both legs into the archive
 (SHA-256 while copying, fsync, rename), then write the Recording row and its audit event
-in one transaction, and only then remove the spool files. Re-running is safe: the
+in one transaction (the ingest job marked archived in it too), and only then remove the
+spool files. Re-running is safe: the
 archive is content-addressed and an attempt has at most one Recording.
 """
 from __future__ import annotations
@@ -24,7 +25,7 @@ from recorder.playback import PlaybackError, make_playback_copy
 from recorder.retention import add_years
 from recorder.wavfile import WavError, WavLayout, parse_header, repaired_header, HEADER_PROBE
 from storage import repositories as repo
-from storage import retention_repo
+from storage import ingest_jobs, retention_repo
 from storage.clock import Clock
 from storage.db import Database
 from storage.models import CANARY_CLIENT, Recording
@@ -224,6 +225,7 @@ async def ingest_attempt(
                                         "retain_until": retain_until.isoformat()})
         recording.ledger_seq = entry.seq
         await repo.update_attempt(session, attempt_id, recorded_seconds=round(duration, 3))
+        await ingest_jobs.mark_archived(session, attempt_id, now)
         await repo.audit(session, at=now, actor="recorder", action="recording.ingested",
                          subject=attempt_id, case_id=attempt.case_id, sha256=mixed.sha256,
                          archive_path=mixed.key, flags=flags)

@@ -95,8 +95,9 @@ class Phone(Base):
 class Attempt(Base):
     """One call attempt. Written before Originate; `id` is the Asterisk ChannelId.
 
-    state: created -> originated -> bound (answered, recording confirmed) -> ended;
-    `unknown` when the outcome could not be learnt (never redialled until reconciled).
+    `state` moves only as storage/lifecycle.py says (created -> originated -> answered ->
+    bound -> ended; `unknown` when the outcome could not be learnt, never redialled until
+    reconciled); every report goes through storage/attempt_reports.py.
     """
 
     __tablename__ = "attempts"
@@ -123,6 +124,8 @@ class Attempt(Base):
     recording_name: Mapped[str | None] = mapped_column(String(255), default=None)
     note: Mapped[str | None] = mapped_column(Text, default=None)
     decision: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)  # the policy's verdict
+    # when the PBX created the channel, by the PBX's own clock (the audit's independent witness)
+    pbx_started_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
 
 
 class Appointment(Base):
@@ -238,12 +241,48 @@ class LedgerCheckpoint(Base):
     signature: Mapped[str] = mapped_column(String(200))
 
 
+class IngestJob(Base):
+    """The durable work of archiving one call's recording (recorder/ingest_jobs.py).
+
+    Created when the recording starts (bind), `due` when the call is over, `archived` in the
+    same transaction as its Recording row and ledger entry, or `resolved` by a person (who,
+    why, and a ledger entry). A due job is retried with backoff across restarts; one due
+    longer than the watchdog's reconcile time is a critical incident until it is archived
+    or resolved.
+    """
+
+    __tablename__ = "ingest_jobs"
+
+    attempt_id: Mapped[str] = mapped_column(ForeignKey("attempts.id"), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16), index=True)  # recording | due | archived | resolved
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    due_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    next_try_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None, index=True)
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    done_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    resolved_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    resolution: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class JournalApplied(Base):
+    """A record of the local journal (storage/journal.py) applied to the database, in the
+    same transaction as its effect: a replay after a crash never applies it twice."""
+
+    __tablename__ = "journal_applied"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    applied_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class AuditEvent(Base):
     """Append-only trail: every binding, rejection, recording, access and purge."""
 
     __tablename__ = "audit_events"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # set when the event went through the durable writer: a replay inserts it once
+    event_id: Mapped[str | None] = mapped_column(String(36), default=None, unique=True)
     at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     actor: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(64), index=True)

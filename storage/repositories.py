@@ -78,34 +78,13 @@ async def get_attempt(session: AsyncSession, attempt_id: str) -> Attempt | None:
 
 
 async def update_attempt(session: AsyncSession, attempt_id: str, **values: Any) -> None:
-    """Set fields of an attempt (no-op if values is empty)."""
+    """Set fields of an attempt other than its lifecycle (no-op if values is empty). The
+    state and outcome move only through storage/attempt_reports.py."""
+    lifecycle = {"state", "outcome", "answered_at", "bound_at", "ended_at", "recording_name"} & set(values)
+    if lifecycle:
+        raise ValueError(f"{', '.join(sorted(lifecycle))}: set by the attempt lifecycle, not directly")
     if values:
         await session.execute(update(Attempt).where(Attempt.id == attempt_id).values(**values))
-
-
-async def end_attempt(
-    session: AsyncSession,
-    attempt_id: str,
-    *,
-    outcome: str,
-    ended_at: datetime,
-    hangup_cause: int | None,
-    **extra: Any,
-) -> bool:
-    """Mark an attempt ended unless it already is; returns True if this call ended it.
-
-    Two sources report the end (the AMI Hangup event and the dialplan's hang-up
-    handler); the first one wins, the second only adds fields it alone knows.
-    """
-    result = await session.execute(
-        update(Attempt)
-        .where(Attempt.id == attempt_id, Attempt.state != "ended")
-        .values(state="ended", outcome=outcome, ended_at=ended_at, hangup_cause=hangup_cause, **extra)
-    )
-    ended = bool(result.rowcount)
-    if not ended and extra:
-        await update_attempt(session, attempt_id, **extra)
-    return ended
 
 
 async def attempts_for_case(session: AsyncSession, case_id: str) -> Sequence[Attempt]:

@@ -1,4 +1,5 @@
-"""Shared fixtures: a migrated SQLite database per test, and a manual clock."""
+"""Shared fixtures: a migrated SQLite database per test, a manual clock, the ledger and
+the durable writer of attempt reports and audit events (its journal in the test's tmp dir)."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -11,6 +12,8 @@ from recorder.ledger import Signer
 from recorder.ledger_store import Ledger
 from storage.clock import ManualClock
 from storage.db import Database
+from storage.durable import DurableWriter
+from storage.journal import Journal
 
 
 @pytest.fixture
@@ -34,3 +37,8 @@ def signer() -> Signer:
 @pytest.fixture
 def ledger(db, signer, clock) -> Ledger:
     return Ledger(db, signer, clock, checkpoint_every=5)
+
+
+@pytest.fixture
+def writer(db, clock, tmp_path) -> DurableWriter:
+    return DurableWriter(db, Journal(tmp_path / "facts.journal"), clock)

@@ -9,13 +9,14 @@ from ami.events import CoreShowChannel, Hangup, Newchannel, Newstate, OriginateR
 from ami.link import Resynced
 from dialer.monitor import CallMonitor
 from storage import repositories as repo
+from storage.lifecycle import Event, Report, Source
 from storage.models import Attempt, Case
 
 A1, A2, A3 = "1" * 32, "2" * 32, "3" * 32
 
 
 @pytest.fixture
-async def monitor(db, clock):
+async def monitor(db, clock, writer):
     async with db.session() as s:
         await repo.add_case(s, Case(id="C-M", client="cu", debtor_name="Wu", created_at=clock()),
                             [repo.NewPhone("15552000001")])
@@ -23,12 +24,14 @@ async def monitor(db, clock):
             await repo.create_attempt(s, Attempt(id=aid, case_id="C-M", number="15552000001",
                                                  state="originated", created_at=clock(),
                                                  originated_at=clock()))
-    ended: list[str] = []
+    ended: list[str] = []  # attempts whose recording became due for ingest
 
-    async def on_ended(attempt_id: str) -> None:
-        ended.append(attempt_id)
+    def on_report(result) -> None:
+        if result.ingest_due:
+            ended.append(result.attempt_id)
 
-    mon = CallMonitor(db, asyncio.Queue(), clock, on_ended, resync_grace_s=0.05)
+    writer.on_report = on_report
+    mon = CallMonitor(db, asyncio.Queue(), clock, writer, resync_grace_s=0.05)
     mon.recorded_ended = ended
     return mon
 
@@ -46,9 +49,9 @@ async def test_busy_is_classified_by_the_hangup_cause(monitor, db):
     assert (attempt.state, attempt.outcome, attempt.hangup_cause) == ("ended", "busy", 17)
 
 
-async def test_answered_call_with_recording_is_queued_for_ingest(monitor, db):
-    async with db.session() as s:
-        await repo.update_attempt(s, A2, state="bound", recording_name=A2)
+async def test_answered_call_with_recording_is_queued_for_ingest(monitor, db, writer, clock):
+    for event, extra in ((Event.ANSWERED, {}), (Event.BOUND, {"recording_name": A2})):
+        await writer.report(A2, Report(event=event, source=Source.AGI, at=clock(), **extra))
     await monitor.handle(Newchannel(at=1.0, channel="PJSIP/carrier-2", uniqueid=A2, linkedid=A2, channel_state=0))
     await monitor.handle(Newstate(at=2.0, channel="PJSIP/carrier-2", uniqueid=A2, linkedid=A2, channel_state=6))
     await monitor.handle(Hangup(at=9.0, channel="PJSIP/carrier-2", uniqueid=A2, linkedid=A2, cause=16))

@@ -16,6 +16,7 @@ import pytest
 from agi_scripts.routes import CallRoutes, RecordingTarget
 from agi_scripts.server import FastAgiServer
 from storage import repositories as repo
+from storage.lifecycle import Event, Report, Source
 from storage.models import Attempt, Case
 
 GOOD = "a1" * 16
@@ -63,7 +64,7 @@ class ScriptedPbx:
 
 
 @pytest.fixture
-async def routes_server(db, clock, tmp_path):
+async def routes_server(db, clock, tmp_path, writer):
     spool = tmp_path / "spool"
     spool.mkdir()
     async with db.session() as s:
@@ -71,11 +72,14 @@ async def routes_server(db, clock, tmp_path):
                             [repo.NewPhone("15551100001")])
         await repo.create_attempt(s, Attempt(id=GOOD, case_id="C-R", number="15551100001",
                                              collector="6001", state="originated", created_at=clock()))
-    ended: list[str] = []
+    ended: list[str] = []  # attempts whose recording the stored reports made due for ingest
     cut: list[tuple[str, str]] = []
 
-    async def on_ended(attempt_id):
-        ended.append(attempt_id)
+    async def on_report(result):
+        if result.ingest_due:
+            ended.append(result.attempt_id)
+
+    writer.on_report = on_report
 
     async def on_recording_failed(attempt_id, channel):
         cut.append((attempt_id, channel))
@@ -83,7 +87,7 @@ async def routes_server(db, clock, tmp_path):
     incidents: list[tuple[str, str]] = []
     routes = CallRoutes(db=db, recording=RecordingTarget(dir_pbx="/pbx/spool", dir_host=spool,
                                                           start_timeout_s=0.3, grow_timeout_s=0.5),
-                        clock=clock, on_ended=on_ended, on_recording_failed=on_recording_failed,
+                        clock=clock, writer=writer, on_recording_failed=on_recording_failed,
                         on_recording_incident=lambda attempt_id, reason: incidents.append((attempt_id, reason)))
     server = FastAgiServer(routes.routes(), port=0)
     await server.start()
@@ -178,11 +182,11 @@ async def test_a_recording_that_stops_growing_mid_call_gets_the_call_cut(routes_
     assert routes_server.incidents == [(GOOD, "recording not growing")]
 
 
-async def test_a_finished_call_may_stop_growing(routes_server, db, clock):
+async def test_a_finished_call_may_stop_growing(routes_server, db, clock, writer):
     await ScriptedPbx(routes_server.spool).run(routes_server.port, f"bind?attempt={GOOD}", GOOD)
     await keep_growing(routes_server.spool / f"{GOOD}.wav", steps=2)
-    async with db.session() as s:
-        await repo.end_attempt(s, GOOD, outcome="answered", ended_at=clock(), hangup_cause=16)
+    await writer.report(GOOD, Report(event=Event.HUNG_UP, source=Source.AMI, at=clock(), answered=True,
+                                    hangup_cause=16))
     await asyncio.sleep(0.8)
     assert routes_server.cut == [] and routes_server.incidents == []
 
@@ -237,4 +241,5 @@ async def test_mixmonitor_missing_from_the_pbx_means_no_call(routes_server, db):
     assert any("recording did not start" in (r or "") and "'MixMonitor' not found" in (r or "") for r in reasons)
     assert routes_server.incidents == [(GOOD, "recording did not start")], "the watchdog is told"
     async with db.session() as s:
-        assert (await repo.get_attempt(s, GOOD)).state == "originated"
+        attempt = await repo.get_attempt(s, GOOD)
+    assert (attempt.state, attempt.recording_name) == ("answered", None), "answered, hung up, never bound"

@@ -25,6 +25,7 @@ from recorder.archive import FilesystemArchive
 from recorder.ingest import IngestSettings, ingest_attempt
 from recorder.watchdog.canary import CanaryDeps, prompt_envelope, run_canary
 from storage import repositories as repo
+from storage.lifecycle import Event, Report, Source
 from storage.models import Case
 
 RATE = 8000
@@ -61,9 +62,10 @@ def mix(a: bytes, b: bytes) -> bytes:
 class ChainLink:
     """Plays the PBX, the carrier, MixMonitor and the service's ingest for each Originate."""
 
-    def __init__(self, db, clock, spool: Path, archive, ledger, *, outcome="answered", tx=None,
+    def __init__(self, db, clock, spool: Path, archive, ledger, writer, *, outcome="answered", tx=None,
                  ingest=True, hang_up=True, originate_error=None) -> None:
         self.db, self.clock, self.spool, self.archive, self.ledger = db, clock, spool, archive, ledger
+        self.writer = writer
         self.outcome, self.tx, self.ingest, self.hang_up = outcome, tx, ingest, hang_up
         self.originate_error = originate_error
         self.originated: list[dict] = []
@@ -84,13 +86,10 @@ class ChainLink:
     async def _call(self, attempt_id: str) -> None:
         await asyncio.sleep(0.05)
         if self.outcome != "answered":
-            async with self.db.session() as s:
-                await repo.end_attempt(s, attempt_id, outcome=self.outcome, ended_at=self.clock(),
-                                       hangup_cause=17)
+            await self.report(attempt_id, Event.HUNG_UP, hangup_cause=17)
             return
-        async with self.db.session() as s:
-            await repo.update_attempt(s, attempt_id, answered_at=self.clock(), state="bound",
-                                      bound_at=self.clock(), recording_name=attempt_id)
+        await self.report(attempt_id, Event.ANSWERED)
+        await self.report(attempt_id, Event.BOUND, recording_name=attempt_id)
         if not self.hang_up:
             return
         ref = prompt_envelope()
@@ -99,25 +98,28 @@ class ChainLink:
         for suffix, pcm in (("", mix(rx, tx)), ("-rx", rx), ("-tx", tx)):
             write_wav(self.spool / f"{attempt_id}{suffix}.wav", pcm)
         self.clock.advance(4.92)
-        async with self.db.session() as s:
-            await repo.end_attempt(s, attempt_id, outcome="answered", ended_at=self.clock(), hangup_cause=16)
+        await self.report(attempt_id, Event.HUNG_UP, hangup_cause=16, answered=True)
         if self.ingest:
             await ingest_attempt(self.db, self.archive, IngestSettings(spool_dir=self.spool), attempt_id,
                                  self.clock, self.ledger)
 
 
+    async def report(self, attempt_id: str, event: Event, **facts) -> None:
+        await self.writer.report(attempt_id, Report(event=event, source=Source.AGI, at=self.clock(), **facts))
+
+
 @pytest.fixture
-def chain(db, clock, ledger, tmp_path):
+def chain(db, clock, ledger, tmp_path, writer):
     spool = tmp_path / "spool"
     spool.mkdir()
     archive = FilesystemArchive(tmp_path / "archive")
     links: list[ChainLink] = []
 
     def make(**kw) -> tuple[CanaryDeps, ChainLink]:
-        link = ChainLink(db, clock, spool, archive, ledger, **kw)
+        link = ChainLink(db, clock, spool, archive, ledger, writer, **kw)
         links.append(link)
         async def place():
-            return await place_canary(db, link, DialSettings(), number="15551100000", clock=clock)
+            return await place_canary(db, link, DialSettings(), number="15551100000", clock=clock, writer=writer)
 
         return CanaryDeps(db=db, clock=clock, store=archive, place=place,
                           hang_up=lambda attempt_id: link.action("Hangup", Channel=attempt_id, Cause=16),
@@ -129,7 +131,7 @@ def chain(db, clock, ledger, tmp_path):
             task.cancel()
 
 
-async def test_place_canary_writes_ahead_on_the_reserved_case_without_policy(db, clock):
+async def test_place_canary_writes_ahead_on_the_reserved_case_without_policy(db, clock, writer):
     class Link:
         sent: list = []
 
@@ -139,10 +141,10 @@ async def test_place_canary_writes_ahead_on_the_reserved_case_without_policy(db,
 
     queued = []
     link = Link()
-    first = await place_canary(db, link, DialSettings(trunk="carrier"), number="15551100000", clock=clock,
+    first = await place_canary(db, link, DialSettings(trunk="carrier"), number="15551100000", clock=clock, writer=writer,
                                on_queued=lambda action_id, attempt_id: queued.append((action_id, attempt_id)))
-    second = await place_canary(db, link, DialSettings(), number="15551100000", clock=clock)
-    other = await place_canary(db, link, DialSettings(), number="15551100009", clock=clock)
+    second = await place_canary(db, link, DialSettings(), number="15551100000", clock=clock, writer=writer)
+    other = await place_canary(db, link, DialSettings(), number="15551100009", clock=clock, writer=writer)
     assert (first.case_id, first.collector, first.decision, first.state) == (CANARY_CASE, None, {"canary": True},
                                                                              "originated")
     channel, kw = link.sent[0]
@@ -157,16 +159,16 @@ async def test_place_canary_writes_ahead_on_the_reserved_case_without_policy(db,
     assert events[0].action == "attempt.created" and events[0].detail["canary"] is True
     # the reserved case cannot be dialled as a debtor call
     with pytest.raises(DialBlocked):
-        await place_call(db, link, DialSettings(), case_id=CANARY_CASE, collector="6001", clock=clock,
+        await place_call(db, link, DialSettings(), case_id=CANARY_CASE, collector="6001", clock=clock, writer=writer,
                          policy=profile("client-default"))
 
 
-async def test_concurrent_first_canaries_share_the_case(db, clock):
+async def test_concurrent_first_canaries_share_the_case(db, clock, writer):
     class Link:
         async def originate(self, channel, **kw):
             return {"Response": "Success", "ActionID": "x"}
 
-    attempts = await asyncio.gather(*(place_canary(db, Link(), DialSettings(), number="15551100000", clock=clock)
+    attempts = await asyncio.gather(*(place_canary(db, Link(), DialSettings(), number="15551100000", clock=clock, writer=writer)
                                       for _ in range(3)))
     assert len({a.id for a in attempts}) == 3 and {a.case_id for a in attempts} == {CANARY_CASE}
 
@@ -175,16 +177,16 @@ async def test_concurrent_first_canaries_share_the_case(db, clock):
     (AmiActionError("Originate failed"), "ended", "originate failed: Originate failed"),
     (AmiOutcomeUnknown("link dropped"), "unknown", "originate outcome unknown: link dropped"),
 ])
-async def test_place_canary_shares_the_originate_failure_handling(db, clock, error, state, note):
+async def test_place_canary_shares_the_originate_failure_handling(db, clock, error, state, note, writer):
     class Link:
         async def originate(self, channel, **kw):
             raise error
 
-    attempt = await place_canary(db, Link(), DialSettings(), number="15551100000", clock=clock)
+    attempt = await place_canary(db, Link(), DialSettings(), number="15551100000", clock=clock, writer=writer)
     assert (attempt.state, attempt.note) == (state, note)
 
 
-async def test_the_compliance_report_leaves_canaries_out(db, clock):
+async def test_the_compliance_report_leaves_canaries_out(db, clock, writer):
     class Link:
         async def originate(self, channel, **kw):
             return {"Response": "Success", "ActionID": "x"}
@@ -196,7 +198,7 @@ async def test_the_compliance_report_leaves_canaries_out(db, clock):
         await repo.add_case(s, Case(id="C-1", client="cu", debtor_name="Zhou", timezone="Asia/Shanghai",
                                     created_at=clock()), [repo.NewPhone("15551100001")])
     for _ in range(5):  # more than any daily cap, at night, without an approved caller ID
-        await place_canary(db, Link(), DialSettings(), number="15551100000", clock=clock)
+        await place_canary(db, Link(), DialSettings(), number="15551100000", clock=clock, writer=writer)
         clock.advance(60)
     report = await compliance_report(db, night - timedelta(hours=1), night + timedelta(hours=1),
                                      profile("client-default"))

@@ -33,7 +33,7 @@ async def seed(db, clock):
                                         created_at=clock()), [repo.NewPhone(f"1555110000{n}")])
 
 
-async def test_calls_placed_through_the_policy_audit_clean(db):
+async def test_calls_placed_through_the_policy_audit_clean(db, writer):
     clock = ManualClock(DAY.replace(hour=7).astimezone(timezone.utc))
     await seed(db, clock)
     placed = 0
@@ -41,7 +41,7 @@ async def test_calls_placed_through_the_policy_audit_clean(db):
         for n in range(3):
             try:
                 await place_call(db, Link(), DialSettings(), case_id=f"C-{n}", collector="6001",
-                                 clock=clock, policy=profile("client-default"))
+                                 clock=clock, writer=writer, policy=profile("client-default"))
                 placed += 1
             except DialBlocked:
                 pass
@@ -75,20 +75,20 @@ def test_bad_dates_are_named(capsys):
     assert "not a date/time" in capsys.readouterr().err
 
 
-async def test_a_supervisor_clears_a_dispute_and_the_case_is_dialled_again(db, monkeypatch, capsys):
+async def test_a_supervisor_clears_a_dispute_and_the_case_is_dialled_again(db, monkeypatch, capsys, writer):
     clock = ManualClock(DAY.replace(hour=10).astimezone(timezone.utc))
     await seed(db, clock)
     monkeypatch.setenv("DUNLINE_DATABASE_URL", db.url)
     assert await asyncio.to_thread(main, ["case", "flag", "C-0", "dispute", "--by", "qc-li", "--why", "debtor disputes"]) == 0
     with pytest.raises(DialBlocked):
-        await place_call(db, Link(), DialSettings(), case_id="C-0", collector="6001", clock=clock,
+        await place_call(db, Link(), DialSettings(), case_id="C-0", collector="6001", clock=clock, writer=writer,
                          policy=profile("client-default"))
     assert await asyncio.to_thread(main, ["case", "show", "C-0"]) == 0
     assert "BLOCKED dispute" in capsys.readouterr().out, "the blocked decision is visible from the CLI"
     assert await asyncio.to_thread(main, ["case", "unflag", "C-0", "dispute", "--by", "sup-wang"]) == 2, "why is required"
     assert await asyncio.to_thread(main, ["case", "unflag", "C-0", "dispute", "--by", "sup-wang", "--why", "bill corrected"]) == 0
     clock.advance(60)
-    await place_call(db, Link(), DialSettings(), case_id="C-0", collector="6001", clock=clock,
+    await place_call(db, Link(), DialSettings(), case_id="C-0", collector="6001", clock=clock, writer=writer,
                      policy=profile("client-default"))
     async with db.session() as s:
         actions = [(e.action, e.actor) for e in await repo.audit_events(s, subject="C-0")]
@@ -113,7 +113,7 @@ async def test_each_client_is_judged_by_its_own_rules_and_caller_ids(db):
     assert {(b.attempt_id, b.rule) for b in report.breaches} == {("b" * 32, "caller_id"), ("b" * 32, "window")}
 
 
-async def test_a_campaigns_rules_apply_to_its_cases_as_dialled(db):
+async def test_a_campaigns_rules_apply_to_its_cases_as_dialled(db, writer):
     clock = ManualClock(DAY.replace(hour=20, minute=30).astimezone(timezone.utc))
     await seed(db, clock)  # cases C-0.. of client "cu"
     async with db.session() as s:
@@ -121,9 +121,9 @@ async def test_a_campaigns_rules_apply_to_its_cases_as_dialled(db):
     early = with_overrides(profile("client-default"), windows=every_day(time(9), time(20)))
     book = PolicyBook(profile("client-default"), campaigns={(None, "early-stage"): early})
     with pytest.raises(DialBlocked) as err:  # 20:30 is outside the campaign's window
-        await place_call(db, Link(), DialSettings(), case_id="C-1", collector="6001", clock=clock, policy=book)
+        await place_call(db, Link(), DialSettings(), case_id="C-1", collector="6001", clock=clock, writer=writer, policy=book)
     assert err.value.decision.rule == "window"
-    attempt = await place_call(db, Link(), DialSettings(), case_id="C-2", collector="6001", clock=clock,
+    attempt = await place_call(db, Link(), DialSettings(), case_id="C-2", collector="6001", clock=clock, writer=writer,
                                policy=book)
     assert attempt.decision["campaign"] is None
     async with db.session() as s:  # the audit judges C-2's call by the campaign it was dialled in

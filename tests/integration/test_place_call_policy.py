@@ -42,8 +42,8 @@ async def setup(db, clock, *, flags=(), pool=True):
                                     flags=list(flags), created_at=clock()), [repo.NewPhone("15551100001")])
 
 
-async def dial(db, link, clock):
-    return await place_call(db, link, DialSettings(), case_id="C-P", collector="6001", clock=clock,
+async def dial(db, link, clock, writer):
+    return await place_call(db, link, DialSettings(), case_id="C-P", collector="6001", clock=clock, writer=writer,
                             policy=profile("client-default"))
 
 
@@ -52,11 +52,11 @@ async def decisions(db):
         return (await s.scalars(select(PolicyDecision).order_by(PolicyDecision.id))).all()
 
 
-async def test_allowed_call_carries_the_approved_caller_id_and_its_decision(db):
+async def test_allowed_call_carries_the_approved_caller_id_and_its_decision(db, writer):
     clock = ManualClock(beijing(10))
     await setup(db, clock)
     link = RecordingLink()
-    attempt = await dial(db, link, clock)
+    attempt = await dial(db, link, clock, writer)
     assert link.originated[0]["caller_id"] == "4008001000"
     assert attempt.caller_id == "4008001000"
     facts = attempt.decision.pop("facts")
@@ -74,12 +74,12 @@ async def test_allowed_call_carries_the_approved_caller_id_and_its_decision(db):
     (beijing(10), ("fraud",), True, "fraud"),
     (beijing(10), (), False, "caller_id"),
 ])
-async def test_blocked_call_is_stored_and_never_originated(db, when, flags, pool, rule):
+async def test_blocked_call_is_stored_and_never_originated(db, when, flags, pool, rule, writer):
     clock = ManualClock(when)
     await setup(db, clock, flags=flags, pool=pool)
     link = RecordingLink()
     with pytest.raises(DialBlocked) as err:
-        await dial(db, link, clock)
+        await dial(db, link, clock, writer)
     assert err.value.decision.rule == rule
     assert link.originated == []
     [d] = await decisions(db)
@@ -88,33 +88,33 @@ async def test_blocked_call_is_stored_and_never_originated(db, when, flags, pool
         assert await repo.attempts_for_case(s, "C-P") == []
 
 
-async def test_min_gap_then_allowed_again(db):
+async def test_min_gap_then_allowed_again(db, writer):
     clock = ManualClock(beijing(10))
     await setup(db, clock)
     link = RecordingLink()
-    await dial(db, link, clock)
+    await dial(db, link, clock, writer)
     clock.advance(60)
     with pytest.raises(DialBlocked) as err:
-        await dial(db, link, clock)
+        await dial(db, link, clock, writer)
     assert err.value.decision.rule == "min_gap"
     assert err.value.decision.next_allowed_at == beijing(10) + timedelta(minutes=15)
     clock.set(beijing(10, 15))
-    await dial(db, link, clock)
+    await dial(db, link, clock, writer)
     assert len(link.originated) == 2
 
 
-async def test_clock_going_backwards_blocks(db):
+async def test_clock_going_backwards_blocks(db, writer):
     clock = ManualClock(beijing(11))
     await setup(db, clock)
     link = RecordingLink()
-    await dial(db, link, clock)
+    await dial(db, link, clock, writer)
     clock.set(beijing(10))
     with pytest.raises(DialBlocked) as err:
-        await dial(db, link, clock)
+        await dial(db, link, clock, writer)
     assert err.value.decision.rule == "clock"
 
 
-async def test_the_clients_own_rules_apply(db):
+async def test_the_clients_own_rules_apply(db, writer):
     from datetime import time
 
     from dialer.policy import every_day, with_overrides
@@ -125,9 +125,9 @@ async def test_the_clients_own_rules_apply(db):
     link = RecordingLink()
     strict = with_overrides(profile("client-default"), windows=every_day(time(9), time(20)))
     with pytest.raises(DialBlocked) as err:
-        await place_call(db, link, DialSettings(), case_id="C-P", collector="6001", clock=clock,
+        await place_call(db, link, DialSettings(), case_id="C-P", collector="6001", clock=clock, writer=writer,
                          policy=PolicyBook(profile("client-default"), {"cu": strict}))
     assert err.value.decision.rule == "window"
-    await place_call(db, link, DialSettings(), case_id="C-P", collector="6001", clock=clock,
+    await place_call(db, link, DialSettings(), case_id="C-P", collector="6001", clock=clock, writer=writer,
                      policy=PolicyBook(profile("client-default"), {"other": strict}))
     assert len(link.originated) == 1

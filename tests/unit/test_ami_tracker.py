@@ -1,4 +1,5 @@
-"""CallTracker and classify_outcome: pure, no event loop."""
+"""CallTracker: pure, no event loop. (What an ended call means for its attempt is the
+lifecycle's outcome rule: tests/unit/test_lifecycle.py.)"""
 from __future__ import annotations
 
 import pytest
@@ -7,8 +8,7 @@ from hypothesis import strategies as st
 
 from ami import (
     BridgeEnter, BridgeLeave, CallTracker, CoreShowChannel, DialBegin, DialEnd, Hangup,
-    Newchannel, Newstate, OriginateResponse, Outcome, UpdateKind, UserEvent, VarSet,
-    classify_outcome,
+    Newchannel, Newstate, OriginateResponse, UpdateKind, UserEvent, VarSet,
 )
 
 UID = "attempt-1"
@@ -54,37 +54,20 @@ def test_answered_bridged_hangup_16():
     final = updates[-1].call
     assert (final.state, final.created_at, final.answered_at, final.bridged_at,
             final.unbridged_at, final.ended_at) == ("ended", 1.0, 5.0, 5.5, 30.0, 31.0)
-    assert (final.hangup_cause, final.dial_status, final.outcome) == (16, "ANSWER",
-                                                                     Outcome.ANSWERED)
+    assert (final.hangup_cause, final.dial_status, final.answered) == (16, "ANSWER", True)
     assert updates[0].call.state == "down" and updates[1].call.state == "ringing"
     assert len(tracker) == 0 and tracker.get(UID) is None and tracker.has_ended(UID)
 
 
-@pytest.mark.parametrize("cause,dial_status,outcome", [
-    (17, "BUSY", Outcome.BUSY),
-    (19, "NOANSWER", Outcome.NO_ANSWER),
-    (34, "CONGESTION", Outcome.CONGESTION),
-    (1, "CHANUNAVAIL", Outcome.INVALID),
+@pytest.mark.parametrize("cause,dial_status", [
+    (17, "BUSY"), (19, "NOANSWER"), (34, "CONGESTION"), (1, "CHANUNAVAIL"),
 ])
-def test_unanswered_flows(cause, dial_status, outcome):
+def test_unanswered_flows(cause, dial_status):
     updates = run(CallTracker(), *originate_flow(cause, answer=False, dial_status=dial_status))
     final = updates[-1]
     assert final.kind is UpdateKind.ENDED and final.call.answered_at is None
     assert (final.call.hangup_cause, final.call.dial_status) == (cause, dial_status)
-    assert final.call.outcome is outcome
-
-
-@pytest.mark.parametrize("answered,cause,outcome", [
-    (True, 16, Outcome.ANSWERED), (True, 17, Outcome.ANSWERED), (True, None, Outcome.ANSWERED),
-    (False, 17, Outcome.BUSY), (False, 18, Outcome.NO_ANSWER), (False, 19, Outcome.NO_ANSWER),
-    (False, 21, Outcome.FAILED), (False, 34, Outcome.CONGESTION), (False, 38, Outcome.CONGESTION),
-    (False, 41, Outcome.CONGESTION), (False, 42, Outcome.CONGESTION),
-    (False, 44, Outcome.CONGESTION), (False, 1, Outcome.INVALID), (False, 3, Outcome.INVALID),
-    (False, 28, Outcome.INVALID), (False, None, Outcome.UNKNOWN), (False, 0, Outcome.UNKNOWN),
-    (False, 16, Outcome.UNKNOWN), (False, 127, Outcome.FAILED), (False, 58, Outcome.FAILED),
-])
-def test_classify_outcome(answered, cause, outcome):
-    assert classify_outcome(answered, cause) is outcome
+    assert not final.call.answered
 
 
 def test_varset_and_ignored_events():
@@ -132,7 +115,7 @@ def test_resync_ends_missing_calls_and_adds_new_ones():
                        ("new", "bridged"), ("gone", "ended")}
     gone = by[("gone", "ended")]
     assert gone.ended_by_resync and gone.hangup_cause is None and gone.ended_at == 100.0
-    assert gone.outcome is Outcome.UNKNOWN
+    assert not gone.answered
     new = tracker.get("new")
     assert (new.created_at, new.answered_at, new.bridged_at) == (58.0, 100.0, 100.0)
     assert set(tracker.calls) == {"kept", "new"}
