@@ -9,6 +9,12 @@ collector. Anything unexpected (unknown or garbled attempt id, a channel that is
 attempt's, a second bind, a recording that does not start, MixMonitor missing) hangs the
 call up and leaves an audit event: never an unbound or unrecorded conversation.
 
+Only the PBX speaks FastAGI (`authorize`, enforced by the server before any handler runs):
+each request names its attempt and carries that attempt's token (storage/call_tokens.py,
+set as DUNLINE_TOKEN at Originate); `bind` also checks the speaking channel against the
+one AMI reports for the attempt, answered. A refused request is audited (`agi.refused`,
+a bounded number per window).
+
 That the file also *grows* is proven by a watch that runs on while the call is bridged:
 MixMonitor writes in 32 KB steps (~2 s of 8 kHz audio), so waiting for growth before the
 bridge would keep the debtor in silence for seconds. A file that has not grown within
@@ -28,10 +34,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agi_scripts.admission import RateLimiter
 from agi_scripts.errors import AgiCommandError, AgiError, AgiHangup
+from agi_scripts.protocol import AgiRequest
 from agi_scripts.server import AgiSession
 from storage import repositories as repo
 from storage.attempt_reports import FactWriter
+from storage.call_tokens import CallTokens
 from storage.clock import Clock
 from storage.db import Database
 from storage.lifecycle import Event, Report, Source, State, is_over
@@ -40,6 +49,19 @@ from storage.names import ATTEMPT_ID_PATTERN, mixmonitor_argument, spool_file_na
 log = logging.getLogger("dunline.agi")
 
 WAV_HEADER_BYTES = 44
+ROUTES = ("bind", "ended")
+
+
+@dataclass(frozen=True, slots=True)
+class PbxChannel:
+    """What the AMI link reports of an attempt's channel (its uniqueid is the attempt id)."""
+
+    name: str  # e.g. PJSIP/carrier-0000002a
+    answered: bool
+
+
+def _no_view(attempt_id: str) -> PbxChannel | None:
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,13 +81,69 @@ class CallRoutes:
     recording: RecordingTarget
     clock: Clock
     writer: FactWriter  # attempt reports and audit events (never dropped)
+    tokens: CallTokens  # only the PBX channel the service originated knows its attempt's token
     on_recording_failed: Callable[[str, str], Awaitable[None]]  # (attempt id, channel): hang up
     # (attempt id, reason): a call the chain failed to record (the watchdog closes the gate)
     on_recording_incident: Callable[[str, str], None] = lambda attempt_id, reason: None
+    # what AMI reports of an attempt's channel now, and whether AMI is watching at all
+    pbx_view: Callable[[str], PbxChannel | None] = _no_view
+    pbx_watching: Callable[[], bool] = lambda: False
+    confirm_timeout_s: float = 1.0  # how long bind waits for AMI to report the channel
     _watches: set[asyncio.Task[None]] = field(default_factory=set)
+    _audits: set[asyncio.Task[None]] = field(default_factory=set)
+    _refusal_audit: RateLimiter = field(default_factory=lambda: RateLimiter(burst=20, window_s=10.0))
 
     def routes(self) -> dict[str, Callable[[AgiSession], Awaitable[None]]]:
         return {"bind": self.bind, "ended": self.ended}
+
+    # -- who may speak --------------------------------------------------------------------
+    def authorize(self, request: AgiRequest) -> str | None:
+        """Only the PBX speaks FastAGI: every request names its attempt and carries that
+        attempt's token (the server refuses the request before any handler runs)."""
+        if request.route not in ROUTES:
+            return f"unknown route {request.route!r}"
+        attempt_id = request.query.get("attempt", "")
+        if not ATTEMPT_ID_PATTERN.fullmatch(attempt_id):
+            return "garbled attempt id"
+        if not self.tokens.check(attempt_id, request.query.get("token")):
+            return "no valid token for this attempt"
+        return None
+
+    def refused(self, peer: str, request: AgiRequest | None, reason: str) -> None:
+        """Audit a refused request (a bounded number per window: a flood must not flood the
+        audit trail; the rest are summed up in the next one that is written)."""
+        allowed, suppressed = self._refusal_audit.allow(asyncio.get_running_loop().time())
+        if not allowed:
+            return
+        attempt_id = request.query.get("attempt", "") if request else ""
+        task = asyncio.create_task(self.writer.audit(
+            actor="agi", action="agi.refused",
+            subject=attempt_id[:128] if ATTEMPT_ID_PATTERN.fullmatch(attempt_id) else None,
+            reason=reason, peer=peer, route=request.route if request else None,
+            channel=request.channel[:128] if request else None,
+            uniqueid=request.uniqueid[:64] if request else None, not_audited_before=suppressed))
+        self._audits.add(task)
+        task.add_done_callback(self._audits.discard)
+
+    async def _pbx_disagrees(self, session: AgiSession, attempt_id: str, *, must_be_answered: bool) -> str | None:
+        """The channel AMI reports for the attempt must be the one speaking (and, for bind,
+        answered); waits up to `confirm_timeout_s` for AMI to catch up. With AMI down the
+        token alone vouches for the request."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.confirm_timeout_s
+        while True:
+            view = self.pbx_view(attempt_id)
+            if view is not None and view.name == session.channel and (view.answered or not must_be_answered):
+                return None
+            if not self.pbx_watching():
+                return None
+            if loop.time() >= deadline:
+                if view is None:
+                    return "contradicts the PBX: AMI reports no channel for this attempt"
+                if view.name != session.channel:
+                    return f"contradicts the PBX: the attempt's channel is {view.name}, not {session.channel}"
+                return "contradicts the PBX: AMI does not report the call answered"
+            await asyncio.sleep(0.02)
 
     async def _reject(self, session: AgiSession, attempt_id: str, reason: str) -> None:
         log.warning("bind rejected for %r on %s: %s", attempt_id, session.channel, reason)
@@ -83,6 +161,9 @@ class CallRoutes:
             return
         if session.uniqueid != attempt_id:
             await self._reject(session, attempt_id, f"channel uniqueid {session.uniqueid!r} is not the attempt's")
+            return
+        if (disagreement := await self._pbx_disagrees(session, attempt_id, must_be_answered=True)) is not None:
+            await self._reject(session, attempt_id, disagreement)
             return
         async with self.db.session() as s:
             attempt = await repo.get_attempt(s, attempt_id)
@@ -172,16 +253,22 @@ class CallRoutes:
         await self.on_recording_failed(attempt_id, channel)
 
     async def close(self) -> None:
-        """Stop the growth watches (service shutdown)."""
+        """Stop the growth watches (service shutdown); let refusal audits land."""
         for task in list(self._watches):
             task.cancel()
-        await asyncio.gather(*self._watches, return_exceptions=True)
+        await asyncio.gather(*self._watches, *self._audits, return_exceptions=True)
 
     async def ended(self, session: AgiSession) -> None:
         """The hang-up handler's report: it runs only on a channel that was answered."""
         attempt_id = session.query.get("attempt", "")
-        if not ATTEMPT_ID_PATTERN.fullmatch(attempt_id):
-            log.warning("ended: garbled attempt id %r", attempt_id)
+        if not ATTEMPT_ID_PATTERN.fullmatch(attempt_id) or session.uniqueid != attempt_id:
+            log.warning("ended: attempt id %r does not match the channel %r", attempt_id, session.uniqueid)
+            return
+        view = self.pbx_view(attempt_id)
+        if view is not None and view.name != session.channel:
+            await self.writer.audit(actor="agi", action="agi.refused", subject=attempt_id,
+                                    reason=f"contradicts the PBX: the attempt's channel is {view.name}",
+                                    route="ended", channel=session.channel)
             return
         values = {}
         # ANSWEREDTIME here is the debtor channel's time since answer (Asterisk 22 sets it

@@ -15,14 +15,20 @@ import dataclasses
 import inspect
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable, Mapping
 
+from .admission import Admission, RateLimiter
 from .errors import AgiCommandError, AgiError, AgiHangup, AgiProtocolError, AgiTimeout
 from .protocol import (FAILURE_LINE, MAX_LINE_BYTES, AgiReply, AgiRequest, EnvParser,
                        HangupNotice, Reply, ReplyReader, format_command, is_valid_route,
                        raise_for_reply)
 
 Handler = Callable[["AgiSession"], Awaitable[None]]
+# (request) -> None if it may be served, else why not (e.g. no valid token)
+Authorize = Callable[[AgiRequest], "str | None"]
+# (peer, the request if its environment arrived, reason): a refusal, for the audit trail
+OnRefused = Callable[[str, "AgiRequest | None", str], None]
 _APP_NAME = re.compile(r"[A-Za-z0-9_]{1,64}")
 _CLOSE_TIMEOUT = 2.0
 
@@ -199,7 +205,9 @@ class ServerStats:
     """Counters for health checks (``server.stats`` returns a snapshot)."""
 
     connections: int = 0  # TCP connections accepted
-    rejected: int = 0  # closed at once: over max_sessions or shutting down
+    rejected: int = 0  # closed at once: too many pending or sessions, or shutting down
+    evicted: int = 0  # pending connections closed, idle, to make room for a new one
+    refused: int = 0  # environment arrived, but `authorize` said no (e.g. no valid token)
     header_failures: int = 0  # closed before a valid environment (EOF, timeout, garbage)
     unknown_routes: int = 0  # no handler for the route (and no fallback)
     sessions: int = 0  # handlers started
@@ -212,17 +220,22 @@ class FastAgiServer:
     """Serves FastAGI requests on ``host:port`` (``port=0``: any free port, see ``.port``).
 
     ``routes`` maps a route (``bind``, ``calls/ended``) to an async handler; ``fallback``
-    handles unknown routes (without one they are logged and closed). Beyond
-    ``max_sessions`` concurrent connections, new ones are closed at once. Whenever a
-    connection ends without its handler completing (refused, garbled, unknown route,
-    handler exception, cancelled by ``close()``), a ``FAILURE`` line goes out first so the
-    dialplan continues with AGISTATUS=FAILURE; a plain close would read as SUCCESS.
+    handles unknown routes (without one they are logged and closed). A connection waits as
+    *pending* until its environment arrives (``agi_scripts/admission.py``: limits per peer
+    and in all, the oldest idle one evicted for a newcomer); then ``authorize`` (if given)
+    decides whether it may be served at all (a refusal is counted, logged at a bounded rate
+    and passed to ``on_refused``); at most ``max_sessions`` authorized handlers run at once.
+    Whenever a connection ends without its handler completing (refused, garbled, unknown
+    route, handler exception, cancelled by ``close()``), a ``FAILURE`` line goes out first
+    so the dialplan continues with AGISTATUS=FAILURE; a plain close would read as SUCCESS.
     """
 
     def __init__(self, routes: Mapping[str, Handler], *, host: str = "127.0.0.1", port: int = 0,
                  header_timeout: float = 5.0, command_timeout: float = 30.0,
                  max_sessions: int = 200, fallback: Handler | None = None,
-                 logger: logging.Logger | None = None) -> None:
+                 logger: logging.Logger | None = None, authorize: Authorize | None = None,
+                 on_refused: OnRefused | None = None, max_pending: int = 256, max_pending_per_peer: int = 128,
+                 evict_idle_after_s: float = 0.1) -> None:
         for route, handler in routes.items():
             if not is_valid_route(route) or not callable(handler):
                 raise ValueError(f"invalid AGI route {route!r} (or its handler is not callable)")
@@ -235,6 +248,13 @@ class FastAgiServer:
         self._log = logger or logging.getLogger("dunline.agi")
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._sessions = 0  # authorized handlers running
+        self._writers: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
+        self._admission = Admission(max_pending=max_pending, max_per_peer=max_pending_per_peer,
+                                    evict_idle_after_s=evict_idle_after_s)
+        self._authorize, self._on_refused = authorize, on_refused
+        self._refusal_log = RateLimiter(burst=10, window_s=10.0)
+        self._noise_log = RateLimiter(burst=10, window_s=10.0)  # connections that never became requests
         self._stats = ServerStats()
         self._closing = False
 
@@ -247,6 +267,11 @@ class FastAgiServer:
     @property
     def stats(self) -> ServerStats:
         return dataclasses.replace(self._stats, active=len(self._tasks))
+
+    @property
+    def suppressed_refusal_logs(self) -> int:
+        """Log lines a flood did not get to write (refusals and broken connections)."""
+        return self._refusal_log.total_suppressed + self._noise_log.total_suppressed
 
     async def start(self) -> None:
         if self._server is not None or self._closing:
@@ -276,24 +301,81 @@ class FastAgiServer:
 
     def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._stats.connections += 1
-        if self._closing or len(self._tasks) >= self._max_sessions:
-            self._stats.rejected += 1
-            why = "shutting down" if self._closing else f"{self._max_sessions} sessions running"
-            self._log.warning("FastAGI connection from %s refused: %s", _peer(writer), why)
-            writer.write(FAILURE_LINE)  # AGISTATUS=FAILURE; close() flushes, never blocks
-            writer.close()
+        peer = _peer(writer)
+        host = peer.rsplit(":", 1)[0]
+        if self._closing:
+            self._refuse_at_once(writer, peer, "shutting down")
             return
         task = asyncio.get_running_loop().create_task(self._serve(reader, writer))
+        admitted, victim = self._admission.admit(task, host, time.monotonic())
+        if not admitted:
+            task.cancel()
+            self._refuse_at_once(writer, peer, f"{len(self._admission)} connections waiting for their "
+                                               f"environment ({self._admission.of_peer(host)} from {host})")
+            return
+        if victim is not None:
+            self._stats.evicted += 1
+            self._log_refusal(peer, None, "idle pending connection evicted for a newcomer")
+            victim_writer = self._writers.get(victim)  # type: ignore[arg-type]
+            victim.cancel()  # type: ignore[attr-defined]
+            if victim_writer is not None:
+                victim_writer.transport.abort()
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._writers[task] = writer
+        task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._writers.pop(task, None)
+        self._admission.done(task)
+
+    def _refuse_at_once(self, writer: asyncio.StreamWriter, peer: str, why: str) -> None:
+        self._stats.rejected += 1
+        self._log_refusal(peer, None, f"connection refused: {why}")
+        writer.write(FAILURE_LINE)  # AGISTATUS=FAILURE; close() flushes, never blocks
+        writer.close()
+
+    def _log_refusal(self, peer: str, request: AgiRequest | None, reason: str) -> None:
+        """Log at a bounded rate (a flood must not fill the disk), and tell on_refused."""
+        allowed, suppressed = self._refusal_log.allow(time.monotonic())
+        if allowed:
+            more = f" ({suppressed} more refusals not logged)" if suppressed else ""
+            what = f"{request.route} attempt={request.query.get('attempt', '')[:40]!r}" if request else "connection"
+            self._log.warning("FastAGI %s from %s refused: %s%s", what, peer, reason, more)
+        if self._on_refused is not None and request is not None:
+            try:
+                self._on_refused(peer, request, reason)
+            except Exception:
+                self._log.exception("on_refused failed")
+
+    def _log_noise(self, level: int, message: str, *args: object) -> None:
+        """Connections that closed, stalled or sent garbage before a request: logged at a
+        bounded rate (a flood of them must not fill the disk)."""
+        allowed, suppressed = self._noise_log.allow(time.monotonic())
+        if allowed:
+            self._log.log(level, message + (f" ({suppressed} more like it not logged)" if suppressed else ""),
+                          *args)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         session: AgiSession | None = None
         failed = True  # unless the handler ends well, Asterisk is told AGISTATUS=FAILURE
+        task = asyncio.current_task()
+        counted = False
         try:
-            request = await self._read_request(reader, _peer(writer))
+            request = await self._read_request(reader, _peer(writer), task)
+            self._admission.done(task)
             if request is None:
                 return
+            if self._authorize is not None and (reason := self._authorize(request)) is not None:
+                self._stats.refused += 1
+                self._log_refusal(_peer(writer), request, reason)
+                return
+            if self._sessions >= self._max_sessions:
+                self._stats.rejected += 1
+                self._log_refusal(_peer(writer), request, f"{self._max_sessions} sessions running")
+                return
+            self._sessions += 1
+            counted = True
             handler = self._routes.get(request.route, self._fallback)
             if handler is None:
                 self._stats.unknown_routes += 1
@@ -308,25 +390,30 @@ class FastAgiServer:
             self._stats.errors += 1
             self._log.exception("FastAGI connection from %s failed", _peer(writer))
         finally:
+            if counted:
+                self._sessions -= 1
             if session is not None:
                 await session._stop_reader()
             await _close(writer, failed)
 
-    async def _read_request(self, reader: asyncio.StreamReader, peer: str) -> AgiRequest | None:
+    async def _read_request(self, reader: asyncio.StreamReader, peer: str,
+                            key: object = None) -> AgiRequest | None:
         parser = EnvParser()
         try:
             async with asyncio.timeout(self._header_timeout):
-                while (env := parser.feed_line(await _read_line(reader))) is None:
-                    pass
+                line = await _read_line(reader)
+                self._admission.started(key)
+                while (env := parser.feed_line(line)) is None:
+                    line = await _read_line(reader)
             return AgiRequest.from_env(env)
         except TimeoutError:
-            self._log.warning("FastAGI client %s sent no AGI environment within %g s: closing",
-                              peer, self._header_timeout)
+            self._log_noise(logging.WARNING, "FastAGI client %s sent no AGI environment within %g s: closing",
+                            peer, self._header_timeout)
         except AgiHangup:
-            self._log.info("FastAGI client %s closed before sending its AGI environment", peer)
+            self._log_noise(logging.INFO, "FastAGI client %s closed before sending its AGI environment", peer)
         except AgiProtocolError as exc:
             self._stats.errors += 1
-            self._log.warning("garbled AGI environment from %s: %s: closing", peer, exc)
+            self._log_noise(logging.WARNING, "garbled AGI environment from %s: %s: closing", peer, exc)
         self._stats.header_failures += 1
         return None
 

@@ -21,7 +21,7 @@ SUPERVISOR = "6900"
 AMI_USERNAME = "dunline"
 PBX_MODULES = ("chan_pjsip.so", "res_pjsip_registrar.so", "res_rtp_asterisk.so", "app_dial.so", "app_mixmonitor.so",
                "app_chanspy.so", "res_agi.so", "app_stack.so", "app_amd.so", "bridge_softmix.so",
-               "res_clioriginate.so", "codec_gsm.so", "format_wav.so", "func_channel.so")
+               "res_clioriginate.so", "codec_gsm.so", "format_wav.so", "func_channel.so", "func_env.so")
 CARRIER_MODULES = ("chan_pjsip.so", "cdr_csv.so", "app_playback.so", "app_echo.so")
 BOOT_TIMEOUT = 30.0
 READY_TIMEOUT = 20.0

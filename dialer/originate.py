@@ -25,6 +25,7 @@ from dialer.policy_store import (case_facts, decision_json, facts_json, phone_fa
                                  record_decision)
 from storage import repositories as repo
 from storage.attempt_reports import FactWriter
+from storage.call_tokens import CallTokens
 from storage.clock import Clock
 from storage.db import Database
 from storage.lifecycle import Event, Report, Source
@@ -51,6 +52,7 @@ class DialSettings:
     trunk: str = "carrier"
     context: str = "dunline-outbound"
     ring_timeout_s: int = 30
+    tokens: CallTokens | None = None  # each call's DUNLINE_TOKEN (its FastAGI requests' proof)
 
 
 def new_attempt_id() -> str:
@@ -175,6 +177,8 @@ async def _originate(
 ) -> Attempt:
     """Originate a written attempt once; return the attempt as it then stands."""
     variables = {"DUNLINE_ATTEMPT": attempt.id, "DUNLINE_CASE": attempt.case_id}
+    if settings.tokens is not None:
+        variables["DUNLINE_TOKEN"] = settings.tokens.token_for(attempt.id)
     try:
         response = await link.originate(  # type: ignore[attr-defined]
             f"PJSIP/{attempt.number}@{settings.trunk}",

@@ -1,4 +1,5 @@
-"""`dunline recordings hold|release|holds|purge|extend-retention`: retention by hand.
+"""`dunline recordings hold|release|holds|purge|extend-retention|missing|resolve`: retention
+and missing recordings by hand.
 
 Every change names who (--by) and why (--why): missing either is an error (exit 2) and
 nothing changes; an unknown case, recording or hold is exit 1, nothing changed.
@@ -114,6 +115,38 @@ def cmd_extend(args: argparse.Namespace) -> int:
     return run_in_archive(args, work)
 
 
+def cmd_missing(args: argparse.Namespace) -> int:
+    """Answered calls whose recording is not archived: exit 1 while there is any."""
+    from recorder.resolutions import missing_recordings
+
+    async def work(ctx: ArchiveContext) -> int:
+        found = await missing_recordings(ctx.db)
+        for m in found:
+            print(f"{m.attempt_id} case {m.case_id} number {m.number} due {m.due_at.isoformat() if m.due_at else '-'} "
+                  f"tries {m.tries}: {m.last_error or 'not tried yet'}")
+        print(f"{len(found)} answered call(s) without an archived recording")
+        return 1 if found else 0
+
+    return run_in_archive(args, work)
+
+
+def cmd_resolve(args: argparse.Namespace) -> int:
+    from recorder.resolutions import resolve_missing
+
+    if (problem := _checked_who_why(args)) is not None:
+        return fail(problem, 2)
+
+    async def work(ctx: ArchiveContext) -> int:
+        try:
+            seq = await resolve_missing(ctx.ledger, args.attempt_id, by=args.by, why=args.why)
+        except (UnknownTarget, AlreadyDone) as exc:
+            return fail(str(exc), 1)
+        print(f"recording of attempt {args.attempt_id} resolved by {args.by} (ledger entry {seq}): {args.why}")
+        return 0
+
+    return run_in_archive(args, work)
+
+
 def _who_why(parser: argparse.ArgumentParser, why_default: str | None = None) -> None:
     parser.add_argument("--by", help="who does this (required)")
     parser.add_argument("--why", default=why_default, help="the reason (required)" if why_default is None
@@ -141,6 +174,13 @@ def add_parsers(actions: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     purge.add_argument("--dry-run", action="store_true", help="list what would go; change nothing")
     _who_why(purge, DEFAULT_WHY)
     purge.set_defaults(func=cmd_purge)
+    missing = actions.add_parser("missing", help="answered calls whose recording is not archived (exit 1 if any)")
+    missing.set_defaults(func=cmd_missing)
+    resolve = actions.add_parser("resolve", help="close the incident of a recording that can never be archived "
+                                                 "(who and why, a ledger entry)")
+    resolve.add_argument("attempt_id", metavar="ATTEMPT_ID")
+    _who_why(resolve)
+    resolve.set_defaults(func=cmd_resolve)
     extend = actions.add_parser("extend-retention", help="keep a case's or client's recordings longer "
                                                          "(never shorter)")
     extend.add_argument("--case")

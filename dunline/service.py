@@ -8,16 +8,14 @@ database are closed. Nothing here decides policy; it only wires the packages tog
 from __future__ import annotations
 
 import asyncio
-import collections
 import itertools
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from agi_scripts.routes import CallRoutes, RecordingTarget
+from agi_scripts.routes import CallRoutes, PbxChannel, RecordingTarget
 from agi_scripts.server import FastAgiServer
 from ami.errors import AmiError
 from ami.link import AmiLink
@@ -26,13 +24,16 @@ from console.deps import ConsoleDeps
 from dialer.monitor import CallMonitor
 from dialer.policy_config import build_policy_book
 from dialer.originate import DialSettings, place_call
-from recorder.ingest import IngestError, IngestSettings, ingest_attempt
+from recorder.ingest import IngestSettings
+from recorder.ingest_runner import IngestRunner
+from recorder.spool_scan import scan_spool
 from recorder.ledger import load_or_create_key
 from recorder.ledger_store import Ledger
 from recorder.watchdog.gate import GateChange, GateClosed
 from recorder.watchdog.runner import CanaryOutcome, Watchdog
 from storage import repositories as repo
 from storage.attempt_reports import ReportResult
+from storage.call_tokens import CallTokens
 from storage.clock import Clock, system_clock
 from storage.db import Database
 from storage.durable import DurableWriter
@@ -45,7 +46,7 @@ from recorder.watchdog.probes import ServiceProbes
 
 log = logging.getLogger("dunline.service")
 
-INGEST_DONE_MEMORY = 10_000  # recently ingested attempts, so a second end report is ignored
+SPOOL_SCAN_S = 10.0  # how often the spool is read for hang-up records the FastAGI report missed
 
 
 class Service:
@@ -65,16 +66,18 @@ class Service:
             client_retention_years=settings.recording.client_retention_years(),
             playback_format=settings.recording.playback_format,
         )
+        self.tokens = CallTokens.load_or_create(
+            Path(settings.agi.token_key_file) if settings.agi.token_key_file
+            else settings.database.state_path("agi-token.key"))
         self.dial_settings = DialSettings(
             trunk=settings.pbx.trunk, context=settings.pbx.outbound_context,
-            ring_timeout_s=settings.pbx.ring_timeout_s,
+            ring_timeout_s=settings.pbx.ring_timeout_s, tokens=self.tokens,
         )
         self.policy = build_policy_book(settings)  # which rules apply to which case
         self._dial_lock = asyncio.Lock()  # one policy decision + attempt write at a time
-        self._ingest_queue: asyncio.Queue[str] = asyncio.Queue()
-        self._ingest_pending: dict[str, float] = {}  # attempt id -> when queued (monotonic)
-        # both end reports (hang-up handler, AMI) queue the ingest: run it once
-        self._ingest_done: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self.ingest = IngestRunner(self.db, self.archive, self.ingest_settings, clock, self.ledger, self.writer,
+                                   workers=settings.recording.ingest_workers,
+                                   on_failure=self._recording_incident)
         self._collectors = itertools.cycle(settings.pbx.collectors)
         self._tasks: list[asyncio.Task[Any]] = []
         self._runner: web.AppRunner | None = None
@@ -83,7 +86,6 @@ class Service:
         self.link: AmiLink | None = None
         self.monitor: CallMonitor | None = None
         self.watchdog: Watchdog | None = None
-        self.ingested = asyncio.Event()
 
     # -- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -98,19 +100,27 @@ class Service:
                                       grow_timeout_s=s.recording.grow_timeout_s),
             clock=self.clock,
             writer=self.writer,
+            tokens=self.tokens,
             on_recording_failed=self.hang_up_unrecorded,
             on_recording_incident=self._recording_incident,
+            pbx_view=self._pbx_view,
+            pbx_watching=lambda: bool(self.link and self.link.connected),
         )
         self.routes = routes
         self.agi = FastAgiServer(routes.routes(), host=s.agi.host, port=s.agi.port,
-                                 max_sessions=s.agi.max_sessions)
+                                 max_sessions=s.agi.max_sessions, max_pending=s.agi.max_pending,
+                                 max_pending_per_peer=s.agi.max_pending_per_peer,
+                                 header_timeout=s.agi.header_timeout_s,
+                                 authorize=routes.authorize, on_refused=routes.refused)
         await self.agi.start()
         self.link = AmiLink(s.ami.host, s.ami.port, s.ami.username, s.ami.secret,
                             ping_interval=s.ami.ping_interval_s, ping_timeout=s.ami.ping_timeout_s,
                             action_timeout=s.ami.action_timeout_s)
         self.monitor = CallMonitor(self.db, self.link.subscribe(), self.clock, self.writer)
         self._tasks.append(asyncio.create_task(self.monitor.run(), name="call-monitor"))
-        self._tasks.append(asyncio.create_task(self._ingest_worker(), name="ingest"))
+        await self._scan_spool()  # ends the PBX recorded while the service was down, recordings found again
+        self._tasks.append(asyncio.create_task(self.ingest.run(), name="ingest"))
+        self._tasks.append(asyncio.create_task(self._scan_spool_periodically(), name="spool-scan"))
         await self.link.start()
         if s.watchdog.enabled:
             self._start_watchdog()
@@ -129,7 +139,7 @@ class Service:
         if self.archive.name == "fs":
             volumes["archive_disk"] = Path(s.recording.archive_dir)
         probes = ServiceProbes(link=AmiPbxLink(link), db=self.db, clock=self.clock, volumes=volumes,
-                               backlog=self._backlog, spool_dir=Path(s.recording.dir_host))
+                               backlog=self.ingest.backlog, spool_dir=Path(s.recording.dir_host))
         self.watchdog = Watchdog(probes, s.watchdog, self.clock, on_change=self._gate_changed,
                                  canary=self.run_canary)
         self._tasks.append(asyncio.create_task(self.watchdog.run(), name="watchdog"))
@@ -143,6 +153,11 @@ class Service:
             item = await queue.get()
             if isinstance(item, (LinkDown, LinkUp)) and self.watchdog is not None:
                 self.watchdog.poke()
+
+    def _pbx_view(self, attempt_id: str) -> PbxChannel | None:
+        """What AMI reports of the attempt's channel (bind checks the speaker against it)."""
+        call = self.monitor.tracker.get(attempt_id) if self.monitor is not None else None
+        return None if call is None else PbxChannel(call.channel, call.answered)
 
     def _recording_incident(self, attempt_id: str, reason: str) -> None:
         if self.watchdog is not None:
@@ -187,11 +202,6 @@ class Service:
                         log.error("alarm webhook answered %d", response.status)
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             log.error("alarm webhook failed: %s", exc)
-
-    def _backlog(self) -> tuple[int, float]:
-        if not self._ingest_pending:
-            return 0, 0.0
-        return len(self._ingest_pending), time.monotonic() - min(self._ingest_pending.values())
 
     async def stop(self, drain_timeout: float = 30.0) -> None:
         if self._runner is not None:
@@ -246,34 +256,19 @@ class Service:
     async def _on_report(self, result: ReportResult) -> None:
         """A report was stored: a call that is over with a recording goes to ingest."""
         if result.ingest_due:
-            await self.enqueue_ingest(result.attempt_id)
+            self.ingest.poke()
 
-    async def enqueue_ingest(self, attempt_id: str) -> None:
-        if attempt_id not in self._ingest_pending and attempt_id not in self._ingest_done:
-            self._ingest_pending[attempt_id] = time.monotonic()
-            self.ingested.clear()
-            await self._ingest_queue.put(attempt_id)
+    async def _scan_spool(self) -> None:
+        try:
+            await scan_spool(self.db, Path(self.settings.recording.dir_host), self.writer, self.tokens, self.clock)
+        except Exception:  # the next pass tries again; the watchdog sees what stays missing
+            log.exception("spool scan failed")
+        self.ingest.poke()
 
-    async def _ingest_worker(self) -> None:
+    async def _scan_spool_periodically(self) -> None:
         while True:
-            attempt_id = await self._ingest_queue.get()
-            try:
-                await ingest_attempt(self.db, self.archive, self.ingest_settings, attempt_id, self.clock,
-                                     self.ledger)
-            except Exception as exc:  # never let one recording stop the worker for all others
-                if isinstance(exc, (IngestError, OSError, ValueError)):
-                    log.error("ingest of %s failed: %s", attempt_id, exc)
-                else:
-                    log.exception("ingest of %s failed unexpectedly", attempt_id)
-                self._recording_incident(attempt_id, f"recording not archived: {exc}")
-                await self.writer.audit(actor="recorder", action="ingest.failed", subject=attempt_id, error=str(exc))
-            finally:
-                self._ingest_pending.pop(attempt_id, None)
-                self._ingest_done[attempt_id] = None
-                while len(self._ingest_done) > INGEST_DONE_MEMORY:
-                    self._ingest_done.popitem(last=False)
-                if not self._ingest_pending:
-                    self.ingested.set()
+            await asyncio.sleep(SPOOL_SCAN_S)
+            await self._scan_spool()
 
     async def wait_idle(self, timeout: float) -> bool:
         """Wait until no attempt is open and no recording waits for ingest."""
@@ -282,7 +277,7 @@ class Service:
         while loop.time() < deadline:
             async with self.db.session() as session:
                 busy = [a for a in await repo.open_attempts(session) if a.state != State.UNKNOWN.value]
-            if not busy and not self._ingest_pending:
+            if not busy and not self.ingest.busy:
                 return True
             await asyncio.sleep(0.25)
         return False
@@ -291,7 +286,7 @@ class Service:
         """Ready = the AMI link is up and (with the watchdog) the dialing gate is open."""
         link_ok = bool(self.link and self.link.connected)
         health: dict[str, Any] = {"ready": link_ok, "ami": "connected" if link_ok else "down",
-                                  "ingest_backlog": len(self._ingest_pending), "reasons": []}
+                                  "ingest_backlog": self.ingest.backlog()[0], "reasons": []}
         if not link_ok:
             health["reasons"].append("AMI link down")
         if self.watchdog is not None:

@@ -28,14 +28,16 @@ class DatabaseSettings:
     journal_file: str = ""
 
     def journal_path(self) -> Path:
-        if self.journal_file:
-            return Path(self.journal_file)
+        return Path(self.journal_file) if self.journal_file else self.state_path("dunline-facts.journal")
+
+    def state_path(self, name: str) -> Path:
+        """A file of the service's own state: beside an SQLite database, else under var/."""
         from sqlalchemy.engine import make_url
 
         url = make_url(self.url)
         if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-            return Path(url.database).resolve().parent / "dunline-facts.journal"
-        return Path("var/dunline-facts.journal").resolve()
+            return Path(url.database).resolve().parent / name
+        return Path("var", name).resolve()
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +55,11 @@ class AmiSettings:
 class AgiSettings:
     host: str = "127.0.0.1"
     port: int = 4573
-    max_sessions: int = 200
+    max_sessions: int = 200  # requests with a valid token served at once
+    max_pending: int = 256  # connections still sending their environment, in all
+    max_pending_per_peer: int = 128  # ...and from one peer address
+    header_timeout_s: float = 2.0  # the PBX sends its environment at once
+    token_key_file: str = ""  # the secret of the per-attempt tokens; "" = beside the database
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +89,7 @@ class RecordingSettings:
     s3_secret_key: str = ""  # DUNLINE_RECORDING_S3_SECRET_KEY
     ledger_key_file: str = ""  # Ed25519 key signing ledger checkpoints; "" = beside archive_dir
     checkpoint_every: int = 50  # sign the ledger head every N entries (and at shutdown)
+    ingest_workers: int = 2  # recordings archived at a time
 
     def client_retention_years(self) -> tuple[tuple[str, int], ...]:
         """The parsed client_retention; a bad entry or one below the floor is an error."""
@@ -184,6 +191,8 @@ class Settings:
             raise SettingsError("watchdog.interval_s: the gate must close within 1 s; at most 1.0")
         if w.webhook_url and not w.webhook_url.startswith(("http://", "https://")):
             raise SettingsError(f"watchdog.webhook_url: {w.webhook_url!r} is not an http(s) URL")
+        if self.recording.ingest_workers < 1:
+            raise SettingsError("recording.ingest_workers: must be at least 1")
         if self.recording.checkpoint_every < 1:
             raise SettingsError("recording.checkpoint_every: must be at least 1")
         if self.pbx.ring_timeout_s <= 0:

@@ -29,7 +29,7 @@ from storage import ingest_jobs, retention_repo
 from storage.clock import Clock
 from storage.db import Database
 from storage.models import CANARY_CLIENT, Recording
-from storage.names import recording_subject, spool_file_names
+from storage.names import end_file_name, recording_subject, spool_file_names
 
 log = logging.getLogger("dunline.recorder")
 
@@ -157,7 +157,8 @@ async def ingest_attempt(
         if attempt is None or attempt.recording_name is None:
             return None
         existing = await repo.recording_for_attempt(session, attempt_id)
-        if existing is not None:
+        if existing is not None:  # archived before (a crash before its job was marked?)
+            await ingest_jobs.mark_archived(session, attempt_id, clock())
             return existing
         case = await repo.get_case(session, attempt.case_id)
     files = spool_paths(settings.spool_dir, attempt.recording_name)
@@ -230,7 +231,7 @@ async def ingest_attempt(
                          subject=attempt_id, case_id=attempt.case_id, sha256=mixed.sha256,
                          archive_path=mixed.key, flags=flags)
     await _hold_if_case_held(db, archive, attempt.case_id, stored.values())
-    for path in files.values():
-        path.unlink(missing_ok=True)
+    for path in (*files.values(), settings.spool_dir / end_file_name(attempt.recording_name)):
+        path.unlink(missing_ok=True)  # only now: the archive commit is done
     log.info("ingested %s: %.1f s, sha256 %s, flags %s", attempt_id, duration, mixed.sha256, flags)
     return recording

@@ -32,7 +32,7 @@ DOMAIN = b"dunline-ledger-v1\n"
 CHECKPOINT_DOMAIN = "dunline-ledger-checkpoint-v1"
 
 # what may be recorded; a typo in an action would otherwise be a silent new kind of entry
-ACTIONS = frozenset({"ingest", "access", "export", "hold", "release", "purge", "retention"})
+ACTIONS = frozenset({"ingest", "access", "export", "hold", "release", "purge", "retention", "resolve"})
 
 
 def canonical_json(value: Mapping[str, Any]) -> str:

@@ -17,9 +17,10 @@ from typing import Any, Protocol
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import ingest_jobs
 from storage import repositories as repo
 from storage.lifecycle import Facts, Report, State, Verdict, decide
-from storage.models import Attempt, IngestJob
+from storage.models import Attempt
 
 MAX_RACES = 5
 
@@ -88,9 +89,9 @@ async def apply_report(session: AsyncSession, attempt_id: str, report: Report) -
                 continue  # another report moved it meanwhile: read again, decide again
             recording = verdict.changes.get("recording_name", row.recording_name)
             if verdict.ingest == "start":
-                await _start_job(session, attempt_id, report.at)
+                await ingest_jobs.start(session, attempt_id, report.at)
             elif verdict.ingest == "due":
-                await _job_due(session, attempt_id, report.at)
+                await ingest_jobs.make_due(session, attempt_id, report.at)
             if verdict.audit:
                 await repo.audit(session, at=report.at, actor=report.source.value, action=verdict.audit,
                                  subject=attempt_id, case_id=row.case_id, report=report.to_json())
@@ -105,22 +106,3 @@ async def _audit_refusal(session: AsyncSession, attempt_id: str, report: Report,
     await repo.audit(session, at=report.at, actor=report.source.value, action="attempt.report_refused",
                      subject=attempt_id[:128], event=report.event.value, reason=reason,
                      report=report.to_json())
-
-
-async def _start_job(session: AsyncSession, attempt_id: str, at: datetime) -> None:
-    if await session.get(IngestJob, attempt_id) is None:
-        session.add(IngestJob(attempt_id=attempt_id, state="recording", created_at=at, tries=0))
-        await session.flush()
-
-
-async def _job_due(session: AsyncSession, attempt_id: str, at: datetime) -> None:
-    """The call is over: its recording is due for ingest (an archived or resolved job stays)."""
-    job = await session.get(IngestJob, attempt_id, populate_existing=True)
-    if job is None:
-        session.add(IngestJob(attempt_id=attempt_id, state="due", created_at=at, due_at=at, next_try_at=at,
-                              tries=0))
-        await session.flush()
-    elif job.state == "recording":
-        job.state, job.due_at, job.next_try_at = "due", at, at
-        await session.flush()
-

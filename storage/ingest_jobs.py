@@ -25,6 +25,25 @@ def backoff(tries: int) -> timedelta:
     return timedelta(seconds=min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2 ** max(0, tries - 1)))
 
 
+async def start(session: AsyncSession, attempt_id: str, at: datetime) -> None:
+    """The recording of a call started: its job exists from now on (not due yet)."""
+    if await session.get(IngestJob, attempt_id) is None:
+        session.add(IngestJob(attempt_id=attempt_id, state="recording", created_at=at, tries=0))
+        await session.flush()
+
+
+async def make_due(session: AsyncSession, attempt_id: str, at: datetime) -> None:
+    """The call is over: its recording is due for ingest (an archived or resolved job stays)."""
+    job = await session.get(IngestJob, attempt_id, populate_existing=True)
+    if job is None:
+        session.add(IngestJob(attempt_id=attempt_id, state="due", created_at=at, due_at=at, next_try_at=at,
+                              tries=0))
+        await session.flush()
+    elif job.state == "recording":
+        job.state, job.due_at, job.next_try_at = "due", at, at
+        await session.flush()
+
+
 async def mark_archived(session: AsyncSession, attempt_id: str, now: datetime) -> None:
     job = await session.get(IngestJob, attempt_id, populate_existing=True)
     if job is None:
@@ -52,6 +71,12 @@ async def due_jobs(session: AsyncSession, now: datetime, limit: int = 100) -> Se
     rows = await session.scalars(select(IngestJob).where(IngestJob.state == "due", IngestJob.next_try_at <= now)
                                  .order_by(IngestJob.next_try_at).limit(limit))
     return rows.all()
+
+
+async def all_due(session: AsyncSession) -> dict[str, int]:
+    """Every due job: attempt id -> tries so far."""
+    rows = await session.execute(select(IngestJob.attempt_id, IngestJob.tries).where(IngestJob.state == "due"))
+    return {attempt_id: tries for attempt_id, tries in rows.all()}
 
 
 async def next_due_at(session: AsyncSession) -> datetime | None:

@@ -27,6 +27,9 @@ class CheckResult:
     # an incident (a call not recorded, a failed canary) rather than a condition: it stays
     # until a canary proves the chain again, instead of clearing by itself
     cleared_by_canary: bool = False
+    # False: still critical (shown, alarmed) but no longer holding the gate closed: the
+    # chain was proven since (missing recordings stay critical until archived or resolved)
+    holds_gate: bool = True
 
     @property
     def critical(self) -> bool:
@@ -132,12 +135,22 @@ class Reconciliation:
     mismatched: tuple[str, ...] = ()  # recordings whose length differs from the call's
 
 
-def reconciliation(found: Reconciliation) -> CheckResult:
-    """Every answered call has exactly one recording, every recording belongs to a call."""
+def reconciliation(found: Reconciliation, proven: frozenset[str] = frozenset()) -> CheckResult:
+    """Every answered call has exactly one archived recording, every recording belongs to a
+    call. A missing recording is critical until it is archived or a person resolves it; a
+    passing canary (`proven`: the missing ones known before it) lets the gate open again,
+    but forgives none of them."""
     if found.missing:
+        new = [m for m in found.missing if m not in proven]
+        listed = ", ".join((new or list(found.missing))[:3])
+        if new:
+            return CheckResult("reconciliation", State.CRITICAL,
+                               f"answered call(s) without an archived recording: {listed}",
+                               len(found.missing), cleared_by_canary=True)
         return CheckResult("reconciliation", State.CRITICAL,
-                           f"answered call(s) without a recording: {', '.join(found.missing[:3])}",
-                           len(found.missing), cleared_by_canary=True)
+                           f"{len(found.missing)} answered call(s) without an archived recording "
+                           f"(the chain is proven since; archive or resolve them): {listed}",
+                           len(found.missing), holds_gate=False)
     problems = [f"{len(found.orphans)} orphan recording(s)"] * bool(found.orphans) + \
                [f"{len(found.mismatched)} length mismatch(es)"] * bool(found.mismatched)
     if problems:

@@ -7,7 +7,9 @@
 An incident (a failed canary, a call whose recording failed or went missing) is critical
 but only a *passing* canary can clear it, so it moves the gate to PROVING (closed, a
 canary is wanted) rather than CLOSED; a failing condition (AMI down, disk full, module
-unloaded) keeps it CLOSED until the condition clears. The gate
+unloaded) keeps it CLOSED until the condition clears. A critical result that no longer
+holds the gate (`holds_gate=False`: a recording still missing after a canary proved the
+chain) is shown and alarmed, but neither closes nor keeps closed the gate. The gate
 starts in PROVING: after a (re)start the chain proves itself before the first call.
 `is_open` is the only thing the dialer asks; calls in progress are never touched.
 """
@@ -61,7 +63,7 @@ class DialingGate:
 
     def observe(self, results: Iterable[CheckResult], now: datetime) -> GateChange | None:
         """Feed the latest check results; returns the change if the gate closed."""
-        critical = [r for r in results if r.critical]
+        critical = [r for r in results if r.critical and r.holds_gate]
         blocking = [r for r in critical if not r.cleared_by_canary]
         if blocking:
             return self._move(GateState.CLOSED, _reasons(blocking), now)

@@ -4,7 +4,8 @@ Each probe answers one question cheaply (it runs every half second) and never ra
 for an expected failure: a failed PBX query means "cannot tell" (None), which the checks
 treat as critical. The PBX is reached through the small `PbxLink` seam (the service wraps
 its AMI link in it), so the watchdog does not depend on the AMI package.
-Reconciliation looks only at the last day of calls.
+Missing recordings come from the ingest jobs (however old); length mismatches from the last
+day of recordings.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from recorder.watchdog.checks import DirectoryAccess, DiskFacts, PbxUptime, Reconciliation
 from storage.clock import Clock
 from storage.db import Database
+from storage import ingest_jobs
 from storage.models import CANARY_CASE, Attempt, Recording
 from storage.names import attempt_of_spool_file
 
@@ -151,15 +153,12 @@ class ServiceProbes:
         return self.backlog()
 
     async def reconciliation(self, older_than_s: float) -> Reconciliation:
+        """Missing: recordings due for ingest longer than `older_than_s` and neither archived
+        nor resolved by a person, however old (their ingest jobs, an indexed few rows)."""
         now = self.clock()
         settled = now - timedelta(seconds=older_than_s)
         async with self.db.session() as session:
-            missing = (await session.scalars(
-                select(Attempt.id).outerjoin(Recording, Recording.attempt_id == Attempt.id)
-                .where(Attempt.recording_name.is_not(None), Attempt.state == "ended",
-                       Attempt.ended_at < settled, Attempt.ended_at > now - RECONCILE_WINDOW,
-                       Recording.id.is_(None))
-                .order_by(Attempt.ended_at))).all()
+            missing = [job.attempt_id for job in await ingest_jobs.overdue(session, settled, limit=1000)]
             mismatched = [r.attempt_id for r in (await session.scalars(
                 select(Recording).where(Recording.created_at > now - RECONCILE_WINDOW))).all()
                 if "duration_mismatch" in (r.flags or [])]

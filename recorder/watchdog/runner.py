@@ -6,7 +6,8 @@ turns it into check results, feeds the gate, and reports each open/close to
 link dropped, a recording failed) call `poke()`, so the gate closes within one
 evaluation. While the gate wants proof, a canary call runs (at most one at a time, and
 not more often than `canary_retry_s`); while it is open, one runs every
-`canary_interval_s`. A passing canary clears the incidents known when it started.
+`canary_interval_s`. A passing canary clears the incidents known when it started; a missing recording stays critical (but no longer holds the gate)
+until it is archived or resolved.
 """
 from __future__ import annotations
 
@@ -112,9 +113,10 @@ class Watchdog:
             except Exception:  # a probe bug must not kill the watchdog: that is critical itself
                 log.exception("watchdog evaluation failed")
                 await self._apply([CheckResult("watchdog", checks.State.CRITICAL, "evaluation failed")])
-            try:
-                await asyncio.wait_for(self._poke.wait(), self.settings.interval_s)
-            except asyncio.TimeoutError:
+            try:  # asyncio.timeout: wait_for (3.11) can swallow a cancellation racing the poke
+                async with asyncio.timeout(self.settings.interval_s):
+                    await self._poke.wait()
+            except TimeoutError:
                 pass
             self._poke.clear()
 
@@ -149,9 +151,7 @@ class Watchdog:
         pending, oldest = await p.ingest_backlog()
         results.append(checks.ingest_backlog(pending, oldest, max_age_s=s.ingest_max_age_s))
         found = await p.reconciliation(s.reconcile_after_s)
-        results.append(checks.reconciliation(Reconciliation(
-            missing=self._incidents.open_ones(found.missing), orphans=found.orphans,
-            mismatched=found.mismatched)))
+        results.append(checks.reconciliation(found, proven=frozenset(self._incidents.cleared)))
         failed = self._incidents.open_ones(tuple(self._incidents.failed_recordings))
         results.append(checks.recording_failures(failed))
         flagged, total = await p.recent_recordings()
@@ -179,7 +179,7 @@ class Watchdog:
     def _maybe_start_canary(self) -> None:
         if self.canary is None or (self._canary_task is not None and not self._canary_task.done()):
             return
-        blocking = any(r.critical and not r.cleared_by_canary for r in self.results.values())
+        blocking = any(r.critical and r.holds_gate and not r.cleared_by_canary for r in self.results.values())
         if blocking:
             return
         since = None if self._canary_started_mono is None else time.monotonic() - self._canary_started_mono
@@ -208,7 +208,7 @@ class Watchdog:
                 # anything critical now (a condition, or an incident found while the canary
                 # ran, which it did not clear) keeps the gate closed, or closes it: reported
                 change = self.gate.observe(results, now)
-                if change is None and not any(r.critical for r in results):
+                if change is None and not any(r.critical and r.holds_gate for r in results):
                     change = self.gate.canary_passed(now)
                 if change is not None:
                     await self._report(change)

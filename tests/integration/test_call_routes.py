@@ -13,13 +13,20 @@ from pathlib import Path
 
 import pytest
 
-from agi_scripts.routes import CallRoutes, RecordingTarget
+from agi_scripts.routes import CallRoutes, PbxChannel, RecordingTarget
 from agi_scripts.server import FastAgiServer
 from storage import repositories as repo
+from storage.call_tokens import CallTokens
 from storage.lifecycle import Event, Report, Source
 from storage.models import Attempt, Case
 
 GOOD = "a1" * 16
+TOKENS = CallTokens(b"k" * 32)
+
+
+def signed(route: str, attempt_id: str) -> str:
+    """The request the dialplan makes: the attempt and its token."""
+    return f"{route}?attempt={attempt_id}&token={TOKENS.token_for(attempt_id)}"
 
 
 class ScriptedPbx:
@@ -41,6 +48,9 @@ class ScriptedPbx:
                       f"agi_channel: PJSIP/carrier-0001\nagi_uniqueid: {uniqueid}\n\n").encode())
         await writer.drain()
         while line := (await reader.readline()).decode().strip():
+            if line == "FAILURE":  # the server refused: AGISTATUS=FAILURE
+                self.commands.append(line)
+                break
             words = shlex.split(line)
             self.commands.append(" ".join(words))
             if words[:2] == ["EXEC", "MixMonitor"] and not self.mixmonitor_loaded:
@@ -87,9 +97,9 @@ async def routes_server(db, clock, tmp_path, writer):
     incidents: list[tuple[str, str]] = []
     routes = CallRoutes(db=db, recording=RecordingTarget(dir_pbx="/pbx/spool", dir_host=spool,
                                                           start_timeout_s=0.3, grow_timeout_s=0.5),
-                        clock=clock, writer=writer, on_recording_failed=on_recording_failed,
+                        clock=clock, writer=writer, tokens=TOKENS, on_recording_failed=on_recording_failed,
                         on_recording_incident=lambda attempt_id, reason: incidents.append((attempt_id, reason)))
-    server = FastAgiServer(routes.routes(), port=0)
+    server = FastAgiServer(routes.routes(), port=0, authorize=routes.authorize, on_refused=routes.refused)
     await server.start()
     server.spool, server.ended, server.cut, server.call_routes = spool, ended, cut, routes
     server.incidents = incidents
@@ -105,7 +115,7 @@ async def audit_reasons(db):
 
 async def test_bind_records_then_bridges(routes_server, db):
     pbx = ScriptedPbx(routes_server.spool)
-    await pbx.run(routes_server.port, f"bind?attempt={GOOD}", GOOD)
+    await pbx.run(routes_server.port, signed("bind", GOOD), GOOD)
     assert pbx.commands[0] == f"SET VARIABLE CDR(userfield) case=C-R;attempt={GOOD}"
     assert pbx.commands[1] == (f"EXEC MixMonitor /pbx/spool/{GOOD}.wav,r(/pbx/spool/{GOOD}-rx.wav)"
                                f"t(/pbx/spool/{GOOD}-tx.wav)")
@@ -117,10 +127,8 @@ async def test_bind_records_then_bridges(routes_server, db):
 
 
 @pytest.mark.parametrize("script, uniqueid, reason", [
-    ("bind?attempt=" + "b2" * 16, "b2" * 16, "unknown attempt"),
-    ("bind?attempt=../../etc/passwd", "x", "garbled attempt id"),
-    ("bind", "x", "garbled attempt id"),
-    ("bind?attempt=" + GOOD, "1764380000.7", "is not the attempt's"),
+    (signed("bind", "b2" * 16), "b2" * 16, "unknown attempt"),
+    (signed("bind", GOOD), "1764380000.7", "is not the attempt's"),
 ])
 async def test_bind_rejects_and_hangs_up(routes_server, db, script, uniqueid, reason):
     pbx = ScriptedPbx(routes_server.spool)
@@ -133,9 +141,71 @@ async def test_bind_rejects_and_hangs_up(routes_server, db, script, uniqueid, re
         assert (await repo.get_attempt(s, GOOD)).state == "originated"
 
 
+async def refusals(db):
+    async with db.session() as s:
+        return [e for e in await repo.audit_events(s) if e.action == "agi.refused"]
+
+
+@pytest.mark.parametrize("script, uniqueid, reason", [
+    (f"bind?attempt={GOOD}", GOOD, "no valid token"),  # the id is known (the console lists it), no token
+    (f"bind?attempt={GOOD}&token=" + "0" * 64, GOOD, "no valid token"),
+    (f"bind?attempt={GOOD}&token=" + TOKENS.token_for("b2" * 16), GOOD, "no valid token"),  # another's token
+    (f"ended?attempt={GOOD}", GOOD, "no valid token"),
+    ("bind?attempt=../../etc/passwd", "x", "garbled attempt id"),
+    ("bind", "x", "garbled attempt id"),
+    (f"admin?attempt={GOOD}", GOOD, "unknown route"),
+])
+async def test_only_the_pbx_speaks_fastagi(routes_server, db, script, uniqueid, reason):
+    """A forged request is refused before any handler runs: not one command, the dialplan's
+    AGISTATUS is FAILURE, and the refusal is audited; the attempt is untouched."""
+    pbx = ScriptedPbx(routes_server.spool)
+    await pbx.run(routes_server.port, script, uniqueid)
+    assert pbx.commands == ["FAILURE"]
+    await routes_server.call_routes.close()  # the audit is written in the background
+    [refusal] = await refusals(db)
+    assert reason in refusal.detail["reason"] and refusal.detail["route"] == script.split("?")[0]
+    async with db.session() as s:
+        attempt = await repo.get_attempt(s, GOOD)
+    assert (attempt.state, attempt.answered_at, attempt.ended_at) == ("originated", None, None)
+    assert routes_server.stats.refused == 1
+
+
+async def test_a_forged_end_of_a_live_call_changes_nothing(routes_server, db):
+    await ScriptedPbx(routes_server.spool).run(routes_server.port, signed("bind", GOOD), GOOD)
+    forged = ScriptedPbx(routes_server.spool, variables={"HANGUPCAUSE": "16"})
+    await forged.run(routes_server.port, f"ended?attempt={GOOD}", GOOD)
+    assert forged.commands == ["FAILURE"]
+    async with db.session() as s:
+        assert (await repo.get_attempt(s, GOOD)).state == "bound"
+    assert routes_server.ended == [], "nothing queued for ingest while MixMonitor writes"
+
+
+async def test_bind_needs_the_channel_ami_reports_for_the_attempt(routes_server, db):
+    """With AMI watching, the speaking channel must be the one AMI reports for the attempt,
+    and answered; a request with a valid token on another channel is rejected."""
+    routes = routes_server.call_routes
+    views = {GOOD: PbxChannel("PJSIP/carrier-0002", answered=True)}
+    object.__setattr__(routes, "pbx_view", views.get)
+    object.__setattr__(routes, "pbx_watching", lambda: True)
+    object.__setattr__(routes, "confirm_timeout_s", 0.1)
+    pbx = ScriptedPbx(routes_server.spool)  # speaks as PJSIP/carrier-0001
+    await pbx.run(routes_server.port, signed("bind", GOOD), GOOD)
+    assert pbx.commands == ["HANGUP"]
+    assert any("the attempt's channel is PJSIP/carrier-0002" in (r or "") for r in await audit_reasons(db))
+    views[GOOD] = PbxChannel("PJSIP/carrier-0001", answered=False)
+    pbx = ScriptedPbx(routes_server.spool)
+    await pbx.run(routes_server.port, signed("bind", GOOD), GOOD)
+    assert pbx.commands == ["HANGUP"] and any("not report the call answered" in (r or "")
+                                              for r in await audit_reasons(db))
+    views[GOOD] = PbxChannel("PJSIP/carrier-0001", answered=True)
+    pbx = ScriptedPbx(routes_server.spool)
+    await pbx.run(routes_server.port, signed("bind", GOOD), GOOD)
+    assert pbx.commands[-1] == "SET VARIABLE DUNLINE_BOUND 1"
+
+
 async def test_a_recording_that_never_starts_means_no_call(routes_server, db):
     pbx = ScriptedPbx(routes_server.spool, mixmonitor_opens=False)
-    await pbx.run(routes_server.port, f"bind?attempt={GOOD}", GOOD)
+    await pbx.run(routes_server.port, signed("bind", GOOD), GOOD)
     assert pbx.commands[-1] == "HANGUP"
     assert not any("DUNLINE_BOUND" in c for c in pbx.commands)
     assert any("recording did not start" in (r or "") for r in await audit_reasons(db))
@@ -144,7 +214,7 @@ async def test_a_recording_that_never_starts_means_no_call(routes_server, db):
 
 async def test_a_recording_that_does_not_grow_gets_the_call_cut(routes_server, db):
     pbx = ScriptedPbx(routes_server.spool, mixmonitor_writes=False)
-    await pbx.run(routes_server.port, f"bind?attempt={GOOD}", GOOD)
+    await pbx.run(routes_server.port, signed("bind", GOOD), GOOD)
     assert pbx.commands[-1] == "SET VARIABLE DUNLINE_BOUND 1"
     for _ in range(40):
         if routes_server.cut:
@@ -165,14 +235,14 @@ async def keep_growing(path, every=0.15, steps=8):
 
 
 async def test_a_growing_recording_is_left_alone(routes_server, db):
-    await ScriptedPbx(routes_server.spool).run(routes_server.port, f"bind?attempt={GOOD}", GOOD)
+    await ScriptedPbx(routes_server.spool).run(routes_server.port, signed("bind", GOOD), GOOD)
     await keep_growing(routes_server.spool / f"{GOOD}.wav")  # 1.2 s, past the 0.5 s bound twice
     assert routes_server.cut == [] and routes_server.incidents == []
 
 
 async def test_a_recording_that_stops_growing_mid_call_gets_the_call_cut(routes_server, db):
     """A disk filling mid-call: MixMonitor's writes fail silently and the file stops."""
-    await ScriptedPbx(routes_server.spool).run(routes_server.port, f"bind?attempt={GOOD}", GOOD)
+    await ScriptedPbx(routes_server.spool).run(routes_server.port, signed("bind", GOOD), GOOD)
     await keep_growing(routes_server.spool / f"{GOOD}.wav", steps=3)
     for _ in range(40):
         if routes_server.cut:
@@ -183,7 +253,7 @@ async def test_a_recording_that_stops_growing_mid_call_gets_the_call_cut(routes_
 
 
 async def test_a_finished_call_may_stop_growing(routes_server, db, clock, writer):
-    await ScriptedPbx(routes_server.spool).run(routes_server.port, f"bind?attempt={GOOD}", GOOD)
+    await ScriptedPbx(routes_server.spool).run(routes_server.port, signed("bind", GOOD), GOOD)
     await keep_growing(routes_server.spool / f"{GOOD}.wav", steps=2)
     await writer.report(GOOD, Report(event=Event.HUNG_UP, source=Source.AMI, at=clock(), answered=True,
                                     hangup_cause=16))
@@ -192,18 +262,18 @@ async def test_a_finished_call_may_stop_growing(routes_server, db, clock, writer
 
 
 async def test_second_bind_of_the_same_attempt_is_refused(routes_server, db):
-    await ScriptedPbx(routes_server.spool).run(routes_server.port, f"bind?attempt={GOOD}", GOOD)
+    await ScriptedPbx(routes_server.spool).run(routes_server.port, signed("bind", GOOD), GOOD)
     again = ScriptedPbx(routes_server.spool)
-    await again.run(routes_server.port, f"bind?attempt={GOOD}", GOOD)
+    await again.run(routes_server.port, signed("bind", GOOD), GOOD)
     assert again.commands[-1] == "HANGUP"
     assert any("already bound" in (r or "") for r in await audit_reasons(db))
 
 
 async def test_ended_reports_cause_and_bridged_time(routes_server, db):
-    await ScriptedPbx(routes_server.spool).run(routes_server.port, f"bind?attempt={GOOD}", GOOD)
+    await ScriptedPbx(routes_server.spool).run(routes_server.port, signed("bind", GOOD), GOOD)
     pbx = ScriptedPbx(routes_server.spool, variables={"HANGUPCAUSE": "16", "DIALSTATUS": "ANSWER",
                                                       "ANSWEREDTIME": "42"})
-    await pbx.run(routes_server.port, f"ended?attempt={GOOD}", GOOD)
+    await pbx.run(routes_server.port, signed("ended", GOOD), GOOD)
     async with db.session() as s:
         attempt = await repo.get_attempt(s, GOOD)
     assert (attempt.state, attempt.outcome, attempt.hangup_cause) == ("ended", "answered", 16)
@@ -217,7 +287,7 @@ async def test_a_canary_is_recorded_then_told_to_play_its_prompt_not_to_ring_a_c
         await repo.create_attempt(s, Attempt(id=canary, case_id="C-R", number="15551100000", collector=None,
                                              state="originated", created_at=clock(), decision={"canary": True}))
     pbx = ScriptedPbx(routes_server.spool)
-    await pbx.run(routes_server.port, f"bind?attempt={canary}", canary)
+    await pbx.run(routes_server.port, signed("bind", canary), canary)
     assert pbx.commands[1].startswith(f"EXEC MixMonitor /pbx/spool/{canary}.wav,")
     assert pbx.commands[-2:] == ["SET VARIABLE DUNLINE_CANARY 1", "SET VARIABLE DUNLINE_BOUND 1"]
     assert not any("DUNLINE_COLLECTOR" in c for c in pbx.commands)
@@ -228,13 +298,13 @@ async def test_a_canary_is_recorded_then_told_to_play_its_prompt_not_to_ring_a_c
 
 async def test_a_debtor_call_is_never_told_it_is_a_canary(routes_server, db):
     pbx = ScriptedPbx(routes_server.spool)
-    await pbx.run(routes_server.port, f"bind?attempt={GOOD}", GOOD)
+    await pbx.run(routes_server.port, signed("bind", GOOD), GOOD)
     assert not any("DUNLINE_CANARY" in c for c in pbx.commands)
 
 
 async def test_mixmonitor_missing_from_the_pbx_means_no_call(routes_server, db):
     pbx = ScriptedPbx(routes_server.spool, mixmonitor_loaded=False)
-    await pbx.run(routes_server.port, f"bind?attempt={GOOD}", GOOD)
+    await pbx.run(routes_server.port, signed("bind", GOOD), GOOD)
     assert pbx.commands[-1] == "HANGUP"
     assert not any("DUNLINE_BOUND" in c for c in pbx.commands)
     reasons = await audit_reasons(db)

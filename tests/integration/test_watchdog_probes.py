@@ -20,7 +20,7 @@ from recorder.watchdog.probes import ServiceProbes
 from recorder.watchdog.runner import CanaryOutcome, Watchdog, WatchdogSettings
 from storage import repositories as repo
 from storage.clock import ManualClock
-from storage.models import Attempt, Case, Recording
+from storage.models import Attempt, Case, IngestJob, Recording
 
 MISSING, MISMATCHED, FINE, RECENT, UNANSWERED, OLD = (c * 32 for c in "abcdef")
 LIVE = "0" * 32
@@ -56,7 +56,8 @@ def probes_for(db, clock, spool: Path) -> ServiceProbes:
 async def add_call(db, clock, attempt_id: str, *, ended_ago: float | None, recorded: bool = True,
                    recording_flags: list[str] | None = None, state: str = "ended") -> None:
     """An attempt (answered and bound if `recorded`), ended `ended_ago` seconds before now,
-    with a Recording row if `recording_flags` is given."""
+    with a Recording row if `recording_flags` is given; its ingest job as the lifecycle
+    leaves it (recording while the call runs, due from its end, archived with its row)."""
     now = clock()
     async with db.session() as s:
         if await s.get(Case, "REC-1") is None:
@@ -67,6 +68,10 @@ async def add_call(db, clock, attempt_id: str, *, ended_ago: float | None, recor
             outcome="answered" if recorded else "no_answer", ended_at=ended_at,
             answered_at=now - timedelta(hours=1) if recorded else None,
             recording_name=attempt_id if recorded else None))
+        if recorded:
+            job_state = "archived" if recording_flags is not None else "recording" if ended_at is None else "due"
+            s.add(IngestJob(attempt_id=attempt_id, state=job_state, created_at=now - timedelta(hours=1),
+                            due_at=ended_at, next_try_at=ended_at, tries=0))
         if recording_flags is not None:
             await repo.add_recording(s, Recording(
                 attempt_id=attempt_id, case_id="REC-1", archive_path=f"x/{attempt_id}.wav", sha256="0" * 64,
@@ -87,7 +92,7 @@ async def populate(db, clock, spool: Path) -> None:
     await add_call(db, clock, FINE, ended_ago=200, recording_flags=[])
     await add_call(db, clock, RECENT, ended_ago=10)  # not yet settled: ingest may still be running
     await add_call(db, clock, UNANSWERED, ended_ago=500, recorded=False)  # no recording expected
-    await add_call(db, clock, OLD, ended_ago=3 * 86400)  # outside the reconciliation window
+    await add_call(db, clock, OLD, ended_ago=3 * 86400)  # missing for days: still missing
     await add_call(db, clock, LIVE, ended_ago=None, state="bound")  # a call in progress
     spool.mkdir(exist_ok=True)
     spool_file(spool, f"{STRAY}.wav", 600)  # no attempt at all: orphan
@@ -102,18 +107,20 @@ async def test_reconciliation_finds_missing_orphans_and_mismatches(db, tmp_path)
     clock, spool = service_clock(), tmp_path / "spool"
     await populate(db, clock, spool)
     found = await probes_for(db, clock, spool).reconciliation(60)
-    assert found.missing == (MISSING,)
+    assert found.missing == (OLD, MISSING), "however old, until archived or resolved"
     assert found.mismatched == (MISMATCHED,)
     assert set(found.orphans) == {f"{STRAY}.wav", f"{FINE}-tx.wav"}, found.orphans
 
     judged = checks.reconciliation(found)
     assert judged.state is State.CRITICAL and judged.cleared_by_canary and MISSING in judged.reason
+    proven = checks.reconciliation(found, proven=frozenset(found.missing))
+    assert proven.state is State.CRITICAL and not proven.holds_gate, "a canary forgives no missing recording"
     without_missing = checks.reconciliation(type(found)(orphans=found.orphans, mismatched=found.mismatched))
     assert without_missing.state is State.WARN
     assert without_missing.reason == "2 orphan recording(s); 1 length mismatch(es)"
 
     clock.advance(60)  # the recent call has settled now, still without its recording
-    assert (await probes_for(db, clock, spool).reconciliation(60)).missing == (MISSING, RECENT)
+    assert (await probes_for(db, clock, spool).reconciliation(60)).missing == (OLD, MISSING, RECENT)
 
 
 class Canary:
@@ -167,7 +174,9 @@ async def test_watchdog_gate_on_reconciliation_with_real_probes(db, tmp_path):
         await wait_for(lambda: dog.gate.is_open)
         assert canary.runs > runs and changes[-1].reason == "canary passed"
         await asyncio.sleep(0.2)
-        assert dog.gate.is_open, "the canary cleared the incident"
+        assert dog.gate.is_open, "the canary proved the chain: calls may go on"
+        assert dog.results["reconciliation"].critical and MISSING in dog.results["reconciliation"].reason, \
+            "the missing recording stays critical until archived or resolved"
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

@@ -126,8 +126,16 @@ async def test_incidents_close_the_gate_until_a_canary_passes(clock):
         await wait_for(lambda: dog.gate.is_open)  # the canary proves the chain; the incident is cleared
         probes.missing = ("b" * 32,)  # a recording deleted before ingest
         await wait_for(lambda: not dog.gate.is_open, timeout=1.0)
-        assert "without a recording" in changes[-1].reason
+        assert "without an archived recording" in changes[-1].reason
+        await wait_for(lambda: dog.gate.is_open)  # a canary proved the chain: the gate may open...
+        check = dog.status()["checks"]["reconciliation"]
+        assert check["state"] == "critical" and "b" * 32 in check["reason"], "...but forgives no missing recording"
+        probes.missing = ("b" * 32, "c" * 32)  # a second one: the gate closes again
+        await wait_for(lambda: not dog.gate.is_open, timeout=1.0)
+        assert "c" * 32 in changes[-1].reason
         await wait_for(lambda: dog.gate.is_open)
+        probes.missing = ()  # archived at last (or resolved by a person)
+        await asyncio.sleep(0.15)
         assert dog.status()["checks"]["reconciliation"]["state"] == "ok"
         probes.orphans = ("x.wav",)
         await asyncio.sleep(0.15)

@@ -17,5 +17,10 @@ def test_render_writes_configs(tmp_path, monkeypatch):
     assert main(["pbx-render", "--out", str(out), "--sip-bind", "0.0.0.0"]) == 0
     manager = (out / "manager.conf").read_text()
     assert "bindaddr = 127.0.0.1" in manager and "secret = s3cret" in manager
-    assert "AGI(${DUNLINE_AGI}/bind?attempt=${DUNLINE_ATTEMPT})" in (out / "extensions.conf").read_text()
+    dialplan = (out / "extensions.conf").read_text()
+    assert "AGI(${DUNLINE_AGI}/bind?attempt=${DUNLINE_ATTEMPT}&token=${DUNLINE_TOKEN})" in dialplan
+    assert "AGI(${DUNLINE_AGI}/ended?attempt=${DUNLINE_ATTEMPT}&token=${DUNLINE_TOKEN})" in dialplan
+    assert "Set(FILE(${DUNLINE_REC_DIR}/${DUNLINE_ATTEMPT}.end)=v=1&attempt=" in dialplan, "the PBX's own end record"
+    assert "timestampevents = yes" in manager
+    assert "load => func_env.so" in (out / "modules.conf").read_text()
     assert "0.0.0.0" in (out / "pjsip.conf").read_text()

@@ -79,16 +79,39 @@ def test_pbx_dialplan_contract():
     assert "DUNLINE_RING_S=15" in ext
     for line in ("exten => s,1,NoOp(dunline attempt ${DUNLINE_ATTEMPT} case ${DUNLINE_CASE})",
                  " same => n,Set(CHANNEL(hangup_handler_push)=dunline-ended,s,1)",
-                 " same => n,AGI(${DUNLINE_AGI}/bind?attempt=${DUNLINE_ATTEMPT})",
+                 " same => n,AGI(${DUNLINE_AGI}/bind?attempt=${DUNLINE_ATTEMPT}&token=${DUNLINE_TOKEN})",
                  ' same => n,GotoIf($["${DUNLINE_BOUND}" = "1"]?bridge)',
                  " same => n,Hangup(21)",
                  " same => n(bridge),Dial(PJSIP/${DUNLINE_COLLECTOR},${DUNLINE_RING_S})",
-                 "exten => s,1,AGI(${DUNLINE_AGI}/ended?attempt=${DUNLINE_ATTEMPT})",
+                 " same => n,AGI(${DUNLINE_AGI}/ended?attempt=${DUNLINE_ATTEMPT}&token=${DUNLINE_TOKEN})",
                  " same => n,Return()",
                  "exten => s,1,MixMonitor(${DUNLINE_REC}.wav,r(${DUNLINE_REC}-rx.wav)t(${DUNLINE_REC}-tx.wav))"):
         assert line in ext.splitlines(), line
     for context in ("dunline-outbound", "dunline-ended", "dunline-collectors", "dunline-inbound", "dunline-selftest"):
         assert f"[{context}]" in ext
+
+
+def test_the_hang_up_record_the_dialplan_writes_is_the_one_the_spool_scan_reads():
+    """The hang-up handler's Set(FILE(...)=...) line, with the channel's variables filled in as
+    Asterisk would, parses into the end the spool scan reports (and ';' never appears: it would
+    start a comment in extensions.conf and cut the record short)."""
+    import re
+
+    from recorder.spool_scan import parse_end_record
+
+    ext = render.render_set("pbx", pbx_values())["extensions.conf"]
+    [line] = [l for l in ext.splitlines() if "Set(FILE(" in l]
+    target, value = re.fullmatch(r"exten => s,1,Set\(FILE\((.*?)\)=(.*)\)", line).groups()
+    attempt = "f" * 32
+    channel = {"DUNLINE_REC_DIR": "/spool", "DUNLINE_ATTEMPT": attempt, "DUNLINE_TOKEN": "t" * 64,
+               "HANGUPCAUSE": "16", "DIALSTATUS": "ANSWER", "ANSWEREDTIME": "61", "CDR(start,u)": "1796286676.307737",
+               "CDR(answer,u)": "1796286678.310211", "EPOCH": "1796286740"}
+    fill = lambda text: re.sub(r"\$\{([^}]*)\}", lambda m: channel[m.group(1)], text)
+    assert fill(target) == f"/spool/{attempt}.end" and ";" not in line
+    record = parse_end_record(fill(value).encode())
+    assert (record.attempt_id, record.token, record.hangup_cause, record.dial_status, record.answered_seconds) == \
+        (attempt, "t" * 64, 16, "ANSWER", 61.0)
+    assert record.pbx_started_at.timestamp() == 1796286676.307737 and record.pbx_ended_at.timestamp() == 1796286740
 
 
 def _ini(text: str) -> configparser.ConfigParser:

@@ -1,0 +1,289 @@
+"""Durable ingest on a real SQLite file and filesystem archive: every due recording is
+archived exactly once, whatever fails in between (a write lock held during the commit,
+missing files, a restart), and what cannot be archived stays missing until a person
+resolves it; the spool tells a restarted service how calls ended while it was down."""
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from contextlib import contextmanager
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from recorder import ledger_store
+from recorder.archive import FilesystemArchive
+from recorder.holds import AlreadyDone, MissingWhoWhy, UnknownTarget
+from recorder.ingest import IngestSettings, spool_paths
+from recorder.ingest_runner import IngestRunner
+from recorder.ledger_store import Ledger
+from recorder.resolutions import missing_recordings, resolve_missing
+from recorder.spool_scan import EndRecordError, parse_end_record, scan_spool
+from storage import repositories as repo
+from storage.call_tokens import CallTokens
+from storage.db import Database
+from storage.durable import DurableWriter
+from storage.journal import Journal
+from storage.lifecycle import Event, Report, Source
+from storage.models import Attempt, Case, IngestJob, Recording
+from tests.integration.test_ingest import write_wav
+
+A, B = "a" * 32, "b" * 32
+TOKENS = CallTokens(b"t" * 32)
+
+
+@pytest.fixture
+async def fast_db(tmp_path):
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'd.db'}", busy_timeout_ms=100)
+    await database.migrate()
+    yield database
+    await database.close()
+
+
+@contextmanager
+def write_locked(db: Database):
+    holder = sqlite3.connect(db.engine.url.database, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+@pytest.fixture
+def world(fast_db, clock, tmp_path, signer):
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    archive = FilesystemArchive(tmp_path / "archive")
+    writer = DurableWriter(fast_db, Journal(tmp_path / "facts.journal"), clock)
+    ledger = Ledger(fast_db, signer, clock, checkpoint_every=5)
+    settings = IngestSettings(spool_dir=spool, close_timeout_s=0.2)
+
+    class World:
+        pass
+
+    w = World()
+    w.db, w.spool, w.archive, w.writer, w.ledger, w.settings, w.clock = (fast_db, spool, archive, writer, ledger,
+                                                                        settings, clock)
+    w.incidents = []
+    w.runner = lambda: IngestRunner(fast_db, archive, settings, clock, ledger, writer, workers=2, idle_poll_s=0.05,
+                                    on_failure=lambda a, why: w.incidents.append((a, why)))
+    return w
+
+
+async def bound_call(w, attempt_id: str, *, seconds: float = 2.0, files: bool = True) -> None:
+    """A call answered and bound, its recording in the spool (MixMonitor's three files)."""
+    async with w.db.session() as s:
+        if await s.get(Case, "C-I") is None:
+            await repo.add_case(s, Case(id="C-I", client="cu", debtor_name="Ma", created_at=w.clock()), [])
+        await repo.create_attempt(s, Attempt(id=attempt_id, case_id="C-I", number="1555", state="originated",
+                                             created_at=w.clock()))
+    await w.writer.report(attempt_id, Report(event=Event.ANSWERED, source=Source.AGI, at=w.clock()))
+    await w.writer.report(attempt_id, Report(event=Event.BOUND, source=Source.AGI, at=w.clock(),
+                                             recording_name=attempt_id))
+    if files:
+        for k, path in enumerate(spool_paths(w.spool, attempt_id).values()):
+            write_wav(path, seconds, 6000 + k + (100 if attempt_id == B else 0))
+
+
+async def hang_up(w, attempt_id: str) -> None:
+    w.clock.advance(2)
+    await w.writer.report(attempt_id, Report(event=Event.HUNG_UP, source=Source.AGI, at=w.clock(), answered=True,
+                                             hangup_cause=16))
+
+
+async def until(predicate, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while not (value := await predicate()):
+        assert time.monotonic() < deadline, "not reached in time"
+        await asyncio.sleep(0.02)
+    return value
+
+
+async def job(w, attempt_id):
+    async with w.db.session() as s:
+        return await s.get(IngestJob, attempt_id, populate_existing=True)
+
+
+async def counts(w, attempt_id):
+    async with w.db.session() as s:
+        rows = await s.scalar(select(func.count()).select_from(Recording).where(Recording.attempt_id == attempt_id))
+        entries = [e for e in await ledger_store.entries(s, subject=f"recording:{attempt_id}") if e.action == "ingest"]
+    return rows, len(entries)
+
+
+async def test_a_write_lock_during_the_commit_is_retried_until_archived_once(world):
+    w = world
+    await bound_call(w, A)
+    await hang_up(w, A)
+    assert (await job(w, A)).state == "due"
+    runner = w.runner()
+    task = asyncio.create_task(runner.run())
+    try:
+        with write_locked(w.db):
+            await until(lambda: _tried(w, A), timeout=10)
+            assert spool_paths(w.spool, A)["mixed"].exists(), "the spool file stays until the archive commit"
+        assert w.incidents and w.incidents[0][0] == A, "the watchdog heard of the failure at once"
+        w.clock.advance(10)  # past the backoff
+        runner.poke()
+        await until(lambda: _state_is(w, A, "archived"))
+        assert await runner.wait_idle(5)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert await counts(w, A) == (1, 1), "one Recording row, one ingest entry"
+    assert not any(p.exists() for p in spool_paths(w.spool, A).values())
+    assert await w.writer.replay() == 0, "the failure's audit waited in the journal while the lock was held"
+    async with w.db.session() as s:
+        failed = [e for e in await repo.audit_events(s, subject=A) if e.action == "ingest.failed"]
+    assert failed, "each failed try is audited (journaled while the database was locked)"
+
+
+async def _tried(w, attempt_id):
+    return bool(w.incidents)
+
+
+async def _state_is(w, attempt_id, state):
+    return (await job(w, attempt_id)).state == state
+
+
+async def test_missing_files_stay_due_with_backoff_until_a_person_resolves(world):
+    w = world
+    await bound_call(w, A, files=False)  # the files were destroyed before ingest
+    await hang_up(w, A)
+    runner = w.runner()
+    task = asyncio.create_task(runner.run())
+    try:
+        first = await until(lambda: _failed_once(w, A))
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert first.state == "due" and "recording files missing" in first.last_error
+    assert first.next_try_at - w.clock() == timedelta(seconds=2), "backoff: 2 s, then doubling"
+    [missing] = await missing_recordings(w.db)
+    assert (missing.attempt_id, missing.case_id, missing.tries) == (A, "C-I", 1)
+    with pytest.raises(MissingWhoWhy):
+        await resolve_missing(w.ledger, A, by="qc-li", why=" ")
+    with pytest.raises(UnknownTarget):
+        await resolve_missing(w.ledger, B, by="qc-li", why="x")
+    seq = await resolve_missing(w.ledger, A, by="qc-li", why="spool disk replaced; files lost")
+    with pytest.raises(AlreadyDone):
+        await resolve_missing(w.ledger, A, by="qc-li", why="again")
+    assert await missing_recordings(w.db) == []
+    async with w.db.session() as s:
+        entry = await ledger_store.get_entry(s, seq)
+    assert (entry.action, entry.subject, entry.actor) == ("resolve", f"recording:{A}", "qc-li")
+    assert entry.detail_map()["why"] == "spool disk replaced; files lost"
+    assert (await job(w, A)).state == "resolved"
+
+
+async def _failed_once(w, attempt_id):
+    stored = await job(w, attempt_id)
+    return stored if stored.tries >= 1 else None
+
+
+async def test_a_restarted_runner_finds_the_due_work(world):
+    """The work is in the database: a runner that never heard of the call archives it."""
+    w = world
+    await bound_call(w, A)
+    await bound_call(w, B)
+    await hang_up(w, A)
+    await hang_up(w, B)
+    runner = w.runner()  # a new process: nothing in memory, no poke
+    task = asyncio.create_task(runner.run())
+    try:
+        await until(lambda: _all_archived(w, (A, B)))
+        assert not runner.busy
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert await counts(w, A) == (1, 1) and await counts(w, B) == (1, 1)
+
+
+async def _all_archived(w, ids):
+    return all([(await job(w, a)).state == "archived" for a in ids])
+
+
+# -- the spool after a restart -----------------------------------------------------------
+
+def end_record(attempt_id: str, token: str, *, cause=16, answered=61, start=1796286676.3, end=None) -> bytes:
+    end = end if end is not None else int(time.time())
+    return (f"v=1&attempt={attempt_id}&token={token}&cause={cause}&dialstatus=ANSWER&answered={answered}"
+            f"&start={start}&answer={start + 2}&end={end}").encode()
+
+
+async def test_a_call_that_ended_while_the_service_was_down_ends_answered(world):
+    w = world
+    await bound_call(w, A)
+    (w.spool / f"{A}.end").write_bytes(end_record(A, TOKENS.token_for(A), answered=61))
+    result = await scan_spool(w.db, w.spool, w.writer, TOKENS, w.clock)
+    assert result.reported == [A]
+    async with w.db.session() as s:
+        attempt = await repo.get_attempt(s, A)
+    assert (attempt.state, attempt.outcome, attempt.hangup_cause, attempt.answered_seconds) == \
+        ("ended", "answered", 16, 61.0)
+    assert attempt.pbx_started_at.timestamp() == pytest.approx(1796286676.3)
+    assert (await job(w, A)).state == "due"
+    runner = w.runner()
+    task = asyncio.create_task(runner.run())
+    try:
+        await until(lambda: _state_is(w, A, "archived"))
+        assert await runner.wait_idle(5)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert not (w.spool / f"{A}.end").exists(), "the hang-up record goes with the recording, after the commit"
+
+
+@pytest.mark.parametrize("content", [
+    end_record(A, "0" * 64),  # forged: no token
+    end_record(A, TOKENS.token_for(B)),  # another attempt's token
+    end_record(B, TOKENS.token_for(B)),  # a record of B in A's file
+    b"garbage",
+])
+async def test_a_forged_hang_up_record_is_refused(world, content):
+    w = world
+    await bound_call(w, A)
+    (w.spool / f"{A}.end").write_bytes(content)
+    result = await scan_spool(w.db, w.spool, w.writer, TOKENS, w.clock)
+    assert result.refused == [A] and result.reported == []
+    async with w.db.session() as s:
+        assert (await repo.get_attempt(s, A)).state == "bound"
+        [audit] = [e for e in await repo.audit_events(s, subject=A) if e.action == "spool.record_refused"]
+    assert (w.spool / f".refused-{A}.end").exists() and not (w.spool / f"{A}.end").exists()
+    assert audit.detail["file"] == f"{A}.end"
+
+
+async def test_spool_leftovers_of_an_archived_recording_are_removed_and_lost_jobs_found(world):
+    w = world
+    await bound_call(w, A)
+    await hang_up(w, A)
+    runner = w.runner()
+    task = asyncio.create_task(runner.run())
+    try:
+        await until(lambda: _state_is(w, A, "archived"))
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    for k, path in enumerate(spool_paths(w.spool, A).values()):  # a crash before the unlink
+        write_wav(path, 1, 100 + k)
+    await bound_call(w, B)
+    await hang_up(w, B)
+    async with w.db.session() as s:  # a job lost (an old database, a bug): the spool finds it again
+        await s.delete(await s.get(IngestJob, B))
+    result = await scan_spool(w.db, w.spool, w.writer, TOKENS, w.clock)
+    assert result.cleaned == [A] and result.found_again == [B]
+    assert not any(p.exists() for p in spool_paths(w.spool, A).values())
+    assert (await job(w, B)).state == "due"
+
+
+@pytest.mark.parametrize("data", [
+    b"", b"v=2&attempt=" + A.encode(), b"v=1&attempt=../../x", b"v=1&attempt=" + A.encode() + b"&cause=x",
+    b"v=1&attempt=" + A.encode() + b"&start=soon", b"\xff\xfe", b"v=1&" + b"x" * 5000,
+])
+def test_garbled_hang_up_records_are_errors(data):
+    with pytest.raises(EndRecordError):
+        parse_end_record(data)
