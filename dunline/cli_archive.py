@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from dunline.settings import Settings, load_settings
 from recorder.archive import ArchiveStore
-from recorder.ledger import Signer, load_or_create_key
+from recorder.ledger import KeyMissing
 from recorder.ledger_store import Ledger
 from storage.clock import Clock, system_clock
 from storage.db import Database
@@ -24,33 +24,46 @@ class ArchiveContext:
     settings: Settings
     db: Database
     store: ArchiveStore
-    signer: Signer
-    ledger: Ledger
+    ledger: Ledger | None  # None for commands that only read (verify): they need no private key
     clock: Clock
+
+    @property
+    def writing_ledger(self) -> Ledger:
+        assert self.ledger is not None, "this command opened the archive read-only"
+        return self.ledger
 
 
 @asynccontextmanager
-async def archive_context(settings: Settings, clock: Clock = system_clock) -> AsyncIterator[ArchiveContext]:
-    from dunline.wiring import open_archive_store
+async def archive_context(settings: Settings, clock: Clock = system_clock, *,
+                          with_ledger: bool = True) -> AsyncIterator[ArchiveContext]:
+    """The archive as the running service has it. A command that writes ledger entries
+    needs the signing key; it is never created here (KeyMissing: `recordings init-key`)."""
+    from dunline.wiring import open_archive_store, open_ledger
 
     db = Database(settings.database.url)
     try:
         await db.migrate()
         store = await asyncio.to_thread(open_archive_store, settings.recording)
-        signer = load_or_create_key(settings.recording.ledger_key_path())
-        yield ArchiveContext(settings, db, store, signer,
-                             Ledger(db, signer, clock, settings.recording.checkpoint_every), clock)
+        ledger = await open_ledger(settings, db, store, clock) if with_ledger else None
+        yield ArchiveContext(settings, db, store, ledger, clock)
     finally:
         await db.close()
 
 
-def run_in_archive(args: argparse.Namespace, work: Callable[[ArchiveContext], Awaitable[int]]) -> int:
-    """Load settings, open the archive, run `work`, return its exit status."""
+def run_in_archive(args: argparse.Namespace, work: Callable[[ArchiveContext], Awaitable[int]], *,
+                   with_ledger: bool = True) -> int:
+    """Load settings, open the archive, run `work`, return its exit status (1 when the
+    ledger's key is missing or not the pinned one: nothing was done)."""
+    from dunline.wiring import KeyNotPinned
+
     settings = load_settings(args.config)
 
     async def run() -> int:
-        async with archive_context(settings) as ctx:
-            return await work(ctx)
+        try:
+            async with archive_context(settings, with_ledger=with_ledger) as ctx:
+                return await work(ctx)
+        except (KeyMissing, KeyNotPinned) as exc:
+            return fail(str(exc), 1)
 
     return asyncio.run(run())
 

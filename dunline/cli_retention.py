@@ -32,7 +32,7 @@ def cmd_hold(args: argparse.Namespace) -> int:
 
     async def work(ctx: ArchiveContext) -> int:
         try:
-            result = await place_hold(ctx.ledger, ctx.store, target, by=args.by, why=args.why)
+            result = await place_hold(ctx.writing_ledger, ctx.store, target, by=args.by, why=args.why)
         except (UnknownTarget, AlreadyDone) as exc:
             return fail(str(exc), 1)
         print(f"legal hold #{result.hold_id} on {result.subject} by {args.by}: "
@@ -52,7 +52,7 @@ def cmd_release(args: argparse.Namespace) -> int:
 
     async def work(ctx: ArchiveContext) -> int:
         try:
-            result = await release_hold(ctx.ledger, ctx.store, args.hold_id, by=args.by, why=args.why)
+            result = await release_hold(ctx.writing_ledger, ctx.store, args.hold_id, by=args.by, why=args.why)
         except (UnknownTarget, AlreadyDone) as exc:
             return fail(str(exc), 1)
         print(f"legal hold #{result.hold_id} on {result.subject} released by {args.by}: "
@@ -85,7 +85,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
         return fail(problem, 2)
 
     async def work(ctx: ArchiveContext) -> int:
-        report = await run_purge(ctx.ledger, ctx.store, by=args.by, why=args.why, dry_run=args.dry_run)
+        report = await run_purge(ctx.writing_ledger, ctx.store, by=args.by, why=args.why, dry_run=args.dry_run)
         print(report.render())
         return 0
 
@@ -102,7 +102,7 @@ def cmd_extend(args: argparse.Namespace) -> int:
 
     async def work(ctx: ArchiveContext) -> int:
         try:
-            done = await extend_retention(ctx.ledger, ctx.store, years=args.years, by=args.by, why=args.why,
+            done = await extend_retention(ctx.writing_ledger, ctx.store, years=args.years, by=args.by, why=args.why,
                                           case_id=args.case, client=args.client)
         except UnknownTarget as exc:
             return fail(str(exc), 1)
@@ -138,7 +138,7 @@ def cmd_resolve(args: argparse.Namespace) -> int:
 
     async def work(ctx: ArchiveContext) -> int:
         try:
-            seq = await resolve_missing(ctx.ledger, args.attempt_id, by=args.by, why=args.why)
+            seq = await resolve_missing(ctx.writing_ledger, args.attempt_id, by=args.by, why=args.why)
         except (UnknownTarget, AlreadyDone) as exc:
             return fail(str(exc), 1)
         print(f"recording of attempt {args.attempt_id} resolved by {args.by} (ledger entry {seq}): {args.why}")

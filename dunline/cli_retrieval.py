@@ -45,7 +45,7 @@ def cmd_find(args: argparse.Namespace) -> int:
 
     async def work(ctx: ArchiveContext) -> int:
         try:
-            page = await find_recordings(ctx.db, ctx.ledger, query, requester)
+            page = await find_recordings(ctx.db, ctx.writing_ledger, query, requester)
         except RetrievalError as exc:
             return fail(str(exc), 1)
         _print_page(page, args.json)
@@ -63,7 +63,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     async def work(ctx: ArchiveContext) -> int:
         try:
-            info = await recording_metadata(ctx.db, ctx.ledger, attempt_id, requester)
+            info = await recording_metadata(ctx.db, ctx.writing_ledger, attempt_id, requester)
         except RetrievalError as exc:
             return fail(str(exc), 1)
         print(json.dumps(info.as_json(), indent=2))
@@ -86,7 +86,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     async def work(ctx: ArchiveContext) -> int:
         try:
-            result = await export_case(ctx.db, ctx.store, ctx.ledger, case_id, out, requester,
+            result = await export_case(ctx.db, ctx.store, ctx.writing_ledger, case_id, out, requester,
                                        organization=args.organization, as_tar=args.tar)
         except RetrievalError as exc:
             return fail(str(exc), 1)

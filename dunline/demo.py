@@ -52,6 +52,7 @@ async def run_demo(config: str | None, state_dir: Path | None, keep_running: boo
             print(f"== dialling {demos[0].case_id} again right away: {exc}")
         await service.wait_idle(timeout=150)
         print(await summary(service, demos, [a.id for a in attempts]))
+        print(await proven(service))
         if keep_running:
             print(f"== console: http://{settings.console.host}:{settings.console.port}/api/cases "
                   "(Ctrl-C to stop the demo and the sandbox)")
@@ -81,6 +82,19 @@ async def wait_for_gate(service: Service, timeout: float = 90.0) -> None:
     canary = service.watchdog.last_canary
     print(f"== watchdog: canary passed in {canary.seconds:.1f} s; dialing gate open" if canary
           else "== watchdog: dialing gate open")
+
+
+async def proven(service: Service) -> str:
+    """The archive checked as an auditor would: against the ledger, its witnesses and the
+    pinned key (here the one the first start made, printed for the client to keep)."""
+    from recorder.ledger import fingerprint_of
+    from recorder.verify import verify_archive
+
+    await service.ledger.checkpoint()
+    key = service.ledger.signer.public_key
+    report = await verify_archive(service.db, service.archive, key, now=service.clock())
+    return (f"ledger key fingerprint (pin it: recording.ledger_key_fingerprint): {fingerprint_of(key)}\n"
+            + report.render())
 
 
 async def summary(service: Service, demos, attempt_ids: list[str]) -> str:

@@ -27,7 +27,6 @@ from dialer.originate import DialSettings, place_call
 from recorder.ingest import IngestSettings
 from recorder.ingest_runner import IngestRunner
 from recorder.spool_scan import scan_spool
-from recorder.ledger import load_or_create_key
 from recorder.ledger_store import Ledger
 from recorder.watchdog.gate import GateChange, GateClosed
 from recorder.watchdog.runner import CanaryOutcome, Watchdog
@@ -41,7 +40,7 @@ from storage.journal import Journal
 from storage.lifecycle import State
 from storage.models import Attempt
 from dunline.settings import Settings
-from dunline.wiring import AmiPbxLink, open_archive_store
+from dunline.wiring import AmiPbxLink, open_archive_store, open_ledger
 from recorder.watchdog.probes import ServiceProbes
 
 log = logging.getLogger("dunline.service")
@@ -58,8 +57,8 @@ class Service:
         self.writer = DurableWriter(self.db, Journal(settings.database.journal_path()), clock,
                                    on_report=self._on_report)
         self.archive = open_archive_store(settings.recording)
-        self.ledger = Ledger(self.db, load_or_create_key(settings.recording.ledger_key_path()), clock,
-                             checkpoint_every=settings.recording.checkpoint_every)
+        self._ledger: Ledger | None = None  # opened at start: its key may have to be made first
+        self._ingest: IngestRunner | None = None
         self.ingest_settings = IngestSettings(
             spool_dir=Path(settings.recording.dir_host),
             retention_years=settings.recording.retention_years,
@@ -75,9 +74,6 @@ class Service:
         )
         self.policy = build_policy_book(settings)  # which rules apply to which case
         self._dial_lock = asyncio.Lock()  # one policy decision + attempt write at a time
-        self.ingest = IngestRunner(self.db, self.archive, self.ingest_settings, clock, self.ledger, self.writer,
-                                   workers=settings.recording.ingest_workers,
-                                   on_failure=self._recording_incident)
         self._collectors = itertools.cycle(settings.pbx.collectors)
         self._tasks: list[asyncio.Task[Any]] = []
         self._runner: web.AppRunner | None = None
@@ -87,12 +83,29 @@ class Service:
         self.monitor: CallMonitor | None = None
         self.watchdog: Watchdog | None = None
 
+    @property
+    def ledger(self) -> Ledger:
+        assert self._ledger is not None, "service not started"
+        return self._ledger
+
+    @property
+    def ingest(self) -> IngestRunner:
+        assert self._ingest is not None, "service not started"
+        return self._ingest
+
     # -- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
         s = self.settings
         await self.db.migrate()
         await self.writer.replay()  # what the journal kept while the database could not take it
         self._tasks.append(asyncio.create_task(self.writer.run(), name="journal-replay"))
+        self._ledger = await open_ledger(s, self.db, self.archive, self.clock, create_if_new=True)
+        await self._ledger.anchor_pending()  # checkpoints signed before a crash took their witness with it
+        self._tasks.append(asyncio.create_task(self._ledger.run(s.recording.checkpoint_interval_s),
+                                               name="ledger-checkpoints"))
+        self._ingest = IngestRunner(self.db, self.archive, self.ingest_settings, self.clock, self._ledger,
+                                    self.writer, workers=s.recording.ingest_workers,
+                                    on_failure=self._recording_incident)
         routes = CallRoutes(
             db=self.db,
             recording=RecordingTarget(dir_pbx=s.recording.dir_pbx, dir_host=Path(s.recording.dir_host),
@@ -223,7 +236,8 @@ class Service:
             await self.writer.replay()  # what is still journaled stays for the next start
         except Exception:
             log.exception("journal replay at shutdown failed; the journal keeps its records")
-        await self.ledger.checkpoint()  # sign the head: whatever happens next, this much is sealed
+        if self._ledger is not None:
+            await self._ledger.checkpoint()  # sign the head: whatever happens next, this much is sealed
         await self.db.close()
 
     # -- work ------------------------------------------------------------------------
@@ -277,7 +291,7 @@ class Service:
         while loop.time() < deadline:
             async with self.db.session() as session:
                 busy = [a for a in await repo.open_attempts(session) if a.state != State.UNKNOWN.value]
-            if not busy and not self.ingest.busy:
+            if not busy and not (self._ingest is not None and self._ingest.busy):
                 return True
             await asyncio.sleep(0.25)
         return False
@@ -286,7 +300,8 @@ class Service:
         """Ready = the AMI link is up and (with the watchdog) the dialing gate is open."""
         link_ok = bool(self.link and self.link.connected)
         health: dict[str, Any] = {"ready": link_ok, "ami": "connected" if link_ok else "down",
-                                  "ingest_backlog": self.ingest.backlog()[0], "reasons": []}
+                                  "ingest_backlog": self._ingest.backlog()[0] if self._ingest else 0,
+                                  "reasons": []}
         if not link_ok:
             health["reasons"].append("AMI link down")
         if self.watchdog is not None:

@@ -88,7 +88,11 @@ class RecordingSettings:
     s3_access_key: str = ""  # from the environment: DUNLINE_RECORDING_S3_ACCESS_KEY
     s3_secret_key: str = ""  # DUNLINE_RECORDING_S3_SECRET_KEY
     ledger_key_file: str = ""  # Ed25519 key signing ledger checkpoints; "" = beside archive_dir
+    # the SHA-256 fingerprint of that key's public half, pinned: `recordings verify` trusts no other
+    ledger_key_fingerprint: str = ""
     checkpoint_every: int = 50  # sign the ledger head every N entries (and at shutdown)
+    checkpoint_interval_s: float = 60.0  # ...and this often while there are new entries
+    witness_retention_years: int = 10  # the checkpoints' witnesses outlive the recordings they cover
     ingest_workers: int = 2  # recordings archived at a time
 
     def client_retention_years(self) -> tuple[tuple[str, int], ...]:
@@ -191,6 +195,14 @@ class Settings:
             raise SettingsError("watchdog.interval_s: the gate must close within 1 s; at most 1.0")
         if w.webhook_url and not w.webhook_url.startswith(("http://", "https://")):
             raise SettingsError(f"watchdog.webhook_url: {w.webhook_url!r} is not an http(s) URL")
+        fingerprint = self.recording.ledger_key_fingerprint
+        if fingerprint and (len(fingerprint) != 64 or any(c not in "0123456789abcdef" for c in fingerprint)):
+            raise SettingsError("recording.ledger_key_fingerprint: 64 lower-case hex digits (as `dunline recordings "
+                                "init-key` prints it)")
+        if self.recording.checkpoint_interval_s <= 0:
+            raise SettingsError("recording.checkpoint_interval_s: must be positive")
+        if self.recording.witness_retention_years < self.recording.retention_years:
+            raise SettingsError("recording.witness_retention_years: at least recording.retention_years")
         if self.recording.ingest_workers < 1:
             raise SettingsError("recording.ingest_workers: must be at least 1")
         if self.recording.checkpoint_every < 1:

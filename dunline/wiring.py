@@ -3,6 +3,7 @@ recording paths, phones), the configured archive store, the AMI link as the watc
 `PbxLink`."""
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,19 @@ from ami.errors import AmiError
 from ami.link import AmiLink
 from asterisk_conf import sandbox
 from dunline.settings import RecordingSettings, Settings, load_settings
+from recorder import ledger_store
 from recorder.archive import ArchiveStore, FilesystemArchive
+from recorder.ledger import KeyMissing, Signer, create_key, fingerprint_of, load_signer
+from recorder.ledger_store import Ledger
+from recorder.witness import CheckpointWitness
+from storage.clock import Clock
+from storage.db import Database
+
+log = logging.getLogger("dunline.wiring")
+
+
+class KeyNotPinned(RuntimeError):
+    """The signing key is not the one whose fingerprint is pinned in the settings."""
 
 
 def sandbox_overrides(info: "sandbox.SandboxInfo") -> dict[str, dict[str, Any]]:
@@ -70,3 +83,39 @@ class AmiPbxLink:
             return await self._link.action(action)
         except AmiError:
             return None
+
+
+def checkpoint_witness(recording: RecordingSettings, store: ArchiveStore) -> CheckpointWitness:
+    years = max([recording.witness_retention_years, *(y for _, y in recording.client_retention_years())])
+    return CheckpointWitness(store, retain_years=years)
+
+
+def init_key(recording: RecordingSettings) -> Signer:
+    """Make the ledger's signing key (FileExistsError if there is one): the one way a key is made."""
+    signer = create_key(recording.ledger_key_path())
+    log.warning("created the ledger signing key %s, fingerprint %s: give this fingerprint to the client and "
+                "pin it (recording.ledger_key_fingerprint); `recordings verify` trusts no other key",
+                recording.ledger_key_path(), fingerprint_of(signer.public_key))
+    return signer
+
+
+async def open_ledger(settings: Settings, db: Database, store: ArchiveStore, clock: Clock, *,
+                      create_if_new: bool = False) -> Ledger:
+    """The ledger with its signing key and witness. A missing key is made only when asked and
+    only for a ledger without entries (first start); a key other than the pinned one is refused."""
+    recording = settings.recording
+    try:
+        signer = load_signer(recording.ledger_key_path())
+    except KeyMissing:
+        if not create_if_new:
+            raise
+        async with db.session() as session:
+            if await ledger_store.head(session) is not None:
+                raise KeyMissing(f"{recording.ledger_key_path()}: the ledger has entries but the key that signed "
+                                 "them is gone; restore it (a new key would prove nothing of them)") from None
+        signer = init_key(recording)
+    pinned = recording.ledger_key_fingerprint
+    if pinned and fingerprint_of(signer.public_key) != pinned:
+        raise KeyNotPinned(f"{recording.ledger_key_path()} is not the pinned ledger key "
+                           f"(fingerprint {fingerprint_of(signer.public_key)}, pinned {pinned})")
+    return Ledger(db, signer, clock, recording.checkpoint_every, witness=checkpoint_witness(recording, store))

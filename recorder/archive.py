@@ -62,6 +62,11 @@ class ArchiveStore(Protocol):
     def exists(self, key: str) -> bool: ...
     def keys(self) -> Iterator[str]:
         """Every evidence object in the store (for finding orphans)."""
+    def all_files(self) -> Iterator[str]:
+        """Every file or object the store holds, whatever its name (dotfiles, retention
+        records, half-written copies included): `recordings verify` accounts for each."""
+    def companions(self, key: str) -> list[str]:
+        """The store's own files that belong to an object (the filesystem's retention record)."""
     def retention_of(self, key: str) -> ObjectRetention: ...
     def extend_retention(self, key: str, retain_until: datetime) -> None: ...
     def set_legal_hold(self, key: str, on: bool) -> None: ...
@@ -189,6 +194,16 @@ class FilesystemArchive:
         for path in sorted(self.root.rglob("*")):
             if path.is_file() and not path.name.startswith(".") and not path.name.endswith(RETENTION_SUFFIX):
                 yield str(path.relative_to(self.root))
+
+    def all_files(self) -> Iterator[str]:
+        if not self.root.is_dir():
+            return
+        for path in sorted(self.root.rglob("*")):
+            if path.is_file() or path.is_symlink():
+                yield str(path.relative_to(self.root))
+
+    def companions(self, key: str) -> list[str]:
+        return [key + RETENTION_SUFFIX]
 
     def retention_of(self, key: str) -> ObjectRetention:
         try:

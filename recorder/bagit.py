@@ -1,15 +1,18 @@
 """BagIt export of a case's recordings: what a complaint or a court receives.
 
 A BagIt 1.0 bag (RFC 8493) that anyone can check with standard tools (bagit-python's
-`bagit.Bag(path).validate()`), and whose chain of custody anyone holding the ledger's
-public key can check with `recorder.ledger.verify_proof`:
+`bagit.Bag(path).validate()`), and whose chain of custody anyone can check without dunline
+(docs/proof-format.md; the bag carries the standalone verifier `verify-bag.py`, Python
+standard library plus `cryptography` or the `openssl` command):
 
     bagit.txt, bag-info.txt          who exported it and why, when, the case (External-Identifier)
+    verify-bag.py                    the standalone verifier (recorder/standalone/verify_bag.py)
     data/metadata.json               each recording's call metadata and where its files are
     data/recordings/<attempt_id>/{mixed,rx,tx}.wav   the bytes as stored in the archive
-    data/ledger-proof/<attempt_id>.json   its ingest entry, the chain of entries from it to
-                                     the first signed checkpoint covering it, that checkpoint
-                                     and the public key
+    data/ledger-proof/<attempt_id>.json   its ingest entry in full, the entries from it to
+                                     the first signed checkpoint covering it (other cases'
+                                     entries only as hashes: a proof reveals nothing of them),
+                                     that checkpoint and the public key
     data/ledger-proof/public-key.pem
     manifest-sha256.txt, tagmanifest-sha256.txt
 
@@ -36,7 +39,7 @@ from typing import Any
 
 from recorder import ledger_store
 from recorder.archive import ArchiveStore, ObjectMissing, copy_hashing
-from recorder.ledger import chain_proof, public_key_pem, utc_text
+from recorder.ledger import fingerprint_of, proof_of, public_key_pem, utc_text
 from recorder.ledger_store import Ledger
 from recorder.retrieval import RecordingInfo, case_recordings
 from recorder.retrieval_query import Requester, RetrievalError, check_case_number
@@ -44,6 +47,8 @@ from storage.db import Database
 from storage.names import case_subject, recording_subject
 
 BAGIT_TXT = "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
+VERIFIER = Path(__file__).with_name("standalone") / "verify_bag.py"
+VERIFIER_NAME = "verify-bag.py"
 
 
 class ExportError(RetrievalError):
@@ -115,7 +120,8 @@ def _build_bag(store: ArchiveStore, out_dir: Path, plan: BagPlan) -> tuple[Path,
         manifest = "".join(f"{sha}  {rel}\n" for rel, sha, _ in sorted(payload))
         info = {**plan.bag_info, "Payload-Oxum": oxum}
         tags = {"bagit.txt": BAGIT_TXT, "manifest-sha256.txt": manifest,
-                "bag-info.txt": "".join(f"{k}: {v}\n" for k, v in info.items())}
+                "bag-info.txt": "".join(f"{k}: {v}\n" for k, v in info.items()),
+                VERIFIER_NAME: VERIFIER.read_text()}
         for name, text in tags.items():
             _sync_write(tmp / name, text.encode())
         _sync_write(tmp / "tagmanifest-sha256.txt", "".join(
@@ -152,7 +158,6 @@ async def _proofs(db: Database, ledger: Ledger, recordings: tuple[RecordingInfo,
     seqs = [r.ledger_seq for r in recordings if r.ledger_seq is not None]
     if not seqs:
         return {}
-    pem = public_key_pem(ledger.signer.public_key)
     files: dict[str, Any] = {}
     async with db.session() as session:
         chain = await ledger_store.entries(session, since_seq=min(seqs) - 1)
@@ -165,10 +170,9 @@ async def _proofs(db: Database, ledger: Ledger, recordings: tuple[RecordingInfo,
             if entry is None or entry.subject != recording_subject(rec.attempt_id) or checkpoint is None:
                 raise ExportError(f"recording {rec.attempt_id}: its ingest ledger entry "
                                   f"{rec.ledger_seq} is missing, foreign or unsigned")
-            files[f"ledger-proof/{rec.attempt_id}.json"] = {
-                "attempt_id": rec.attempt_id, "entry": entry.as_json(),
-                "proof": chain_proof(chain, rec.ledger_seq, checkpoint),
-                "checkpoint": checkpoint.as_json(), "public_key_pem": pem}
+            files[f"ledger-proof/{rec.attempt_id}.json"] = proof_of(
+                chain, rec.ledger_seq, checkpoint, attempt_id=rec.attempt_id, case_id=rec.case_id,
+                public_key=ledger.signer.public_key)
     return files
 
 
@@ -208,7 +212,9 @@ async def export_case(db: Database, store: ArchiveStore, ledger: Ledger, case_id
                     "External-Identifier": case_id,
                     "External-Description": f"Call recordings of case {case_id} with ledger proofs",
                     "Contact-Name": requester.who, "Internal-Sender-Description": requester.why,
-                    "Bag-Software-Agent": "dunline"})
+                    "Bag-Software-Agent": "dunline",
+                    # informational: a verifier takes the fingerprint from its own trusted copy
+                    "Ledger-Key-Fingerprint": fingerprint_of(ledger.signer.public_key)})
     tmp, oxum, manifest_sha = await asyncio.to_thread(_build_bag, store, out_dir, plan)
     try:
         entry = await ledger.record(actor=requester.who, action="export", subject=case_subject(case_id), detail={

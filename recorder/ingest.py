@@ -137,7 +137,7 @@ def _archive_playback_copy(mixed: Path, archive: ArchiveStore, when: datetime, r
         return archive.put(copy, when, retain_until=retain_until, suffix=f".{fmt}")
 
 
-async def _hold_if_case_held(db: Database, archive: ArchiveStore, case_id: str,
+async def hold_if_case_held(db: Database, archive: ArchiveStore, case_id: str,
                              stored: Iterable[StoredObject]) -> None:
     """A case under legal hold: its new files are held in the store at once."""
     async with db.session() as session:
@@ -230,7 +230,7 @@ async def ingest_attempt(
         await repo.audit(session, at=now, actor="recorder", action="recording.ingested",
                          subject=attempt_id, case_id=attempt.case_id, sha256=mixed.sha256,
                          archive_path=mixed.key, flags=flags)
-    await _hold_if_case_held(db, archive, attempt.case_id, stored.values())
+    await hold_if_case_held(db, archive, attempt.case_id, stored.values())
     for path in (*files.values(), settings.spool_dir / end_file_name(attempt.recording_name)):
         path.unlink(missing_ok=True)  # only now: the archive commit is done
     log.info("ingested %s: %.1f s, sha256 %s, flags %s", attempt_id, duration, mixed.sha256, flags)

@@ -53,7 +53,7 @@ from recorder.archive import (CHUNK, ObjectMissing, ObjectRetention, RetentionEr
                               check_deletable, check_extend, sha256_stream)
 
 LOCK_MODE = "COMPLIANCE"
-CONTENT_TYPES = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".opus": "audio/ogg"}
+CONTENT_TYPES = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".opus": "audio/ogg", ".ckpt": "application/json"}
 SHA256_METADATA = "sha256"  # hex digest, also sent as x-amz-checksum-sha256 (base64)
 EVIDENCE_KEY = re.compile(r"\d{4}/\d{2}/\d{2}/[0-9a-f]{64}\.[A-Za-z0-9]+")
 MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchVersion"})
@@ -232,6 +232,17 @@ class S3ObjectLockArchive:
                     relative = item["Key"][len(self.prefix):]
                     if EVIDENCE_KEY.fullmatch(relative):
                         yield relative
+
+    def all_files(self) -> Iterator[str]:
+        """Every object under the prefix, whatever its name (archive-relative)."""
+        with s3_errors("list", self.prefix):
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix)
+            for page in pages:
+                for item in page.get("Contents", []):
+                    yield item["Key"][len(self.prefix):]
+
+    def companions(self, key: str) -> list[str]:
+        return []  # retention and legal hold live on the object itself (Object Lock)
 
     # -- retention ---------------------------------------------------------------------
 

@@ -226,6 +226,7 @@ class LedgerEntry(Base):
     detail: Mapped[str] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    salt: Mapped[str | None] = mapped_column(String(32), default=None)  # format 2; None: format 1
 
 
 class LedgerCheckpoint(Base):
@@ -239,6 +240,8 @@ class LedgerCheckpoint(Base):
     at: Mapped[datetime] = mapped_column(UtcDateTime)
     key_id: Mapped[str] = mapped_column(String(64))
     signature: Mapped[str] = mapped_column(String(200))
+    # the write-once copy outside the database (recorder/witness.py); None until written
+    witness_key: Mapped[str | None] = mapped_column(String(512), default=None)
 
 
 class IngestJob(Base):

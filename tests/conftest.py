@@ -8,8 +8,10 @@ import pytest
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from recorder.archive import FilesystemArchive
 from recorder.ledger import Signer
 from recorder.ledger_store import Ledger
+from recorder.witness import CheckpointWitness
 from storage.clock import ManualClock
 from storage.db import Database
 from storage.durable import DurableWriter
@@ -35,10 +37,25 @@ def signer() -> Signer:
 
 
 @pytest.fixture
-def ledger(db, signer, clock) -> Ledger:
-    return Ledger(db, signer, clock, checkpoint_every=5)
+def ledger(db, signer, clock, tmp_path) -> Ledger:
+    """The ledger, its checkpoints witnessed in the archive the tests use (tmp_path/archive)."""
+    return Ledger(db, signer, clock, checkpoint_every=5,
+                  witness=CheckpointWitness(FilesystemArchive(tmp_path / "archive"), retain_years=10))
 
 
 @pytest.fixture
 def writer(db, clock, tmp_path) -> DurableWriter:
     return DurableWriter(db, Journal(tmp_path / "facts.journal"), clock)
+
+
+def write_signing_key(signer: Signer, path) -> None:
+    """Put a test's signing key where the service and the CLI look for it (0600)."""
+    import os
+
+    from cryptography.hazmat.primitives import serialization
+
+    pem = signer.private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption())
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(pem)

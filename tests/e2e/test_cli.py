@@ -58,6 +58,7 @@ async def test_demo_runs_from_an_empty_directory_and_summarises(sandbox_info, tm
         sandbox.down(state, purge=True)
     assert code == 0, out
     assert "all outcomes as expected" in out, out
+    assert "verify: OK" in out and "ledger key fingerprint" in out, "the demo proves its archive like an auditor"
     for outcome in ("answered", "busy", "no_answer", "congestion", "invalid"):
         assert outcome in out
     assert "blocked by rule min_gap" in out, "dialling again at once is refused by the policy"

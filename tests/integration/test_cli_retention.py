@@ -11,6 +11,7 @@ from dunline.cli import main
 from recorder import ledger_store
 from recorder.archive import FilesystemArchive
 from storage.models import LegalHold, Recording
+from tests.conftest import write_signing_key
 from tests.integration.test_holds_and_purge import make_recording
 
 PAST = datetime(2020, 1, 1, tzinfo=timezone.utc)
@@ -19,13 +20,14 @@ OLD, YOUNG = "a" * 32, "b" * 32
 
 
 @pytest.fixture
-async def archive_env(db, ledger, tmp_path, monkeypatch):
+async def archive_env(db, ledger, tmp_path, monkeypatch, signer):
     store = FilesystemArchive(tmp_path / "archive")
     await make_recording(db, ledger, store, tmp_path / "src", case_id="C1", attempt_id=OLD, retain_until=PAST)
     await make_recording(db, ledger, store, tmp_path / "src", case_id="C1", attempt_id=YOUNG, retain_until=FUTURE)
     monkeypatch.delenv("DUNLINE_CONFIG", raising=False)
     monkeypatch.setenv("DUNLINE_DATABASE_URL", db.url)
     monkeypatch.setenv("DUNLINE_RECORDING_ARCHIVE_DIR", str(tmp_path / "archive"))
+    write_signing_key(signer, tmp_path / "ledger-key.pem")  # the key beside the archive, as the service keeps it
     monkeypatch.setenv("DUNLINE_RECORDING_STORE", "fs")
     return store
 

@@ -12,6 +12,7 @@ from dunline.cli import main
 from recorder import ledger_store
 from recorder.ledger_store import Ledger
 from storage.db import Database
+from tests.conftest import write_signing_key
 from tests.integration.test_retrieval import A1, A2, A3, A4, seed_archive
 
 BY = ["--by", "qa.lee", "--why", "complaint 2026-117"]
@@ -31,6 +32,7 @@ def archive_env(tmp_path, monkeypatch, signer, clock):
     monkeypatch.delenv("DUNLINE_CONFIG", raising=False)
     monkeypatch.setenv("DUNLINE_DATABASE_URL", url)
     monkeypatch.setenv("DUNLINE_RECORDING_ARCHIVE_DIR", str(tmp_path / "archive"))
+    write_signing_key(signer, tmp_path / "ledger-key.pem")  # the key beside the archive, as the service keeps it
     return url
 
 

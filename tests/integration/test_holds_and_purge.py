@@ -13,7 +13,9 @@ from recorder.archive import FilesystemArchive
 from recorder.holds import AlreadyDone, HoldTarget, MissingWhoWhy, UnknownTarget, list_holds, place_hold, release_hold
 from recorder.purge import run_purge
 from recorder.retention_extend import extend_retention
+from recorder.ingest import hold_if_case_held
 from recorder.verify import verify_archive
+from recorder.witness import is_witness_key
 from storage import repositories as repo
 from storage.models import Attempt, AuditEvent, Case, LegalHold, Recording
 from storage.retention_repo import recording_keys
@@ -24,7 +26,7 @@ CALL_DAY = datetime(2026, 11, 29, 10, 0, tzinfo=timezone.utc)
 async def make_recording(db, ledger, store, tmp: Path, *, case_id: str, attempt_id: str,
                          retain_until: datetime, content: str | None = None, client: str = "cu") -> Recording:
     """An ingest-like recording: case, attempt, three small store objects, the row and its
-    ingest ledger entry (as recorder.ingest writes them). Equal `content` on the same call
+    ingest ledger entry, the store's hold if the case is held (as recorder.ingest does). Equal `content` on the same call
     day means shared, content-addressed store objects."""
     content = content or attempt_id
     tmp.mkdir(parents=True, exist_ok=True)
@@ -52,6 +54,7 @@ async def make_recording(db, ledger, store, tmp: Path, *, case_id: str, attempt_
                                                           "size_bytes": o.size_bytes} for k, o in stored.items()},
                                             "retain_until": retain_until.isoformat()})
         row.ledger_seq = entry.seq
+    await hold_if_case_held(db, store, case_id, stored.values())  # as ingest does: a held case's new files
     return row
 
 
@@ -148,7 +151,7 @@ async def test_a_shared_object_stays_held_and_stored_while_another_recording_nee
     await release_hold(ledger, store, two.hold_id, by="x", why="done")
     report = await run_purge(ledger, store, by="job")
     assert [o.attempt_id for o in report.purged] == [aid(2)] and len(report.purged[0].deleted) == 3
-    assert list(store.keys()) == []
+    assert [k for k in store.keys() if not is_witness_key(k)] == [], "every recording's file is gone"
     assert (await verify_archive(db, store, signer.public_key)).ok
 
 

@@ -102,33 +102,50 @@ async def test_append_outside_a_ledger_transaction_is_refused(db, ledger):
             await ledger.append(s, actor="x", action="access", subject="case:x", detail={})
 
 
-def test_the_cli_exits_non_zero_and_names_the_file(tmp_path, monkeypatch, capsys, clock):
+def test_the_cli_makes_keys_only_on_purpose_and_verifies_only_with_a_pinned_key(tmp_path, monkeypatch, capsys,
+                                                                               clock):
     import asyncio
 
     from dunline.cli import main
-    from recorder.ledger import load_or_create_key
-    from recorder.ledger_store import Ledger
+    from dunline.settings import load_settings
+    from dunline.wiring import open_ledger
     from storage.db import Database
 
     url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.delenv("DUNLINE_RECORDING_LEDGER_KEY_FINGERPRINT", raising=False)
     monkeypatch.setenv("DUNLINE_DATABASE_URL", url)
     monkeypatch.setenv("DUNLINE_RECORDING_ARCHIVE_DIR", str(tmp_path / "archive"))
-    key = load_or_create_key(tmp_path / "ledger-key.pem")  # the default: beside the archive
+    key_file = tmp_path / "ledger-key.pem"  # the default: beside the archive
+    assert main(["recordings", "ledger-key"]) == 1 and "init-key" in capsys.readouterr().err
+    assert main(["recordings", "verify", "--fingerprint", "0" * 64]) == 2, "nothing to check with"
+    assert not key_file.exists(), "neither ledger-key nor verify makes a key"
+    assert main(["recordings", "init-key"]) == 0
+    fingerprint = capsys.readouterr().out.split("fingerprint: ")[1].split()[0]
+    assert main(["recordings", "init-key"]) == 1, "a key is made once"
+    capsys.readouterr()
 
     async def setup():
         db = Database(url)
         await db.migrate()
         try:
-            return await ingest_calls(db, clock, Ledger(db, key, clock, checkpoint_every=2), tmp_path)
+            ledger = await open_ledger(load_settings(), db, FilesystemArchive(tmp_path / "archive"), clock)
+            ledger.checkpoint_every = 2
+            made = await ingest_calls(db, clock, ledger, tmp_path)
+            await ledger.checkpoint()  # as the service does at shutdown: nothing left unsigned
+            return made
         finally:
             await db.close()
 
     archive, recs = asyncio.run(setup())
-    assert main(["recordings", "verify"]) == 0
+    assert main(["recordings", "verify"]) == 2 and "pinned key" in capsys.readouterr().err
+    assert main(["recordings", "verify", "--fingerprint", fingerprint]) == 0
     assert "verify: OK" in capsys.readouterr().out
+    monkeypatch.setenv("DUNLINE_RECORDING_LEDGER_KEY_FINGERPRINT", fingerprint)
+    assert main(["recordings", "verify"]) == 0
     writable(archive.path_of(recs[2].archive_path)).write_bytes(b"RIFF-rewritten")
     assert main(["recordings", "verify"]) == 1
     out = capsys.readouterr().out
     assert f"file_changed: {recs[2].archive_path}" in out and "FAILED (1 problems)" in out
     assert main(["recordings", "ledger-key"]) == 0
-    assert capsys.readouterr().out.startswith("-----BEGIN PUBLIC KEY-----")
+    out = capsys.readouterr().out
+    assert out.startswith("-----BEGIN PUBLIC KEY-----") and fingerprint in out

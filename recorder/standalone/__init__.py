@@ -1,0 +1,1 @@
+"""Files copied verbatim into exports; they import nothing of dunline."""
