@@ -194,7 +194,7 @@ async def open_audio(db: Database, store: ArchiveStore, ledger: Ledger, attempt_
     """The stored WAV of one leg ("mixed", "rx", "tx"), opened for reading; the caller
     closes it. The access is logged once the file is known to be readable."""
     if leg not in AUDIO_LEGS:
-        raise InvalidRequest(f"leg must be one of {', '.join(AUDIO_LEGS)}")
+        raise InvalidRequest(f"leg: must be one of {', '.join(AUDIO_LEGS)}")
     info = await load_recording(db, attempt_id)
     if info.purged_at is not None:
         raise AudioUnavailable(f"recording {attempt_id} was purged on {info.purged_at.isoformat()}")

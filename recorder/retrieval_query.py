@@ -48,7 +48,7 @@ class AudioUnavailable(RetrievalError):
 
 def check_case_number(text: str | None) -> str:
     if text is None or not CASE_NUMBER.fullmatch(text):
-        raise InvalidRequest(f"invalid case number {text!r}: 1-64 of A-Z a-z 0-9 . _ -, "
+        raise InvalidRequest(f"case: invalid case number {text!r}: 1-64 of A-Z a-z 0-9 . _ -, "
                              "starting with a letter or digit")
     return text
 
@@ -59,14 +59,22 @@ def check_attempt_id(text: str | None) -> str:
     return text
 
 
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=timezone.utc), datetime(9000, 1, 1, tzinfo=timezone.utc)
+
+
 def parse_time(text: str, name: str = "time") -> datetime:
-    """ISO 8601 date or date-time; without a zone it is UTC."""
+    """ISO 8601 date or date-time; without a zone it is UTC. Times a call cannot have (before
+    1970, after the year 9000, or beyond what a zone can shift) are refused, named."""
     try:
         when = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidRequest(f"{name}: not a date/time {text!r} (ISO 8601, e.g. 2026-11-29 "
+        when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+        in_utc = when.astimezone(timezone.utc)
+    except (ValueError, OverflowError):
+        raise InvalidRequest(f"{name}: not a date/time {text[:40]!r} (ISO 8601, e.g. 2026-11-29 "
                              "or 2026-11-29T08:00:00+01:00)") from None
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    if not EARLIEST <= in_utc < LATEST:
+        raise InvalidRequest(f"{name}: {text[:40]!r} is outside {EARLIEST:%Y} to {LATEST:%Y}")
+    return when
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,10 +102,14 @@ def encode_cursor(ended: datetime, row_id: int) -> str:
 
 
 def decode_cursor(text: str) -> tuple[datetime, int]:
+    """The position a `next_cursor` names; InvalidRequest naming `cursor` if it names none."""
     match = CURSOR.fullmatch(text)
-    if match is None:
-        raise InvalidRequest(f"invalid cursor {text!r}")
-    ended = datetime.strptime(match[1], "%Y%m%dT%H%M%S%f").replace(tzinfo=timezone.utc)
+    try:
+        if match is None:
+            raise ValueError
+        ended = datetime.strptime(match[1], "%Y%m%dT%H%M%S%f").replace(tzinfo=timezone.utc)
+    except ValueError:
+        raise InvalidRequest(f"cursor: {text[:60]!r} is not a cursor this service gave out") from None
     return ended, int(match[2])
 
 
@@ -119,19 +131,19 @@ class RecordingQuery:
         if self.case_id is not None:
             check_case_number(self.case_id)
         if self.phone is not None and not PHONE_NUMBER.fullmatch(self.phone):
-            raise InvalidRequest(f"invalid phone number {self.phone!r}")
+            raise InvalidRequest(f"phone: invalid phone number {self.phone[:40]!r}")
         if self.collector is not None and not COLLECTOR.fullmatch(self.collector):
-            raise InvalidRequest(f"invalid collector {self.collector!r}")
+            raise InvalidRequest(f"collector: invalid collector {self.collector[:40]!r}")
         for flag in self.flags:
             if not FLAG.fullmatch(flag):
-                raise InvalidRequest(f"invalid flag {flag!r}")
+                raise InvalidRequest(f"flag: invalid flag {flag[:40]!r}")
         for when in (self.ended_from, self.ended_to):
             if when is not None and when.tzinfo is None:
                 raise InvalidRequest("times must carry a zone")
         if self.ended_from and self.ended_to and self.ended_from >= self.ended_to:
-            raise InvalidRequest("from must be before to")
+            raise InvalidRequest("from, to: from must be before to")
         if not 1 <= self.limit <= MAX_LIMIT:
-            raise InvalidRequest(f"limit must be 1..{MAX_LIMIT}")
+            raise InvalidRequest(f"limit: must be 1..{MAX_LIMIT}")
         if self.cursor is not None:
             decode_cursor(self.cursor)
 
@@ -144,7 +156,7 @@ class RecordingQuery:
         try:
             size = DEFAULT_LIMIT if limit in (None, "") else int(limit)
         except ValueError:
-            raise InvalidRequest(f"limit: not a number {limit!r}") from None
+            raise InvalidRequest(f"limit: not a number {str(limit)[:40]!r}") from None
         return cls(case_id=case or None, phone=phone or None, collector=collector or None,
                    ended_from=parse_time(ended_from, "from") if ended_from else None,
                    ended_to=parse_time(ended_to, "to") if ended_to else None,

@@ -125,3 +125,27 @@ async def test_without_an_archive_the_routes_say_so(db):
     app = make_app(ConsoleDeps(db=db, dial=no_dial, health=lambda: {"ready": True}))
     async with TestClient(TestServer(app, host="127.0.0.1")) as c:
         assert (await c.get("/api/recordings?case=C-1", headers=WHO)).status == 503
+
+
+@pytest.mark.parametrize("query, parameter", [
+    ("cursor=20261399T000000000000Z.5", "cursor"),  # the cursor's form, an impossible date
+    ("cursor=99999999T999999999999Z.1", "cursor"),
+    ("cursor=junk", "cursor"),
+    ("from=9999-12-31T23:59:59-12:00", "from"),  # beyond what a datetime holds in UTC
+    ("to=0001-01-01T00:00:00%2B14:00", "to"),
+    ("from=8999-01-01&to=9999-01-01", "to"),
+    ("from=1900-01-01", "from"),
+    ("limit=1e9", "limit"), ("limit=0", "limit"),
+    ("phone=1;2", "phone"), ("collector=" + "a" * 40, "collector"), ("flag=%00", "flag"),
+    ("case=..", "case"), ("from=2026-02-01&to=2026-01-01", "from, to"),
+])
+async def test_a_bad_query_parameter_is_a_400_that_names_it(client, db, query, parameter):
+    resp = await client.get("/api/recordings?" + query, headers=WHO)
+    assert resp.status == 400, await resp.text()
+    assert (await resp.text()).startswith(f"{parameter}: ")
+    assert await ledger_entries(db) == [], "nothing read, nothing logged"
+
+
+async def test_a_bad_leg_is_a_400_that_names_it(client):
+    resp = await client.get(f"/api/recordings/{A1}/audio?leg=../../etc", headers=WHO)
+    assert resp.status == 400 and (await resp.text()).startswith("leg: ")
