@@ -56,15 +56,21 @@ def pid_dir(state_dir: Path) -> Path:
     return Path(state_dir) / "pids"
 
 
+# what the daemons create (recordings, logs with phone numbers) is for their owner and group only
+DAEMON_UMASK = 0o027
+
+
 def spawn(state_dir: Path, name: str, argv: list[str], *, root: str, cmd_marker: str,
           log_path: Path) -> ProcRecord:
-    """Start `argv` detached (own session, stdin /dev/null, output appended to `log_path`)."""
+    """Start `argv` detached (own session, stdin /dev/null, umask 027, output appended to
+    `log_path`, 0640)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as out:
+    os.chmod(log_path.parent, 0o750)
+    with os.fdopen(os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640), "ab") as out:
         out.write(f"\n=== {time.strftime('%F %T')} start {' '.join(argv)}\n".encode())
         out.flush()
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True, close_fds=True)
+                                start_new_session=True, close_fds=True, umask=DAEMON_UMASK)
     rec = ProcRecord(name, proc.pid, _start_time(proc.pid) or -1, root, cmd_marker, str(log_path))
     pdir = pid_dir(state_dir)
     pdir.mkdir(parents=True, exist_ok=True)

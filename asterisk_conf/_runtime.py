@@ -150,12 +150,15 @@ def prepare_rootfs(rootfs: Path, pbx_files: dict[str, str], carrier_files: dict[
             (target / name).write_text(text)
     # dirs under /var/run (-> /run) and ownership: only from inside the chroot (uid 101 there is
     # another user on the host, and /var/run is an absolute symlink)
+    # files at rest: the PBX's spool, logs and state are for the asterisk user and its group only
+    # (the recordings and the logs hold phone numbers and calls); the daemons run with umask 027
     script = (
-        "set -e; umask 022; "
-        f"for d in {' '.join(ASTERISK_DIRS)}; do mkdir -p $d; chown -R asterisk:asterisk $d; done; "
+        "set -e; umask 027; "
+        f"for d in {' '.join(ASTERISK_DIRS)}; do mkdir -p $d; chown -R asterisk:asterisk $d; chmod 0750 $d; done; "
         "rm -f /var/lib/asterisk/astdb.sqlite3 /var/lib/asterisk-carrier/astdb.sqlite3; "
         f"chown -R root:asterisk {PBX_ETC} {CARRIER_ETC}; chmod 0750 {PBX_ETC} {CARRIER_ETC}; "
-        f"chmod 0640 {PBX_ETC}/* {CARRIER_ETC}/*; chmod 0755 /var/spool/asterisk/monitor {RECORDING_DIR_PBX}"
+        f"chmod 0640 {PBX_ETC}/* {CARRIER_ETC}/*; chmod 0750 /var/spool/asterisk/monitor {RECORDING_DIR_PBX}; "
+        "find /var/log/asterisk /var/log/asterisk-carrier /var/spool/asterisk -type f -exec chmod o-rwx {} +"
     )
     chroot_run(rootfs, ["sh", "-c", script])
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import json
 import logging
 import signal
@@ -12,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 from dunline.settings import SettingsError, load_settings
+from storage.files import UMASK
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -47,8 +49,6 @@ def cmd_pbx(args: argparse.Namespace) -> int:
 
 def cmd_pbx_render(args: argparse.Namespace) -> int:
     """Render the PBX configuration (the sandbox's templates) for a real deployment."""
-    import os
-
     from asterisk_conf.render import PhoneAccount, pbx_values, render_set
 
     settings = load_settings(args.config)
@@ -71,7 +71,7 @@ def cmd_pbx_render(args: argparse.Namespace) -> int:
     for name, text in render_set("pbx", values).items():
         target = out / name
         target.write_text(text)
-        target.chmod(0o640 if name == "manager.conf" else 0o644)
+        target.chmod(0o640)  # secrets (AMI, phones) and the dialplan's contract: the PBX's group only
     print(f"rendered the PBX configuration into {out}")
     return 0
 
@@ -351,6 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    os.umask(UMASK)  # files at rest: whatever dunline writes is for its owner and group only
     args = build_parser().parse_args(argv)
     _setup_logging(args.verbose)
     try:

@@ -152,7 +152,7 @@ class Service:
         if self.archive.name == "fs":
             volumes["archive_disk"] = Path(s.recording.archive_dir)
         probes = ServiceProbes(link=AmiPbxLink(link), db=self.db, clock=self.clock, volumes=volumes,
-                               backlog=self.ingest.backlog, spool_dir=Path(s.recording.dir_host))
+                               backlog=self.ingest.backlog, journal=self.writer.backlog, spool_dir=Path(s.recording.dir_host))
         self.watchdog = Watchdog(probes, s.watchdog, self.clock, on_change=self._gate_changed,
                                  canary=self.run_canary)
         self._tasks.append(asyncio.create_task(self.watchdog.run(), name="watchdog"))

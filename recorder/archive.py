@@ -3,7 +3,8 @@
 One small interface (`ArchiveStore`), two stores:
 - `FilesystemArchive` (the default) keeps files under a dated, content-addressed layout
   `YYYY/MM/DD/<sha256>.wav`, written to a temporary name, fsynced, renamed into place and
-  made read-only, so a crash never leaves a half-written archive file. Its per-object
+  made read-only (0440, directories 0750: no other local user reads evidence), so a crash
+  never leaves a half-written archive file. Its per-object
   retention (retain-until, legal hold) is a read-only sidecar `<key>.retention.json`.
 - `recorder.s3_store.S3ObjectLockArchive`: S3 with Object Lock in compliance mode.
 
@@ -23,6 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO, Protocol
+
+from storage.files import DIR_MODE, READ_ONLY_MODE, make_dirs
 
 CHUNK = 1 << 20
 RETENTION_SUFFIX = ".retention.json"
@@ -124,7 +127,7 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _write_atomically(target: Path, data: bytes, mode: int = 0o444) -> None:
+def _write_atomically(target: Path, data: bytes, mode: int = READ_ONLY_MODE) -> None:
     tmp = target.with_name(f".incoming-{os.getpid()}-{target.name}")
     with tmp.open("wb") as handle:
         handle.write(data)
@@ -157,7 +160,7 @@ class FilesystemArchive:
             suffix: str = ".wav") -> StoredObject:
         """Copy `source` in (hashing while copying); idempotent for identical content."""
         day_dir = self.root / f"{when:%Y}" / f"{when:%m}" / f"{when:%d}"
-        day_dir.mkdir(parents=True, exist_ok=True)
+        make_dirs(day_dir)
         tmp = day_dir / f".incoming-{os.getpid()}-{source.name}"
         with source.open("rb") as src, tmp.open("wb") as dst:
             sha, size = copy_hashing(src, dst)
@@ -170,7 +173,7 @@ class FilesystemArchive:
                 self._write_retention(key, ObjectRetention(retain_until, current.legal_hold))
         else:
             self._write_retention(key, ObjectRetention(retain_until, False))
-            os.chmod(tmp, 0o444)
+            os.chmod(tmp, READ_ONLY_MODE)
             os.rename(tmp, final)
             _fsync_dir(day_dir)
         return StoredObject(key=key, sha256=sha, size_bytes=size)
@@ -230,7 +233,7 @@ class FilesystemArchive:
     def delete(self, key: str, *, now: datetime) -> None:
         check_deletable(key, self.retention_of(key), now)
         path = self.path_of(key)
-        os.chmod(path.parent, 0o755)
+        os.chmod(path.parent, DIR_MODE)
         path.unlink(missing_ok=True)
         self._sidecar(key).unlink(missing_ok=True)
         _fsync_dir(path.parent)

@@ -44,6 +44,7 @@ from recorder.ledger_store import Ledger
 from recorder.retrieval import RecordingInfo, case_recordings
 from recorder.retrieval_query import Requester, RetrievalError, check_case_number
 from storage.db import Database
+from storage.files import DIR_MODE, FILE_MODE, make_dirs
 from storage.names import case_subject, recording_subject
 
 BAGIT_TXT = "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
@@ -76,17 +77,19 @@ class BagPlan:
 
 
 def _sync_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("wb") as handle:
+    make_dirs(path.parent)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    with os.fdopen(fd, "wb") as handle:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
 
 
 def _copy_from_store(store: ArchiveStore, key: str, target: Path) -> tuple[str, int]:
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(target.parent)
     try:
-        with store.open_read(key) as src, target.open("wb") as dst:
+        with store.open_read(key) as src, os.fdopen(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+                                                            FILE_MODE), "wb") as dst:
             return copy_hashing(src, dst)
     except ObjectMissing:
         raise ExportError(f"archive object {key} is missing; run `dunline recordings verify`") from None
@@ -96,6 +99,7 @@ def _build_bag(store: ArchiveStore, out_dir: Path, plan: BagPlan) -> tuple[Path,
     """Write the whole bag into a new hidden directory; returns (dir, Payload-Oxum,
     SHA-256 of manifest-sha256.txt). Removes the directory on any error."""
     tmp = Path(tempfile.mkdtemp(prefix=f".{plan.name}.partial-", dir=out_dir))
+    os.chmod(tmp, DIR_MODE)  # the bag holds debtors' calls: its owner and group only
     finished = False
     try:
         payload: list[tuple[str, str, int]] = []  # (path in bag, sha256, size)
@@ -143,6 +147,7 @@ def _move_into_place(tmp: Path, target: Path, name: str, as_tar: bool) -> None:
         return
     partial = target.with_name(f".{target.name}.partial")
     try:
+        os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE))
         with tarfile.open(partial, "w") as tar:
             tar.add(tmp, arcname=name)
         with partial.open("rb") as handle:

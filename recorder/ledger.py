@@ -32,6 +32,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from storage.files import make_dirs
+
 GENESIS = "0" * 64
 DOMAIN = b"dunline-ledger-v1\n"  # format 1 (no salt)
 DOMAIN_V2 = b"dunline-ledger-v2\n"
@@ -363,7 +365,7 @@ def load_signer(path: Path | str) -> Signer:
 def create_key(path: Path | str) -> Signer:
     """Make a new signing key, written 0600; refuses if one exists (FileExistsError)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+    make_dirs(path.parent)
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())

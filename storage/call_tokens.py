@@ -16,6 +16,8 @@ import os
 import secrets
 from pathlib import Path
 
+from storage.files import make_dirs
+
 DOMAIN = b"dunline-call-token-v1\n"
 TOKEN_HEX = 64
 
@@ -44,7 +46,7 @@ class CallTokens:
             return cls(bytes.fromhex(path.read_text().strip()))
         except FileNotFoundError:
             pass
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+        make_dirs(path.parent)
         secret = secrets.token_bytes(32)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

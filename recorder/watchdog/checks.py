@@ -194,6 +194,17 @@ def ingest_backlog(pending: int, oldest_age_s: float, *, max_age_s: float) -> Ch
     return ok("ingest_backlog", 0)
 
 
+def database_writes(waiting: int, oldest_age_s: float) -> CheckResult:
+    """Facts (attempt reports, audit events) wait in the local journal: the database does not
+    take writes (locked, read-only, full, gone). Nothing is lost, but no call may be placed
+    until it takes them again: a new call could not even be written ahead."""
+    if waiting:
+        return CheckResult("database_writes", State.CRITICAL,
+                           f"the database takes no writes: {waiting} fact(s) waiting in the local journal, "
+                           f"oldest {oldest_age_s:.0f} s", waiting)
+    return ok("database_writes", 0)
+
+
 def silent_rate(flagged: int, total: int, *, warn_ratio: float, min_sample: int) -> CheckResult:
     """Too many recent recordings are silent, one-sided or short (a headset, codec or
     carrier problem the chain itself does not see)."""

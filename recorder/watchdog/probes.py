@@ -88,6 +88,7 @@ class ServiceProbes:
     clock: Clock
     volumes: dict[str, Path]  # check name ("spool_disk", "archive_disk") -> a path on it
     backlog: Callable[[], tuple[int, float]]  # pending ingests, oldest age in seconds
+    journal: Callable[[], tuple[int, float]] = lambda: (0, 0.0)  # facts waiting for the database
     spool_dir: Path | None = None
     _rates: dict[str, _WriteRate] = field(default_factory=dict)
     _spool_writer: tuple[int, int] | None = None  # the spool's owner at start: the PBX user
@@ -151,6 +152,9 @@ class ServiceProbes:
 
     async def ingest_backlog(self) -> tuple[int, float]:
         return self.backlog()
+
+    async def journal_backlog(self) -> tuple[int, float]:
+        return self.journal()
 
     async def reconciliation(self, older_than_s: float) -> Reconciliation:
         """Missing: recordings due for ingest longer than `older_than_s` and neither archived

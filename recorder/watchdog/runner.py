@@ -59,6 +59,7 @@ class Probes(Protocol):
     async def disks(self) -> dict[str, DiskFacts | None]: ...  # check name -> facts
     async def spool_access(self) -> DirectoryAccess | None: ...
     async def ingest_backlog(self) -> tuple[int, float]: ...  # pending, oldest age (s)
+    async def journal_backlog(self) -> tuple[int, float]: ...  # facts waiting for the database, oldest age
     async def reconciliation(self, older_than_s: float) -> Reconciliation: ...
     async def recent_recordings(self) -> tuple[int, int]: ...  # silent/short, total
 
@@ -150,6 +151,7 @@ class Watchdog:
                                              min_hours_to_full=s.min_hours_to_full))
         pending, oldest = await p.ingest_backlog()
         results.append(checks.ingest_backlog(pending, oldest, max_age_s=s.ingest_max_age_s))
+        results.append(checks.database_writes(*await p.journal_backlog()))
         found = await p.reconciliation(s.reconcile_after_s)
         results.append(checks.reconciliation(found, proven=frozenset(self._incidents.cleared)))
         failed = self._incidents.open_ones(tuple(self._incidents.failed_recordings))

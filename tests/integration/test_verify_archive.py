@@ -18,7 +18,7 @@ from tests.integration.test_ingest import write_wav
 async def ingest_calls(db, clock, ledger, tmp_path, n=3):
     archive = FilesystemArchive(tmp_path / "archive")
     spool = tmp_path / "spool"
-    spool.mkdir(exist_ok=True)
+    spool.mkdir(mode=0o750, exist_ok=True)  # as the PBX keeps it: its group only
     recordings = []
     for i in range(n):
         attempt_id = f"{i + 1:032x}"

@@ -19,6 +19,7 @@ class ScriptedProbes:
     free: int = 10 * GiB
     missing: tuple[str, ...] = ()
     orphans: tuple[str, ...] = ()
+    journaled: int = 0  # facts the database could not take
     calls: list[str] = field(default_factory=list)
 
     async def ami(self):
@@ -38,6 +39,9 @@ class ScriptedProbes:
 
     async def ingest_backlog(self):
         return 0, 0.0
+
+    async def journal_backlog(self):
+        return self.journaled, 3.0 if self.journaled else 0.0
 
     async def reconciliation(self, older_than_s):
         return Reconciliation(missing=self.missing, orphans=self.orphans)
@@ -164,6 +168,11 @@ async def test_conditions_pbx_restart_module_and_full_disk(clock):
         probes.uptime = PbxUptime(clock() + timedelta(minutes=1), None)
         await wait_for(lambda: not dog.gate.is_open, timeout=1.0)
         assert "restarted" in changes[-1].reason
+        await wait_for(lambda: dog.gate.is_open)
+        probes.journaled = 2  # the database takes no writes: facts wait in the journal
+        await wait_for(lambda: not dog.gate.is_open, timeout=1.0)
+        assert "database_writes" in changes[-1].reason and "2 fact(s)" in changes[-1].reason
+        probes.journaled = 0
         await wait_for(lambda: dog.gate.is_open)
     finally:
         await stop(dog, task)
