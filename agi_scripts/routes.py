@@ -88,6 +88,7 @@ class CallRoutes:
     # what AMI reports of an attempt's channel now, and whether AMI is watching at all
     pbx_view: Callable[[str], PbxChannel | None] = _no_view
     pbx_watching: Callable[[], bool] = lambda: False
+    pbx_ended: Callable[[str], bool] = lambda attempt_id: False  # AMI saw the attempt's channel hang up
     confirm_timeout_s: float = 1.0  # how long bind waits for AMI to report the channel
     _watches: set[asyncio.Task[None]] = field(default_factory=set)
     _audits: set[asyncio.Task[None]] = field(default_factory=set)
@@ -227,8 +228,9 @@ class CallRoutes:
         task.add_done_callback(self._watches.discard)
 
     async def _call_over(self, attempt_id: str) -> bool:
-        """The call has ended, as stored or as reported and still waiting to be stored."""
-        if self.writer.ended_pending(attempt_id):
+        """The call has ended: as AMI saw it, as reported and not stored yet (a database that
+        keeps writes waiting must not make a finished call look "not growing"), or as stored."""
+        if self.pbx_ended(attempt_id) or self.writer.ended_pending(attempt_id):
             return True
         async with self.db.session() as s:
             attempt = await repo.get_attempt(s, attempt_id)

@@ -118,6 +118,7 @@ class Service:
             on_recording_incident=self._recording_incident,
             pbx_view=self._pbx_view,
             pbx_watching=lambda: bool(self.link and self.link.connected),
+            pbx_ended=lambda attempt_id: bool(self.monitor and self.monitor.tracker.has_ended(attempt_id)),
         )
         self.routes = routes
         self.agi = FastAgiServer(routes.routes(), host=s.agi.host, port=s.agi.port,

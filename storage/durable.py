@@ -44,6 +44,7 @@ log = logging.getLogger("dunline.durable")
 UNAVAILABLE: tuple[type[BaseException], ...] = (sa_exc.OperationalError, sa_exc.InterfaceError, OSError)
 
 OnReport = Callable[[ReportResult], Awaitable[None] | None]
+END_EVENTS = frozenset({Event.HUNG_UP, Event.VANISHED, Event.ORIGINATE_FAILED})
 
 
 class DurableWriter:
@@ -53,6 +54,7 @@ class DurableWriter:
         self.on_report = on_report
         self.retry_s, self.max_retry_s = retry_s, max_retry_s
         self._pending: dict[str, list[Report]] = {}  # attempt id -> reports waiting in the journal
+        self._ending: dict[str, int] = {}  # attempt id -> end reports being written right now
         self._waiting: dict[str, float] = {}  # record id -> when journaled (monotonic)
         self._wake = asyncio.Event()
         self._replay_lock = asyncio.Lock()
@@ -63,19 +65,28 @@ class DurableWriter:
         """Apply a report now; None if it was journaled (applied later, in order)."""
         record = {"id": str(uuid.uuid4()), "kind": "report", "attempt_id": attempt_id,
                   "report": report.to_json()}
-        if attempt_id not in self._pending:
-            try:
-                async with self.db.session() as session:
-                    result = await apply_report(session, attempt_id, report)
-            except UNAVAILABLE as exc:
-                log.error("database unavailable for the %s report of %s (%s): journaled",
-                          report.event.value, attempt_id, _short(exc))
-            else:
-                await self._notify(result)
-                return result
-        await self._keep(record)
-        self._pending.setdefault(attempt_id, []).append(report)
-        return None
+        ending = report.event in END_EVENTS
+        if ending:  # known from now on, even while the database makes the write wait
+            self._ending[attempt_id] = self._ending.get(attempt_id, 0) + 1
+        try:
+            if attempt_id not in self._pending:
+                try:
+                    async with self.db.session() as session:
+                        result = await apply_report(session, attempt_id, report)
+                except UNAVAILABLE as exc:
+                    log.error("database unavailable for the %s report of %s (%s): journaled",
+                              report.event.value, attempt_id, _short(exc))
+                else:
+                    await self._notify(result)
+                    return result
+            await self._keep(record)
+            self._pending.setdefault(attempt_id, []).append(report)
+            return None
+        finally:
+            if ending:
+                self._ending[attempt_id] -= 1
+                if not self._ending[attempt_id]:
+                    del self._ending[attempt_id]
 
     async def audit(self, *, actor: str, action: str, subject: str | None = None, at: datetime | None = None,
                     **detail: Any) -> None:
@@ -112,9 +123,9 @@ class DurableWriter:
         return tuple(self._pending.get(attempt_id, ()))
 
     def ended_pending(self, attempt_id: str) -> bool:
-        """An end of this attempt is known but still waits in the journal."""
-        return any(r.event in (Event.HUNG_UP, Event.VANISHED, Event.ORIGINATE_FAILED)
-                   for r in self._pending.get(attempt_id, ()))
+        """An end of this attempt is known but not stored yet: being written (the database
+        may keep it waiting for its busy timeout) or waiting in the journal."""
+        return attempt_id in self._ending or any(r.event in END_EVENTS for r in self._pending.get(attempt_id, ()))
 
     def backlog(self) -> tuple[int, float]:
         """Records waiting in the journal, and the age of the oldest (seconds)."""

@@ -313,3 +313,28 @@ async def test_mixmonitor_missing_from_the_pbx_means_no_call(routes_server, db):
     async with db.session() as s:
         attempt = await repo.get_attempt(s, GOOD)
     assert (attempt.state, attempt.recording_name) == ("answered", None), "answered, hung up, never bound"
+
+
+async def test_a_call_ended_while_the_database_keeps_writes_waiting_is_not_called_not_growing(routes_server, db,
+                                                                                            tmp_path):
+    """The hang-up handler's report waits on a write lock; meanwhile MixMonitor has closed the
+    file and the growth watch looks: the end is known (in flight), so no false alarm."""
+    import sqlite3
+    import threading
+
+    await ScriptedPbx(routes_server.spool).run(routes_server.port, signed("bind", GOOD), GOOD)
+    await keep_growing(routes_server.spool / f"{GOOD}.wav", steps=2)
+    holder = sqlite3.connect(tmp_path / "dunline.db", isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(1.5, lambda: holder.execute("ROLLBACK"))
+    release.start()
+    try:
+        pbx = ScriptedPbx(routes_server.spool, variables={"HANGUPCAUSE": "16", "ANSWEREDTIME": "3"})
+        await pbx.run(routes_server.port, signed("ended", GOOD), GOOD)  # waits for the lock, then stores
+    finally:
+        release.join()
+        holder.close()
+    await asyncio.sleep(0.6)  # past the growth bound once more
+    assert routes_server.cut == [] and routes_server.incidents == [], "no false 'not growing'"
+    async with db.session() as s:
+        assert (await repo.get_attempt(s, GOOD)).state == "ended"
