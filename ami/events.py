@@ -27,6 +27,7 @@ class ChannelEvent:
     linkedid: str = ""
     channel_state: int = -1  # Asterisk ChannelState: 0 Down, 5 Ringing, 6 Up; -1 unknown
     channel_state_desc: str = ""
+    pbx_at: float | None = None  # the PBX's own clock (Timestamp header, manager.conf timestampevents)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -188,11 +189,20 @@ def _seconds(text: str) -> int:
     return total
 
 
+def _epoch(text: str) -> float | None:
+    """An AMI Timestamp ('1796286630.384228'); None when absent or not a sane time."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if 0 < value < 1e11 else None
+
+
 def _chan(h: Mapping[str, str], at: float) -> dict[str, object]:
     return dict(
         at=at, channel=h.get("channel", ""), uniqueid=h.get("uniqueid", ""),
         linkedid=h.get("linkedid", ""), channel_state=_int(h.get("channelstate", ""), -1),
-        channel_state_desc=h.get("channelstatedesc", ""),
+        channel_state_desc=h.get("channelstatedesc", ""), pbx_at=_epoch(h.get("timestamp", "")),
     )
 
 

@@ -56,6 +56,7 @@ class CallState:
     dial_status: str = ""  # last DialEnd DialStatus where this call was caller or callee
     vars: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     ended_by_resync: bool = False
+    pbx_created_at: float | None = None  # when the PBX made the channel, by its own clock (epoch)
 
     @property
     def answered(self) -> bool:
@@ -151,13 +152,13 @@ class CallTracker:
                         event.dest_channel_state),
                        (event.uniqueid, event.channel, event.linkedid, event.channel_state)]
             for uid, channel, linkedid, channel_state in parties:
-                call = self._touch(uid, channel, linkedid, channel_state, at, at, out)
+                call = self._touch(uid, channel, linkedid, channel_state, at, at, out, event.pbx_at)
                 if call is not None and isinstance(event, DialEnd):
                     self._store(replace(call, dial_status=event.dial_status),
                                 UpdateKind.DIAL_END, at, out)
             return out
         call = self._touch(event.uniqueid, event.channel, event.linkedid,
-                           event.channel_state, at, at, out)
+                           event.channel_state, at, at, out, event.pbx_at)
         if call is None:
             return out
         if isinstance(event, Hangup):
@@ -181,7 +182,8 @@ class CallTracker:
             present.add(ch.uniqueid)
             created_at = at - max(ch.duration, 0)
             call = self._touch(ch.uniqueid, ch.channel, ch.linkedid, ch.channel_state,
-                               created_at, at, out)
+                               created_at, at, out,
+                               None if ch.pbx_at is None else ch.pbx_at - max(ch.duration, 0))
             if call is not None and ch.bridge_id and call.bridged_at is None:
                 self._store(replace(call, bridged_at=at), UpdateKind.BRIDGED, at, out)
         for uid in [u for u in self._calls if u not in present]:
@@ -190,13 +192,14 @@ class CallTracker:
 
     # -- helpers -----------------------------------------------------------------
     def _touch(self, uid: str, channel: str, linkedid: str, channel_state: int,
-               created_at: float, at: float, out: list[CallUpdate]) -> CallState | None:
+               created_at: float, at: float, out: list[CallUpdate],
+               pbx_created_at: float | None = None) -> CallState | None:
         """Find or create the call, refresh its names, advance its phase."""
         if not uid or uid in self._ended or (self._accept and not self._accept(uid)):
             return None
         call = self._calls.get(uid)
         if call is None:
-            call = CallState(uid, linkedid, channel, "down", created_at)
+            call = CallState(uid, linkedid, channel, "down", created_at, pbx_created_at=pbx_created_at)
             self._store(call, UpdateKind.CREATED, at, out)
         elif (channel and channel != call.channel) or (linkedid and linkedid != call.linkedid):
             call = replace(call, channel=channel or call.channel,

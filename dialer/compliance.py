@@ -8,6 +8,10 @@ breaches are reported for the period only. Each client's attempts are judged by 
 client's rules and approved caller IDs (per-number caps therefore count per client).
 Canary attempts (the watchdog's test calls, `decision.canary`) are not debtor calls and
 are left out.
+
+The dialer's own clock is checked too (dialer/policy/clock_witness.py): decision times
+never run backwards, and each call's decision time agrees with the time the PBX created
+its channel by the PBX's own clock; calls without such a record are listed as unverified.
 """
 from __future__ import annotations
 
@@ -15,15 +19,16 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from dialer.policy import AuditedAttempt, Breach, PolicySettings, audit
+from dialer.policy.clock_witness import CLOCK_RULES, TimedCall, TimedDecision, check_clock
 from dialer.policy.model import Appointment, CaseFacts, PhoneFacts
 from dialer.policy_config import PolicyBook
 from dialer.policy_store import HISTORY_DAYS, attempt_record, case_facts, phone_facts
 from storage.db import Database
 from storage.models import Appointment as AppointmentRow
-from storage.models import ApprovedCallerId, Attempt, Case, Phone
+from storage.models import ApprovedCallerId, Attempt, Case, Phone, PolicyDecision
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,10 +38,19 @@ class ComplianceReport:
     attempts: int
     checked: dict[str, int]
     breaches: tuple[Breach, ...]
+    clock_unverified: tuple[str, ...] = ()  # calls with no PBX time to check the dialer's clock by
 
     @property
     def clean(self) -> bool:
         return not self.breaches
+
+    @property
+    def rule_breaches(self) -> tuple[Breach, ...]:
+        return tuple(b for b in self.breaches if b.rule not in CLOCK_RULES)
+
+    @property
+    def clock_breaches(self) -> tuple[Breach, ...]:
+        return tuple(b for b in self.breaches if b.rule in CLOCK_RULES)
 
     def render(self) -> str:
         lines = [f"compliance report {self.start.isoformat()} .. {self.end.isoformat()}: "
@@ -45,6 +59,9 @@ class ComplianceReport:
         for rule, count in self.checked.items():
             n = sum(1 for b in self.breaches if b.rule == rule)
             lines.append(f"{rule:<32} {count:>7} {n:>9}")
+        if self.clock_unverified:
+            lines.append(f"{len(self.clock_unverified)} call(s) without a PBX time: the dialer's clock is unchecked "
+                         f"for them: {', '.join(self.clock_unverified[:5])}")
         for b in self.breaches:
             lines.append(f"BREACH {b.attempt_id} {b.rule}: {b.reason}")
         lines.append("clean: no call broke a rule" if self.clean else f"{len(self.breaches)} BREACHES")
@@ -70,9 +87,10 @@ def _snapshot(attempt: Attempt, case: Case, phone: Phone | None) -> tuple[CaseFa
 
 
 async def compliance_report(db: Database, start: datetime, end: datetime,
-                            rules: PolicySettings | PolicyBook) -> ComplianceReport:
+                            rules: PolicySettings | PolicyBook, *, clock_tolerance_s: float = 60.0) -> ComplianceReport:
     """Audit the period; each case's attempts against its campaign's or client's rules and
-    the client's approved caller IDs."""
+    the client's approved caller IDs; the dialer's clock against the decisions' order and
+    the PBX's clock (within `clock_tolerance_s`)."""
     book = PolicyBook.of(rules)
     async with db.session() as s:
         rows = (await s.execute(
@@ -84,6 +102,7 @@ async def compliance_report(db: Database, start: datetime, end: datetime,
         pools: dict[str, set[str]] = {}
         for row in (await s.scalars(select(ApprovedCallerId))).all():
             pools.setdefault(row.client, set()).add(row.number)
+        decisions = await _decisions_in_write_order(s, start, end)
     by_case: dict[str, list[Appointment]] = {}
     for a in appointments:
         by_case.setdefault(a.case_id, []).append(
@@ -108,5 +127,29 @@ async def compliance_report(db: Database, start: datetime, end: datetime,
         for rule, count in result.checked.items():
             checked[rule] = checked.get(rule, 0) + count
         breaches.extend(b for b in result.breaches if b.attempt_id in in_period)
+    clock = check_clock(
+        [TimedDecision(d.attempt_id or f"decision #{d.id}", d.at) for d in decisions],
+        [TimedCall(a.id, a.created_at, a.pbx_started_at) for a, _, _ in rows
+         if a.id in in_period and _reached_the_pbx(a) and not (a.decision or {}).get("canary")],
+        tolerance_s=clock_tolerance_s)
+    checked.update(clock.checked)
+    breaches.extend(clock.breaches)
     return ComplianceReport(start=start, end=end, attempts=len(in_period), checked=checked,
-                            breaches=tuple(breaches))
+                            breaches=tuple(breaches), clock_unverified=clock.unverified)
+
+
+async def _decisions_in_write_order(session: Any, start: datetime, end: datetime) -> list[PolicyDecision]:
+    """The decisions written from the first to the last one dated in the period, in the
+    order they were written (by id, whatever their dates: a clock set back dates a
+    decision outside the period), with the one written just before them."""
+    first, last = (await session.execute(select(func.min(PolicyDecision.id), func.max(PolicyDecision.id)).where(
+        PolicyDecision.at >= start, PolicyDecision.at < end))).one()
+    if first is None:
+        return []
+    return list((await session.scalars(select(PolicyDecision).where(
+        PolicyDecision.id >= first - 1, PolicyDecision.id <= last).order_by(PolicyDecision.id))).all())
+
+
+def _reached_the_pbx(attempt: Attempt) -> bool:
+    """A call the PBX made a channel for (so it has, or should have, its own time of it)."""
+    return attempt.pbx_started_at is not None or attempt.hangup_cause is not None or attempt.answered_at is not None

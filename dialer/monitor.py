@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ami.events import OriginateResponse
@@ -88,9 +88,12 @@ class CallMonitor:
             left = call.unbridged_at if call.unbridged_at is not None else call.ended_at
             if left is not None:
                 bridged = round(max(left - call.bridged_at, 0.0), 3)
+        pbx_started = (None if call.pbx_created_at is None
+                       else datetime.fromtimestamp(call.pbx_created_at, tz=timezone.utc))
         await self.writer.report(call.uniqueid, Report(
             event=Event.HUNG_UP, source=Source.AMI, at=self.clock(), answered=call.answered,
-            hangup_cause=call.hangup_cause, dial_status=call.dial_status or None, bridged_seconds=bridged))
+            hangup_cause=call.hangup_cause, dial_status=call.dial_status or None, bridged_seconds=bridged,
+            pbx_started_at=pbx_started))
         log.info("attempt %s ended (cause %s, answered %s)", call.uniqueid, call.hangup_cause, call.answered)
 
     async def _originate_response(self, event: OriginateResponse) -> None:

@@ -193,9 +193,8 @@ def cmd_compliance(args: argparse.Namespace) -> int:
         db = Database(settings.database.url)
         try:
             await db.migrate()
-            if args.profile:
-                return await compliance_report(db, start, end, profile(args.profile))
-            return await compliance_report(db, start, end, build_policy_book(settings))
+            rules = profile(args.profile) if args.profile else build_policy_book(settings)
+            return await compliance_report(db, start, end, rules, clock_tolerance_s=args.clock_tolerance)
         finally:
             await db.close()
 
@@ -324,6 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--from", dest="start", required=True, help="start (ISO 8601, UTC if no zone)")
     comp.add_argument("--to", dest="end", required=True, help="end, exclusive")
     comp.add_argument("--profile", help="rules to audit against (default: policy.profile)")
+    comp.add_argument("--clock-tolerance", type=float, default=60.0,
+                      help="seconds the dialer's decision time may differ from the PBX's time of the call (60)")
     comp.set_defaults(func=cmd_compliance)
 
     case = sub.add_parser("case", help="a case: phones, attempts and every policy decision")

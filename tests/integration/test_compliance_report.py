@@ -13,6 +13,7 @@ from dialer.policy import every_day, profile, with_overrides
 from dialer.policy_config import PolicyBook
 from dunline.cli import main
 from storage import repositories as repo
+from storage.lifecycle import Event, Report, Source
 from storage.clock import ManualClock
 from storage.models import Attempt, Case
 
@@ -131,3 +132,26 @@ async def test_a_campaigns_rules_apply_to_its_cases_as_dialled(db, writer):
     report = await compliance_report(db, DAY.astimezone(timezone.utc),
                                      (DAY + timedelta(days=1)).astimezone(timezone.utc), book)
     assert report.clean, report.render()
+
+
+async def test_a_dialer_whose_clock_is_hours_off_does_not_pass_its_own_audit(db, writer):
+    """Its clock says 15:00 in Beijing, so the window allows the call; the PBX made it at 23:00.
+    By its own times every rule holds; the PBX's clock names the call. A decision written
+    after others but dated earlier is named too."""
+    wrong = ManualClock(DAY.replace(hour=15).astimezone(timezone.utc))
+    await seed(db, wrong)
+    attempt = await place_call(db, Link(), DialSettings(), case_id="C-1", collector="6001", clock=wrong, writer=writer,
+                               policy=profile("client-default"))
+    real_start = DAY.replace(hour=23).astimezone(timezone.utc)
+    await writer.report(attempt.id, Report(event=Event.HUNG_UP, source=Source.AMI, at=wrong(), hangup_cause=17,
+                                           pbx_started_at=real_start))
+    wrong.set(DAY.replace(hour=14).astimezone(timezone.utc))  # and then set back an hour
+    with pytest.raises(DialBlocked, match="clock"):  # decide() refuses it; its verdict is kept, dated back
+        await place_call(db, Link(), DialSettings(), case_id="C-2", collector="6001", clock=wrong, writer=writer,
+                         policy=profile("client-default"))
+    report = await compliance_report(db, DAY.astimezone(timezone.utc), (DAY + timedelta(days=1)).astimezone(timezone.utc),
+                                     profile("client-default"))
+    assert report.rule_breaches == (), "by its own clock it broke no rule"
+    assert {(b.attempt_id, b.rule) for b in report.clock_breaches} >= {(attempt.id, "clock_vs_pbx")}
+    assert any(b.rule == "clock_order" for b in report.clock_breaches)
+    assert not report.clean and "8.0 h later" in report.render()

@@ -162,3 +162,10 @@ def test_fuzz_parser_never_crashes_on_random_bytes(data, step):
     for i in range(0, len(data), step):
         for message in parser.feed(data[i:i + step]):
             assert all(isinstance(k, str) and isinstance(v, str) for k, v in message.items())
+
+
+@pytest.mark.parametrize("stamp, expected", [("1796286630.384228", 1796286630.384228), ("", None), ("soon", None),
+                                             ("-5", None), ("1e300", None)])
+def test_the_pbxs_own_timestamp_is_kept_when_sane(stamp, expected):
+    event = parse_event({"Event": "Newchannel", "Uniqueid": "u1", "Timestamp": stamp}, at=1.0)
+    assert event.pbx_at == expected and event.at == 1.0

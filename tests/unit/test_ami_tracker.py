@@ -173,3 +173,14 @@ def test_any_sequence_never_raises_and_never_unends(events):
             if update.kind is UpdateKind.ANSWERED:
                 assert update.call.answered_at is not None
         assert not ended & set(tracker.calls)
+
+
+def test_the_call_keeps_when_the_pbx_made_it_by_the_pbxs_clock():
+    tracker = CallTracker()
+    run(tracker, Newchannel(at=1.0, channel=CH, uniqueid=UID, linkedid=UID, channel_state=0, pbx_at=1796286630.5),
+        Newstate(at=2.0, channel=CH, uniqueid=UID, linkedid=UID, channel_state=6, pbx_at=1796286632.0))
+    assert tracker.get(UID).pbx_created_at == 1796286630.5, "the first event's time, not a later one's"
+    listed = CoreShowChannel(at=100.0, channel="PJSIP/c-x", uniqueid="x", linkedid="x", channel_state=6,
+                             duration=42, pbx_at=1796286700.0)
+    tracker.resync([listed], at=100.0)
+    assert tracker.get("x").pbx_created_at == 1796286658.0, "from a listing: its time less its duration"
