@@ -238,7 +238,10 @@ class Service:
         except Exception:
             log.exception("journal replay at shutdown failed; the journal keeps its records")
         if self._ledger is not None:
-            await self._ledger.checkpoint()  # sign the head: whatever happens next, this much is sealed
+            try:  # sign the head: whatever happens next, this much is sealed (and witnessed)
+                await self._ledger.checkpoint()
+            except Exception:  # the database refused: the next start's timer signs it
+                log.exception("could not sign the ledger head at shutdown")
         await self.db.close()
 
     # -- work ------------------------------------------------------------------------

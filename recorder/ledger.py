@@ -246,50 +246,32 @@ class Signer:
         return Checkpoint(seq, head_hash, at, self.key_id, base64.b64encode(signature).decode())
 
 
-def verify_checkpoints(checkpoints: Sequence[Checkpoint], entries_by_seq: Mapping[int, Entry],
-                       public_key: Ed25519PublicKey) -> list[Problem]:
-    """Each checkpoint is signed by `public_key` and names an entry that still has its hash."""
-    problems: list[Problem] = []
-    key_id = key_id_of(public_key)
-    last_seq = max(entries_by_seq, default=0)
-    for cp in checkpoints:
-        name = f"checkpoint at entry {cp.seq}"
-        if cp.key_id != key_id:
-            problems.append(Problem("checkpoint_invalid", name, f"signed by unknown key {cp.key_id}"))
-            continue
-        try:
-            public_key.verify(base64.b64decode(cp.signature), checkpoint_message(cp.seq, cp.head_hash))
-        except (InvalidSignature, ValueError):
-            problems.append(Problem("checkpoint_invalid", name, "bad signature"))
-            continue
-        if cp.seq > last_seq:
-            problems.append(Problem("ledger_truncated", name,
-                                    f"the ledger ends at entry {last_seq}; entries were removed"))
-        elif (entry := entries_by_seq.get(cp.seq)) is None or entry.entry_hash != cp.head_hash:
-            problems.append(Problem("checkpoint_mismatch", name,
-                                    "the signed head hash differs from the stored entry"))
-    return problems
-
-
 def verify_heads(heads: Sequence[Checkpoint], entries_by_seq: Mapping[int, Entry], public_key: Ed25519PublicKey,
-                 *, source: str) -> list[Problem]:
-    """Signed heads kept outside the database (the store's witnesses, heads an outside party
-    kept) against the database's ledger: each must be validly signed by the pinned key and
-    name an entry that still has that hash. A head beyond the end is a rollback; a head
-    whose entry hash differs is a rewritten chain."""
+                 *, source: str, kinds: tuple[str, str, str] | None = None) -> list[Problem]:
+    """Signed heads against the ledger: each must be validly signed by the pinned key and
+    name an entry that still has that hash. A head beyond the end is a rollback (entries
+    removed); a head whose entry hash differs is a rewritten chain. `source` names where the
+    heads come from (`witness`, `given`: kept outside the database); `kinds` the problem
+    kinds for (bad signature, beyond the end, other hash)."""
+    invalid, beyond, mismatch = kinds or (f"{source}_invalid", "ledger_rolled_back", "ledger_rewritten")
     problems: list[Problem] = []
     last_seq = max(entries_by_seq, default=0)
     for head in heads:
-        name = f"{source} head at entry {head.seq}"
+        name = f"{source} at entry {head.seq}"
         if not head.signed_by(public_key):
-            problems.append(Problem(f"{source}_invalid", name, f"not signed by the pinned key (key {head.key_id})"))
+            problems.append(Problem(invalid, name, f"not signed by the pinned key (key {head.key_id})"))
         elif head.seq > last_seq:
-            problems.append(Problem("ledger_rolled_back", name,
-                                    f"the database's ledger ends at entry {last_seq}: entries were removed"))
+            problems.append(Problem(beyond, name, f"the ledger ends at entry {last_seq}: entries were removed"))
         elif (entry := entries_by_seq.get(head.seq)) is None or entry.entry_hash != head.head_hash:
-            problems.append(Problem("ledger_rewritten", name,
-                                    "the database's entry there has another hash: the chain was rewritten"))
+            problems.append(Problem(mismatch, name, "the entry there has another hash: the chain was rewritten"))
     return problems
+
+
+def verify_checkpoints(checkpoints: Sequence[Checkpoint], entries_by_seq: Mapping[int, Entry],
+                       public_key: Ed25519PublicKey) -> list[Problem]:
+    """The database's own checkpoints against its ledger."""
+    return verify_heads(checkpoints, entries_by_seq, public_key, source="checkpoint",
+                        kinds=("checkpoint_invalid", "ledger_truncated", "checkpoint_mismatch"))
 
 
 def proof_of(entries: Sequence[Entry], seq: int, checkpoint: Checkpoint, *, attempt_id: str, case_id: str,

@@ -202,9 +202,11 @@ async def verify_archive(db: Database, store: ArchiveStore, public_key: Ed25519P
     report.problems += verify_chain(entries)
     report.problems += verify_checkpoints(checkpoints, by_seq, public_key)
     report.problems += witness_problems
-    report.problems += verify_heads(witnessed, by_seq, public_key, source="witness")
+    report.problems += verify_heads(witnessed, by_seq, public_key, source="witnessed checkpoint",
+                                    kinds=("witness_invalid", "ledger_rolled_back", "ledger_rewritten"))
     report.problems += _witness_problems(checkpoints, witnessed, public_key)
-    report.problems += verify_heads(heads, by_seq, public_key, source="given")
+    report.problems += verify_heads(heads, by_seq, public_key, source="given head",
+                                    kinds=("given_invalid", "ledger_rolled_back", "ledger_rewritten"))
     signed_upto = max((c.seq for c in [*checkpoints, *witnessed] if c.signed_by(public_key)), default=0)
     report.unsigned_tail = max(0, len(entries) - signed_upto)
     if now is not None:

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
-APT_PACKAGES=(debootstrap debian-archive-keyring zstd baresip iproute2 ca-certificates python3-venv ffmpeg)
+APT_PACKAGES=(debootstrap debian-archive-keyring zstd baresip iproute2 ca-certificates python3-venv ffmpeg openssl)
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     missing=()

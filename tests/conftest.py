@@ -32,6 +32,15 @@ async def db(tmp_path):
 
 
 @pytest.fixture
+async def fast_db(tmp_path):
+    """The database with a short busy timeout: a held write lock fails a write in 0.1 s, not 5 s."""
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'd.db'}", busy_timeout_ms=100)
+    await database.migrate()
+    yield database
+    await database.close()
+
+
+@pytest.fixture
 def signer() -> Signer:
     return Signer(Ed25519PrivateKey.generate())
 

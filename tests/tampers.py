@@ -54,6 +54,19 @@ def _entries(con: sqlite3.Connection) -> list[Entry]:
                   prev, h, salt) for seq, at, actor, action, subject, detail, prev, h, salt in rows]
 
 
+@contextmanager
+def write_locked(db_path: Path) -> Iterator[None]:
+    """Another process's write transaction on the database file, held for the block (what
+    `sqlite3 dunline.db 'BEGIN IMMEDIATE'` left open does)."""
+    holder = sqlite3.connect(db_path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
 def checkpoint_seqs(db_path: Path) -> list[int]:
     with connect(db_path) as con:
         return [r[0] for r in con.execute("SELECT seq FROM ledger_checkpoints ORDER BY seq")]

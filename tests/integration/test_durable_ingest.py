@@ -5,9 +5,7 @@ resolves it; the spool tells a restarted service how calls ended while it was do
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -23,34 +21,15 @@ from recorder.resolutions import missing_recordings, resolve_missing
 from recorder.spool_scan import EndRecordError, parse_end_record, scan_spool
 from storage import repositories as repo
 from storage.call_tokens import CallTokens
-from storage.db import Database
 from storage.durable import DurableWriter
 from storage.journal import Journal
 from storage.lifecycle import Event, Report, Source
 from storage.models import Attempt, Case, IngestJob, Recording
 from tests.integration.test_ingest import write_wav
+from tests.tampers import write_locked
 
 A, B = "a" * 32, "b" * 32
 TOKENS = CallTokens(b"t" * 32)
-
-
-@pytest.fixture
-async def fast_db(tmp_path):
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'd.db'}", busy_timeout_ms=100)
-    await database.migrate()
-    yield database
-    await database.close()
-
-
-@contextmanager
-def write_locked(db: Database):
-    holder = sqlite3.connect(db.engine.url.database, isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
 
 
 @pytest.fixture
@@ -123,7 +102,7 @@ async def test_a_write_lock_during_the_commit_is_retried_until_archived_once(wor
     runner = w.runner()
     task = asyncio.create_task(runner.run())
     try:
-        with write_locked(w.db):
+        with write_locked(w.db.engine.url.database):
             await until(lambda: _tried(w, A), timeout=10)
             assert spool_paths(w.spool, A)["mixed"].exists(), "the spool file stays until the archive commit"
         assert w.incidents and w.incidents[0][0] == A, "the watchdog heard of the failure at once"

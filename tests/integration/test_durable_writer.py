@@ -4,42 +4,19 @@ order once it can, exactly once (even after a crash between the commit and the j
 rewrite), and a restart replays what the journal kept."""
 from __future__ import annotations
 
-import sqlite3
 import stat
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
 
 from storage import repositories as repo
-from storage.db import Database
 from storage.durable import DurableWriter
 from storage.journal import Journal
 from storage.lifecycle import Event, Report, Source
 from storage.models import Attempt, Case, IngestJob
+from tests.tampers import write_locked
 
 A = "a" * 32
-
-
-@pytest.fixture
-async def fast_db(tmp_path):
-    """The database with a short busy timeout: a held lock fails a write in 0.1 s, not 5 s."""
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'd.db'}", busy_timeout_ms=100)
-    await database.migrate()
-    yield database
-    await database.close()
-
-
-@contextmanager
-def write_locked(db: Database):
-    """Another process's write transaction on the file (what `sqlite3 d.db 'BEGIN IMMEDIATE'` holds)."""
-    holder = sqlite3.connect(db.engine.url.database, isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
 
 
 async def seed(db, clock):
@@ -62,7 +39,7 @@ async def test_a_locked_database_loses_nothing_and_keeps_the_order(fast_db, cloc
     await seed(fast_db, clock)
     notified = []
     writer = DurableWriter(fast_db, Journal(tmp_path / "j" / "facts.journal"), clock, on_report=notified.append)
-    with write_locked(fast_db):
+    with write_locked(fast_db.engine.url.database):
         assert await writer.report(A, report(Event.ANSWERED, clock)) is None, "journaled"
         await writer.audit(actor="watchdog", action="gate.closed", subject="dialing-gate", reason="x")
     # the lock is gone, but BOUND must not overtake the ANSWERED still in the journal
@@ -95,7 +72,7 @@ async def test_a_restart_replays_the_journal_exactly_once(fast_db, clock, tmp_pa
     await seed(fast_db, clock)
     path = tmp_path / "facts.journal"
     writer = DurableWriter(fast_db, Journal(path), clock)
-    with write_locked(fast_db):
+    with write_locked(fast_db.engine.url.database):
         await writer.report(A, report(Event.ANSWERED, clock))
         await writer.audit(actor="agi", action="recording.not_growing", subject=A)
     records = Journal(path).records()
@@ -114,7 +91,7 @@ async def test_a_record_cut_short_by_a_crash_is_skipped(fast_db, clock, tmp_path
     await seed(fast_db, clock)
     path = tmp_path / "facts.journal"
     writer = DurableWriter(fast_db, Journal(path), clock)
-    with write_locked(fast_db):
+    with write_locked(fast_db.engine.url.database):
         await writer.report(A, report(Event.ANSWERED, clock))
     with path.open("ab") as handle:
         handle.write(b'{"id":"torn","kind":"audit","act')  # the writer died mid-line: never acknowledged
@@ -125,7 +102,7 @@ async def test_a_record_cut_short_by_a_crash_is_skipped(fast_db, clock, tmp_path
 async def test_replay_waits_while_the_database_stays_locked(fast_db, clock, tmp_path):
     await seed(fast_db, clock)
     writer = DurableWriter(fast_db, Journal(tmp_path / "facts.journal"), clock)
-    with write_locked(fast_db):
+    with write_locked(fast_db.engine.url.database):
         await writer.report(A, report(Event.ANSWERED, clock))
         assert await writer.replay() == 1, "still locked: kept"
     assert await writer.replay() == 0
@@ -137,7 +114,7 @@ async def test_a_report_that_cannot_be_applied_keeps_its_attempts_order(fast_db,
     await seed(fast_db, clock)
     path = tmp_path / "facts.journal"
     writer = DurableWriter(fast_db, Journal(path), clock)
-    with write_locked(fast_db):
+    with write_locked(fast_db.engine.url.database):
         await writer.report(A, report(Event.ANSWERED, clock))
         await writer.report(A, report(Event.BOUND, clock, recording_name=A))
         await writer.audit(actor="x", action="other.attempt", subject="b" * 32)

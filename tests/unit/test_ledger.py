@@ -162,7 +162,7 @@ def test_heads_kept_outside_name_a_rollback_and_a_rewrite():
     assert verify_heads(heads, by_seq, signer.public_key, source="witness") == []
     rolled_back = {s: e for s, e in by_seq.items() if s <= 4}
     assert [(p.kind, p.what) for p in verify_heads(heads, rolled_back, signer.public_key, source="witness")] \
-        == [("ledger_rolled_back", "witness head at entry 6")]
+        == [("ledger_rolled_back", "witness at entry 6")]
     prev, rewritten = entries[1], dict(list(by_seq.items())[:2])
     for e in entries[2:]:
         prev = make_entry(prev, at=e.at, actor="mallory", action=e.action, subject=e.subject, detail={})
