@@ -72,8 +72,19 @@ def cmd_pbx_render(args: argparse.Namespace) -> int:
         target = out / name
         target.write_text(text)
         target.chmod(0o640)  # secrets (AMI, phones) and the dialplan's contract: the PBX's group only
+        if args.group is not None:
+            os.chown(target, -1, _group_id(args.group))
     print(f"rendered the PBX configuration into {out}")
     return 0
+
+
+def _group_id(group: str) -> int:
+    """A group by number or name (the rendered configs are readable by that group)."""
+    if group.isdigit():
+        return int(group)
+    import grp
+
+    return grp.getgrnam(group).gr_gid
 
 
 def cmd_db(args: argparse.Namespace) -> int:
@@ -302,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--sip-port", type=int, default=5060)
     render.add_argument("--carrier-host", default="127.0.0.1", help="the SIP trunk's host")
     render.add_argument("--carrier-port", type=int, default=5060)
+    render.add_argument("--group", help="the group the PBX reads its configuration as (files are 0640)")
     render.set_defaults(func=cmd_pbx_render)
 
     db = sub.add_parser("db", help="database schema")

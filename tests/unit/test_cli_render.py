@@ -1,4 +1,6 @@
 """`dunline pbx-render` writes the sandbox's PBX templates for a deployment."""
+import os
+
 from dunline.cli import main
 
 
@@ -14,7 +16,9 @@ def test_render_writes_configs(tmp_path, monkeypatch):
     monkeypatch.setenv("DUNLINE_AMI_SECRET", "s3cret")
     monkeypatch.setenv("DUNLINE_PHONE_SECRET", "p4ss")
     out = tmp_path / "conf"
-    assert main(["pbx-render", "--out", str(out), "--sip-bind", "0.0.0.0"]) == 0
+    assert main(["pbx-render", "--out", str(out), "--sip-bind", "0.0.0.0", "--group", str(os.getgid())]) == 0
+    for conf in out.iterdir():  # secrets and the dialplan: the PBX's group may read, nobody else
+        assert (conf.stat().st_mode & 0o777, conf.stat().st_gid) == (0o640, os.getgid()), conf.name
     manager = (out / "manager.conf").read_text()
     assert "bindaddr = 127.0.0.1" in manager and "secret = s3cret" in manager
     dialplan = (out / "extensions.conf").read_text()
