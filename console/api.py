@@ -1,7 +1,10 @@
-"""The console's JSON API (aiohttp). Foundation slice: cases, dialling, attempts.
+"""The console's JSON API (aiohttp): cases, dialling, attempts, the watchdog; the app itself.
 
 Every handler validates its input before touching anything stored: a bad case number
-is a 400/404 with a clear message, never an exception page or a partial write.
+is a 400/404 with a clear message, never an exception page or a partial write. Every
+route is an `Endpoint` (console/endpoints.py) behind the guard; a case outside the
+signed-in user's reach is "not found" (console/scope.py), and every read of a debtor's
+data is an audit event with the reader's name.
 """
 from __future__ import annotations
 
@@ -10,25 +13,40 @@ from typing import Any
 
 from aiohttp import web
 
-from console.deps import DEPS, ConsoleDeps
+from console.deps import DEPS, ConsoleDeps, principal
+from console.endpoints import Endpoint, Param, register
 from console.metrics import metrics
-from console.recordings_api import add_recording_routes
+from console.openapi import openapi_json
+from console.recordings_api import ENDPOINTS as RECORDING_ENDPOINTS
+from console.scope import case_scope, phone_shown
+from console.security import outer_wall, security_headers
+from console.session_api import ENDPOINTS as SESSION_ENDPOINTS
+from people.accounts import Principal
+from people.roles import Permission
 from recorder.watchdog.gate import GateClosed
 from storage import repositories as repo
-from storage.models import ATTEMPT_ID_PATTERN, Attempt, Recording
+from storage.models import ATTEMPT_ID_PATTERN, Attempt, Case, Recording
+from storage.names import case_subject
 
 CASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+CASE_ID_SCHEMA = {"type": "string", "pattern": CASE_ID.pattern}
+ATTEMPT_ID_SCHEMA = {"type": "string", "pattern": ATTEMPT_ID_PATTERN.pattern}
 
 
-def attempt_json(a: Attempt) -> dict[str, Any]:
+def attempt_json(a: Attempt, who: Principal) -> dict[str, Any]:
     return {
-        "id": a.id, "case_id": a.case_id, "number": a.number, "collector": a.collector,
+        "id": a.id, "case_id": a.case_id, "number": phone_shown(who, a.number), "collector": a.collector,
         "state": a.state, "outcome": a.outcome, "hangup_cause": a.hangup_cause,
         "dial_status": a.dial_status, "created_at": _iso(a.created_at),
         "answered_at": _iso(a.answered_at), "ended_at": _iso(a.ended_at),
         "bridged_seconds": a.bridged_seconds, "recorded_seconds": a.recorded_seconds,
         "note": a.note,
     }
+
+
+def phones_json(case: Case, who: Principal) -> list[dict[str, Any]]:
+    return [{"id": p.id, "number": phone_shown(who, p.number), "kind": p.kind, "label": p.label,
+             "do_not_call": p.do_not_call, "refused": p.refused} for p in case.phones]
 
 
 def recording_ref(r: Recording) -> dict[str, Any]:
@@ -48,48 +66,79 @@ def _case_id(request: web.Request) -> str:
 
 
 async def list_cases(request: web.Request) -> web.Response:
+    who = principal(request)
     async with request.app[DEPS].db.session() as s:
-        cases = await repo.list_cases(s)
+        cases = await repo.list_cases(s, scope=case_scope(who))
+        await repo.audit(s, at=request.app[DEPS].clock(), actor=who.username, action="cases.listed",
+                         subject="cases", cases=[c.id for c in cases])
         return web.json_response([
-            {"id": c.id, "client": c.client, "status": c.status,
-             "phones": [p.number for p in c.phones]} for c in cases
+            {"id": c.id, "client": c.client, "status": c.status, "phones": phones_json(c, who)} for c in cases
         ])
 
 
 async def get_case(request: web.Request) -> web.Response:
-    case_id = _case_id(request)
+    case_id, who = _case_id(request), principal(request)
     async with request.app[DEPS].db.session() as s:
         try:
-            case = await repo.get_case(s, case_id)
+            case = await repo.get_case(s, case_id, case_scope(who))
         except repo.NotFound:
             raise web.HTTPNotFound(text=f"no case {case_id}") from None
         attempts = await repo.attempts_for_case(s, case_id)
         recordings = await repo.recordings_for_case(s, case_id)
         decisions = await repo.decisions_for_case(s, case_id)
+        await repo.audit(s, at=request.app[DEPS].clock(), actor=who.username, action="case.viewed",
+                         subject=case_subject(case_id))
         return web.json_response({
             "id": case.id, "client": case.client, "debtor_name": case.debtor_name,
-            "status": case.status, "phones": [p.number for p in case.phones],
-            "attempts": [attempt_json(a) for a in attempts],
+            "status": case.status, "phones": phones_json(case, who),
+            "attempts": [attempt_json(a, who) for a in attempts],
             # recordings are evidence: listed (and every access logged) only through
             # /api/cases/{id}/recordings with who and why (console/recordings_api.py)
             "recordings": {"count": len(recordings), "href": f"/api/cases/{case.id}/recordings"},
-            "decisions": [{"at": _iso(d.at), "number": d.number, "allowed": d.allowed, "rule": d.rule,
-                           "reason": d.reason, "next_allowed_at": _iso(d.next_allowed_at),
+            "decisions": [{"at": _iso(d.at), "number": phone_shown(who, d.number), "allowed": d.allowed,
+                           "rule": d.rule, "reason": d.reason, "next_allowed_at": _iso(d.next_allowed_at),
                            "attempt_id": d.attempt_id} for d in decisions],
         })
 
 
-async def dial_case(request: web.Request) -> web.Response:
-    case_id = _case_id(request)
-    number = request.query.get("number")
+async def _number_to_dial(request: web.Request, case: Case) -> str | None:
+    """`phone` (a phone's id on the case: what a reader of masked numbers has) or `number`."""
+    phone, number = request.query.get("phone"), request.query.get("number")
+    if phone is not None and number is not None:
+        raise web.HTTPBadRequest(text="give phone or number, not both")
+    if phone is not None:
+        if not phone.isdigit() or len(phone) > 12:
+            raise web.HTTPBadRequest(text="phone: the id of one of the case's phones")
+        match = [p.number for p in case.phones if p.id == int(phone)]
+        if not match:
+            raise web.HTTPNotFound(text=f"case {case.id} has no phone {phone}")
+        return match[0]
     if number is not None and not re.fullmatch(r"\+?[0-9]{3,20}", number):
         raise web.HTTPBadRequest(text="invalid number")
+    return number
+
+
+async def dial_case(request: web.Request) -> web.Response:
     from dialer.originate import DialBlocked, DialError  # local: console only needs it here
 
+    case_id, who, deps = _case_id(request), principal(request), request.app[DEPS]
+    async with deps.db.session() as s:
+        try:
+            case = await repo.get_case(s, case_id, case_scope(who))
+        except repo.NotFound:
+            raise web.HTTPNotFound(text=f"no case {case_id}") from None
+    number = await _number_to_dial(request, case)
+
+    async def audit(**detail: Any) -> None:
+        async with deps.db.session() as s:
+            await repo.audit(s, at=deps.clock(), actor=who.username, action="case.dial_requested",
+                             subject=case_subject(case_id), **detail)
+
     try:
-        attempt = await request.app[DEPS].dial(case_id, number)
+        attempt = await deps.dial(case_id, number)
     except DialBlocked as exc:
         d = exc.decision
+        await audit(blocked=d.rule)
         return web.json_response(
             {"blocked": True, "rule": d.rule, "reason": d.reason,
              "next_allowed_at": d.next_allowed_at.isoformat() if d.next_allowed_at else None},
@@ -97,32 +146,42 @@ async def dial_case(request: web.Request) -> web.Response:
     except DialError as exc:
         raise web.HTTPNotFound(text=str(exc)) from None
     except GateClosed as exc:  # no recording chain, no call: try again when the gate opens
+        await audit(blocked="dialing_gate")
         return web.json_response({"blocked": True, "rule": "dialing_gate", "reason": str(exc)},
                                  status=503, headers={"Retry-After": "15"})
-    return web.json_response(attempt_json(attempt), status=201)
+    await audit(attempt_id=attempt.id)
+    return web.json_response(attempt_json(attempt, who), status=201)
 
 
 async def get_attempt(request: web.Request) -> web.Response:
-    attempt_id = request.match_info["attempt_id"]
+    attempt_id, who = request.match_info["attempt_id"], principal(request)
     if not ATTEMPT_ID_PATTERN.fullmatch(attempt_id):
         raise web.HTTPBadRequest(text="invalid attempt id")
     async with request.app[DEPS].db.session() as s:
         attempt = await repo.get_attempt(s, attempt_id)
-        if attempt is None:
-            raise web.HTTPNotFound(text="no such attempt")
+        try:
+            if attempt is None:
+                raise repo.NotFound(attempt_id)
+            await repo.get_case(s, attempt.case_id, case_scope(who))
+        except repo.NotFound:
+            raise web.HTTPNotFound(text="no such attempt") from None
         recording = await repo.recording_for_attempt(s, attempt_id)
-        body = attempt_json(attempt)
+        await repo.audit(s, at=request.app[DEPS].clock(), actor=who.username, action="attempt.viewed",
+                         subject=case_subject(attempt.case_id), attempt_id=attempt_id)
+        body = attempt_json(attempt, who)
         body["recording"] = recording_ref(recording) if recording else None
         return web.json_response(body)
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """Ready or not, why, and the watchdog's gate and checks: what a health probe and
+    `dunline watchdog status` read (no debtor data; no sign-in)."""
     health = request.app[DEPS].health()
     return web.json_response(health, status=200 if health.get("ready") else 503)
 
 
 async def watchdog_status(request: web.Request) -> web.Response:
-    """The watchdog's checks, the gate and the last canary (`dunline watchdog status`)."""
+    """The watchdog's checks, the gate and the last canary."""
     health = request.app[DEPS].health()
     watchdog = health.get("watchdog")
     if watchdog is None:
@@ -130,15 +189,36 @@ async def watchdog_status(request: web.Request) -> web.Response:
     return web.json_response({"ready": health["ready"], "reasons": health.get("reasons", []), **watchdog})
 
 
+P = Permission
+ENDPOINTS = [
+    Endpoint("GET", "/healthz", healthz, None, "Ready to dial, or why not (no sign-in)", tags=("system",),
+             responses={200: "ready", 503: "not ready: the reasons"}),
+    Endpoint("GET", "/api/openapi.json", openapi_json, P.SIGNED_IN, "This document", tags=("system",)),
+    Endpoint("GET", "/api/cases", list_cases, P.CASE_VIEW, "The cases within your reach", tags=("cases",)),
+    Endpoint("GET", "/api/cases/{case_id}", get_case, P.CASE_VIEW,
+             "A case: phones, attempts, the policy's decisions", tags=("cases",),
+             params=(Param("case_id", "path", CASE_ID_SCHEMA),), responses={200: "the case", 404: "no such case"}),
+    Endpoint("POST", "/api/cases/{case_id}/dial", dial_case, P.CASE_DIAL, "Place a call for a case",
+             params=(Param("case_id", "path", CASE_ID_SCHEMA),
+                     Param("phone", "query", {"type": "string", "pattern": "^[0-9]{1,12}$"},
+                           description="the id of one of the case's phones"),
+                     Param("number", "query", {"type": "string"}, description="or the number itself")),
+             tags=("cases",), responses={201: "the attempt", 404: "no such case or phone",
+                                         409: "blocked by the dialing policy (the rule)",
+                                         503: "the dialing gate is closed"}),
+    Endpoint("GET", "/api/attempts/{attempt_id}", get_attempt, P.CASE_VIEW, "One call attempt",
+             params=(Param("attempt_id", "path", ATTEMPT_ID_SCHEMA),), tags=("cases",),
+             responses={200: "the attempt", 404: "no such attempt"}),
+    Endpoint("GET", "/api/watchdog", watchdog_status, P.SYSTEM_VIEW, "The watchdog: gate, checks, canary",
+             tags=("system",), responses={200: "the watchdog", 404: "no watchdog running"}),
+    Endpoint("GET", "/metrics", metrics, P.SYSTEM_VIEW, "Prometheus metrics", tags=("system",),
+             produces="text/plain"),
+]
+
+
 def make_app(deps: ConsoleDeps) -> web.Application:
-    app = web.Application(client_max_size=64 * 1024)
+    app = web.Application(client_max_size=64 * 1024, middlewares=[outer_wall])
     app[DEPS] = deps
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/api/cases", list_cases)
-    app.router.add_get("/api/cases/{case_id}", get_case)
-    app.router.add_post("/api/cases/{case_id}/dial", dial_case)
-    app.router.add_get("/api/attempts/{attempt_id}", get_attempt)
-    app.router.add_get("/api/watchdog", watchdog_status)
-    app.router.add_get("/metrics", metrics)
-    add_recording_routes(app)
+    app.on_response_prepare.append(security_headers)
+    register(app, [*ENDPOINTS, *SESSION_ENDPOINTS, *RECORDING_ENDPOINTS])
     return app

@@ -6,10 +6,10 @@
     GET  /api/recordings/{attempt_id}/audio?leg=mixed|rx|tx   the stored WAV, streamed
     POST /api/cases/{case_id}/export                  a BagIt bag, streamed as a .tar
 
-Every request names who asks and why: headers `X-Dunline-User` and `X-Dunline-Reason`
-(preferred: they stay out of URLs and access logs), or query parameters `by` and `why`
-where a browser cannot set headers (an <audio src=...>). Without them: 400 and nothing
-is read. `from` is inclusive, `to` exclusive (ISO 8601, UTC when no zone); `flag` may
+Who asks is the signed-in user (the guard, console/endpoints.py); why is the header
+`X-Dunline-Reason` (preferred: it stays out of URLs and access logs), or the query
+parameter `why` where a browser cannot set headers (an <audio src=...>). Without a
+reason: 400 and nothing is read. `from` is inclusive, `to` exclusive (ISO 8601, UTC when no zone); `flag` may
 repeat (all must match); pages are newest first, `next_cursor` continues. Errors: 400 bad
 input, 404 unknown case or recording, 410 audio purged or missing, 503 no archive wired.
 Each successful search, read or export is one ledger entry (recorder.retrieval,
@@ -18,6 +18,7 @@ recorder.bagit); a refused request writes none.
 from __future__ import annotations
 
 import asyncio
+import functools
 import shutil
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -25,23 +26,24 @@ from pathlib import Path
 
 from aiohttp import web
 
-from console.deps import DEPS
+from console.deps import DEPS, principal
+from console.endpoints import Endpoint, Param
+from people.roles import Permission
 from recorder.archive import CHUNK, ArchiveStore
 from recorder.bagit import ExportError, export_case
 from recorder.ledger_store import Ledger
 from recorder.retrieval import RecordingPage, find_recordings, open_audio, recording_metadata
 from recorder.retrieval_query import (
-    AudioUnavailable, InvalidRequest, NotFound, RecordingQuery, Requester, check_attempt_id, check_case_number,
+    AUDIO_LEGS, AudioUnavailable, InvalidRequest, NotFound, RecordingQuery, Requester, check_attempt_id, check_case_number,
 )
 
-USER_HEADER = "X-Dunline-User"
 REASON_HEADER = "X-Dunline-Reason"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _requester(request: web.Request) -> Requester:
-    return Requester.of(request.headers.get(USER_HEADER) or request.query.get("by"),
+    return Requester.of(principal(request).username,
                         request.headers.get(REASON_HEADER) or request.query.get("why"))
 
 
@@ -52,8 +54,9 @@ def _archive(request: web.Request) -> tuple[ArchiveStore, Ledger]:
     return deps.store, deps.ledger
 
 
-def _guarded(handler: Handler) -> Handler:
+def _errors_mapped(handler: Handler) -> Handler:
     """Map retrieval's refusals to HTTP statuses (their text is the caller's message)."""
+    @functools.wraps(handler)
     async def run(request: web.Request) -> web.StreamResponse:
         try:
             return await handler(request)
@@ -142,9 +145,32 @@ async def export(request: web.Request) -> web.StreamResponse:
         await asyncio.to_thread(shutil.rmtree, work, True)
 
 
-def add_recording_routes(app: web.Application) -> None:
-    app.router.add_get("/api/recordings", _guarded(search_recordings))
-    app.router.add_get("/api/recordings/{attempt_id}", _guarded(recording))
-    app.router.add_get("/api/recordings/{attempt_id}/audio", _guarded(recording_audio))
-    app.router.add_get("/api/cases/{case_id}/recordings", _guarded(case_recordings))
-    app.router.add_post("/api/cases/{case_id}/export", _guarded(export))
+CASE = Param("case_id", "path", {"type": "string"})
+ATTEMPT = Param("attempt_id", "path", {"type": "string"})
+WHY = Param("why", "query", {"type": "string", "maxLength": 500},
+            description="why (or the header X-Dunline-Reason): required, goes into the ledger")
+FILTERS = tuple(Param(name, "query", {"type": "string"}, description=text) for name, text in (
+    ("phone", "a number called"), ("collector", "who took the call"), ("from", "ended at or after (ISO 8601)"),
+    ("to", "ended before (ISO 8601)"), ("flag", "a recording flag (may repeat)"), ("limit", "page size (1-500)"),
+    ("cursor", "next_cursor of the previous page")))
+ANSWERS = {400: "bad input, or no reason given", 404: "no such case or recording"}
+TAGS = ("recordings",)
+P = Permission
+
+ENDPOINTS = [
+    Endpoint("GET", "/api/recordings", _errors_mapped(search_recordings), P.RECORDING_ACCESS, "Search recordings",
+             params=(Param("case", "query", {"type": "string"}, description="a case number"), *FILTERS, WHY),
+             tags=TAGS, responses={200: "a page of recordings", **ANSWERS}),
+    Endpoint("GET", "/api/recordings/{attempt_id}", _errors_mapped(recording), P.RECORDING_ACCESS,
+             "A recording's metadata", params=(ATTEMPT, WHY), tags=TAGS, responses={200: "the recording", **ANSWERS}),
+    Endpoint("GET", "/api/recordings/{attempt_id}/audio", _errors_mapped(recording_audio), P.RECORDING_ACCESS,
+             "A recording's audio (WAV)", params=(ATTEMPT, Param("leg", "query", {"enum": list(AUDIO_LEGS)}), WHY),
+             tags=TAGS, produces="audio/wav",
+             responses={200: "the WAV", 410: "purged or missing in the store", **ANSWERS}),
+    Endpoint("GET", "/api/cases/{case_id}/recordings", _errors_mapped(case_recordings), P.RECORDING_ACCESS,
+             "A case's recordings", params=(CASE, *FILTERS, WHY), tags=TAGS,
+             responses={200: "a page of recordings", **ANSWERS}),
+    Endpoint("POST", "/api/cases/{case_id}/export", _errors_mapped(export), P.RECORDING_EXPORT,
+             "Export a case's recordings as a BagIt bag (.tar)", params=(CASE, WHY), tags=TAGS,
+             produces="application/x-tar", responses={200: "the bag", **ANSWERS}),
+]

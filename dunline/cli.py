@@ -128,7 +128,10 @@ def cmd_dial(args: argparse.Namespace) -> int:
     from urllib.parse import quote
 
     settings = load_settings(args.config)
-    base = f"http://{settings.console.host}:{settings.console.port}"
+    if not os.environ.get(TOKEN_ENV):
+        print(f"dial needs an API token in ${TOKEN_ENV} (make one: dunline user token NAME --label cli)",
+              file=sys.stderr)
+        return 2
     path = f"/api/cases/{quote(args.case_id, safe='')}/dial"
     if args.number:
         path += f"?number={quote(args.number)}"
@@ -139,21 +142,29 @@ def cmd_dial(args: argparse.Namespace) -> int:
     deadline = time.monotonic() + args.wait
     while attempt["state"] != "ended" and time.monotonic() < deadline:
         time.sleep(0.5)
-        with urllib.request.urlopen(f"{base}/api/attempts/{attempt['id']}", timeout=10) as resp:
-            attempt = json.load(resp)
+        attempt, status = _call_service(settings, f"/api/attempts/{attempt['id']}", "attempt")
+        if attempt is None:
+            return status
     print(json.dumps(attempt, indent=2))
     return 0 if attempt["state"] == "ended" else 1
 
 
+TOKEN_ENV = "DUNLINE_API_TOKEN"
+
+
 def _call_service(settings, path: str, what: str, *, method: str = "GET",
-                  refused_status: int = 2) -> tuple[dict | None, int]:
-    """JSON from the running service's console, or (None, exit status) with the error said."""
+                  refused_status: int = 2, accept: tuple[int, ...] = ()) -> tuple[dict | None, int]:
+    """JSON from the running service's console (as the API token in $DUNLINE_API_TOKEN, if
+    set), or (None, exit status) with the error said. Statuses in `accept` are answers too."""
     base = f"http://{settings.console.host}:{settings.console.port}"
+    headers = {"Authorization": f"Bearer {os.environ[TOKEN_ENV]}"} if os.environ.get(TOKEN_ENV) else {}
     try:
-        request = urllib.request.Request(f"{base}{path}", method=method)
+        request = urllib.request.Request(f"{base}{path}", method=method, headers=headers)
         with urllib.request.urlopen(request, timeout=30) as resp:
             return json.load(resp), 0
     except urllib.error.HTTPError as exc:
+        if exc.code in accept:
+            return json.load(exc), 0
         print(f"{what}: {exc.code} {exc.read().decode(errors='replace')}", file=sys.stderr)
         return None, refused_status
     except OSError as exc:
@@ -163,10 +174,15 @@ def _call_service(settings, path: str, what: str, *, method: str = "GET",
 
 
 def cmd_watchdog(args: argparse.Namespace) -> int:
-    """The running service's watchdog: gate, checks, last canary. Exit 0 open, 1 closed."""
-    status, code = _call_service(load_settings(args.config), "/api/watchdog", "watchdog")
-    if status is None:
+    """The running service's watchdog: gate, checks, last canary (from /healthz, which needs
+    no sign-in: a container's health check runs this). Exit 0 open, 1 closed."""
+    health, code = _call_service(load_settings(args.config), "/healthz", "watchdog", accept=(503,))
+    if health is None:
         return code
+    if "watchdog" not in health:
+        print("the watchdog is not running (watchdog.enabled = false)", file=sys.stderr)
+        return 2
+    status = {"ready": health["ready"], "reasons": health.get("reasons", []), **health["watchdog"]}
     if args.json:
         print(json.dumps(status, indent=2))
     else:
@@ -353,8 +369,10 @@ def build_parser() -> argparse.ArgumentParser:
     watchdog.set_defaults(func=cmd_watchdog)
 
     from dunline.cli_recordings import add_recordings_parser
+    from dunline.cli_users import add_user_parsers
 
     add_recordings_parser(sub)
+    add_user_parsers(sub)
 
     demo = sub.add_parser("demo", help="sandbox PBX + service + demo calls, then a summary")
     demo.add_argument("--state-dir")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import shutil
 import signal
 from datetime import datetime, timezone
@@ -9,12 +10,16 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from asterisk_conf import sandbox
-from cases.demo import seed_demo_cases
+from cases.demo import DEMO_CLIENT, seed_demo_cases
 from dunline.service import Service
 from dunline.settings import load_settings
 from dunline.wiring import settings_with_sandbox
 from dialer.originate import DialBlocked
+from people.accounts import Accounts
+from people.roles import DESCRIPTIONS, Role
+from sqlalchemy import update
 from storage import repositories as repo
+from storage.models import Case
 from storage.clock import OffsetClock
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -44,6 +49,8 @@ async def run_demo(config: str | None, state_dir: Path | None, keep_running: boo
         await service.start()
         await wait_for_gate(service)
         demos = await seed_demo_cases(service.db, service.clock)
+        sign_in = await seed_demo_users(service.accounts, service.db, [d.case_id for d in demos],
+                                        settings.database.url)
         print(f"== dialling {len(demos)} demo cases ...")
         attempts = await asyncio.gather(*(service.dial(d.case_id) for d in demos))
         try:
@@ -53,9 +60,9 @@ async def run_demo(config: str | None, state_dir: Path | None, keep_running: boo
         await service.wait_idle(timeout=150)
         print(await summary(service, demos, [a.id for a in attempts]))
         print(await proven(service))
+        print(sign_in.replace("CONSOLE", f"http://{settings.console.host}:{settings.console.port}/"))
         if keep_running:
-            print(f"== console: http://{settings.console.host}:{settings.console.port}/api/cases "
-                  "(Ctrl-C to stop the demo and the sandbox)")
+            print("== the console is up (Ctrl-C to stop the demo and the sandbox)")
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -66,6 +73,31 @@ async def run_demo(config: str | None, state_dir: Path | None, keep_running: boo
         await asyncio.to_thread(sandbox.down, state)
         print("== sandbox stopped")
     return 0
+
+
+DEMO_TEAM = "demo"
+
+
+async def seed_demo_users(accounts: Accounts, db, case_ids: list[str], db_url: str) -> str:
+    """One user per role (user name = the role), one password for all made fresh each run,
+    the demo's cases assigned to the collector; returns how to sign in."""
+    password = "demo-" + secrets.token_urlsafe(9)
+    await accounts.add_team(DEMO_TEAM, by="demo")
+    team_id = {t.name: t.id for t in await accounts.teams()}[DEMO_TEAM]
+    lines = ["== sign in at CONSOLE with any of these users; the password of all is " + password]
+    collector_id = None
+    for role in Role:
+        user = await accounts.add_user(
+            username=role.value.replace("_", ""), display_name=f"Demo {role.value}", role=role.value,
+            password=password, by="demo", team=DEMO_TEAM if role in (Role.COLLECTOR, Role.TEAM_LEAD) else None,
+            client=DEMO_CLIENT if role is Role.CLIENT else None, locale="zh-CN")
+        collector_id = user.id if role is Role.COLLECTOR else collector_id
+        lines.append(f"   {user.username:<11} {DESCRIPTIONS[role]}")
+    async with db.session() as s:
+        await s.execute(update(Case).where(Case.id.in_(case_ids)).values(collector_id=collector_id, team_id=team_id))
+    lines.append(f"   scripts: DUNLINE_DATABASE_URL={db_url} dunline user token supervisor --label script,")
+    lines.append("            then DUNLINE_API_TOKEN=<token> dunline dial CASE")
+    return "\n".join(lines)
 
 
 async def wait_for_gate(service: Service, timeout: float = 90.0) -> None:

@@ -19,6 +19,7 @@ from agi_scripts.routes import CallRoutes, PbxChannel, RecordingTarget
 from agi_scripts.server import FastAgiServer
 from ami.errors import AmiError
 from ami.link import AmiLink
+from people.accounts import count_users
 from console.api import make_app
 from console.deps import ConsoleDeps
 from dialer.monitor import CallMonitor
@@ -40,7 +41,7 @@ from storage.journal import Journal
 from storage.lifecycle import State
 from storage.models import Attempt
 from dunline.settings import Settings
-from dunline.wiring import AmiPbxLink, open_archive_store, open_ledger
+from dunline.wiring import AmiPbxLink, open_accounts, open_archive_store, open_ledger, web_security
 from recorder.watchdog.probes import ServiceProbes
 
 log = logging.getLogger("dunline.service")
@@ -72,6 +73,7 @@ class Service:
             trunk=settings.pbx.trunk, context=settings.pbx.outbound_context,
             ring_timeout_s=settings.pbx.ring_timeout_s, tokens=self.tokens,
         )
+        self.accounts = open_accounts(settings, self.db, clock)
         self.policy = build_policy_book(settings)  # which rules apply to which case
         self._dial_lock = asyncio.Lock()  # one policy decision + attempt write at a time
         self._collectors = itertools.cycle(settings.pbx.collectors)
@@ -138,8 +140,10 @@ class Service:
         await self.link.start()
         if s.watchdog.enabled:
             self._start_watchdog()
-        app = make_app(ConsoleDeps(db=self.db, dial=self.dial, health=self.health, store=self.archive,
-                                   ledger=self.ledger))
+        if await count_users(self.db) == 0:
+            log.warning("no users yet: add the first admin with `dunline user add NAME --role admin`")
+        app = make_app(ConsoleDeps(db=self.db, dial=self.dial, health=self.health, accounts=self.accounts,
+                                   security=web_security(s.console), store=self.archive, ledger=self.ledger))
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, s.console.host, s.console.port).start()

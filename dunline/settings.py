@@ -12,6 +12,7 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
+from urllib.parse import urlsplit
 
 from recorder.watchdog.runner import WatchdogSettings
 
@@ -133,6 +134,12 @@ class ConsoleSettings:
     host: str = "127.0.0.1"
     port: int = 8088
     allow_public: bool = False  # bind beyond loopback only when explicitly allowed
+    # the address people use, behind a reverse proxy (e.g. https://dunline.example.com): its
+    # host is answered and its origin may send state changes; https makes cookies Secure
+    public_url: str = ""
+    allowed_hosts: tuple[str, ...] = ()  # further Host headers answered ("host[:port]")
+    session_idle_minutes: int = 120  # a session ends after this long without a request
+    session_hours: int = 12  # ...and this long after sign-in, whatever
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +220,19 @@ class Settings:
             raise SettingsError("pbx.collectors: at least one collector endpoint is needed")
         if self.console.host not in ("127.0.0.1", "::1", "localhost") and not self.console.allow_public:
             raise SettingsError("console.host: binding beyond loopback needs console.allow_public = true")
+        c = self.console
+        if c.public_url:
+            parts = urlsplit(c.public_url)
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/") \
+                    or parts.query or parts.fragment:
+                raise SettingsError(f"console.public_url: {c.public_url!r} is not a URL like https://dunline.example.com")
+        for host in c.allowed_hosts:
+            if not host or any(ch in host for ch in "/@ ?#"):
+                raise SettingsError(f"console.allowed_hosts: {host!r} is not host[:port]")
+        if not 1 <= c.session_idle_minutes <= 24 * 60:
+            raise SettingsError("console.session_idle_minutes: between 1 and 1440")
+        if not 1 <= c.session_hours <= 24:
+            raise SettingsError("console.session_hours: between 1 and 24")
         from dialer.policy import PolicySettingsError
         from dialer.policy_config import build_policy
 

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from ami.errors import AmiError
 from ami.link import AmiLink
 from asterisk_conf import sandbox
-from dunline.settings import RecordingSettings, Settings, load_settings
+from console.deps import WebSecurity
+from dunline.settings import ConsoleSettings, RecordingSettings, Settings, load_settings
+from people.accounts import Accounts
+from people.sessions import SessionPolicy
 from recorder import ledger_store
 from recorder.archive import ArchiveStore, FilesystemArchive
 from recorder.ledger import KeyMissing, Signer, create_key, fingerprint_of, load_signer
@@ -48,6 +52,17 @@ def settings_with_sandbox(config: str | None, state_dir: Path | None = None,
     for section, values in (extra or {}).items():
         overrides.setdefault(section, {}).update(values)
     return load_settings(config, overrides=overrides)
+
+
+def open_accounts(settings: Settings, db: Database, clock: Clock) -> Accounts:
+    """Users and sessions with the configured session lifetimes."""
+    c = settings.console
+    return Accounts(db, clock, sessions=SessionPolicy(idle=timedelta(minutes=c.session_idle_minutes),
+                                                      absolute=timedelta(hours=c.session_hours)))
+
+
+def web_security(console: ConsoleSettings) -> WebSecurity:
+    return WebSecurity.build(console.port, console.public_url, console.allowed_hosts)
 
 
 def open_archive_store(recording: RecordingSettings) -> ArchiveStore:

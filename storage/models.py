@@ -7,52 +7,19 @@ what. Times are stored as UTC.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Boolean,
-    DateTime,
-    Float,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Text,
-    TypeDecorator,
-)
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-
+import storage.people  # noqa: F401  (users and teams: the foreign keys below resolve)
+from storage.base import Base, UtcDateTime  # noqa: F401  (re-exported)
 from storage.names import ATTEMPT_ID_PATTERN  # noqa: F401  (re-exported: an attempt id)
+
 # the reserved case of the watchdog's canary calls (test calls to a carrier test line)
 CANARY_CASE = "CANARY"
 CANARY_CLIENT = "dunline-canary"
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """Stores naive UTC, returns aware UTC; refuses naive input (a bug, not data)."""
-
-    impl = DateTime
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=timezone.utc)
-
-
-class Base(DeclarativeBase):
-    pass
 
 
 class Case(Base):
@@ -72,6 +39,9 @@ class Case(Base):
     flags: Mapped[list[str]] = mapped_column(JSON, default=list)
     care_approved_until: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # who works it (storage/people.py): a team, and within it a collector
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"), default=None, index=True)
+    collector_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None, index=True)
 
     phones: Mapped[list[Phone]] = relationship(back_populates="case", order_by="Phone.id")
 

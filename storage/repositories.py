@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, false, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -30,6 +30,31 @@ class NewPhone:
 
 # -- cases -------------------------------------------------------------------------
 
+@dataclass(frozen=True, slots=True)
+class CaseScope:
+    """Which cases a reader may see: all, one collector's, one team's, one client's, or none.
+    Built from the signed-in user's role (console/scope.py); a case outside it is "not found"."""
+
+    everything: bool = False
+    collector_id: int | None = None
+    team_id: int | None = None
+    client: str | None = None
+
+    def criteria(self) -> ColumnElement[bool]:
+        if self.everything:
+            return true()
+        if self.collector_id is not None:
+            return Case.collector_id == self.collector_id
+        if self.team_id is not None:
+            return Case.team_id == self.team_id
+        if self.client is not None:
+            return Case.client == self.client
+        return false()
+
+
+ALL_CASES = CaseScope(everything=True)
+
+
 async def add_case(session: AsyncSession, case: Case, phones: Sequence[NewPhone]) -> Case:
     """Insert a case with its phones; an existing case number is an error (IntegrityError)."""
     session.add(case)
@@ -39,18 +64,18 @@ async def add_case(session: AsyncSession, case: Case, phones: Sequence[NewPhone]
     return case
 
 
-async def get_case(session: AsyncSession, case_id: str) -> Case:
+async def get_case(session: AsyncSession, case_id: str, scope: CaseScope = ALL_CASES) -> Case:
     case = await session.scalar(
-        select(Case).where(Case.id == case_id).options(selectinload(Case.phones))
+        select(Case).where(Case.id == case_id, scope.criteria()).options(selectinload(Case.phones))
     )
     if case is None:
         raise NotFound(f"no case {case_id!r}")
     return case
 
 
-async def list_cases(session: AsyncSession, limit: int = 200) -> Sequence[Case]:
+async def list_cases(session: AsyncSession, limit: int = 200, scope: CaseScope = ALL_CASES) -> Sequence[Case]:
     rows = await session.scalars(
-        select(Case).options(selectinload(Case.phones)).order_by(Case.id).limit(limit)
+        select(Case).where(scope.criteria()).options(selectinload(Case.phones)).order_by(Case.id).limit(limit)
     )
     return rows.all()
 

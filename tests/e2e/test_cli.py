@@ -39,6 +39,12 @@ def child_env(**extra: str) -> dict[str, str]:
 async def test_dial_command_places_a_call_through_the_service(harness, tmp_path):
     await harness.add_case("E2E-CLI", "15555200007")
     env = child_env(DUNLINE_CONSOLE_PORT=str(harness.service.settings.console.port))
+    code, out = await run("dial", "E2E-CLI", env=env, cwd=tmp_path, timeout=30)
+    assert code == 2 and "DUNLINE_API_TOKEN" in out, "no token, no call"
+    accounts = harness.service.accounts
+    await accounts.add_user(username="e2e.lead", display_name="e2e lead", role="supervisor",
+                            password="a long e2e password", by="test")
+    env["DUNLINE_API_TOKEN"] = await accounts.issue_token("e2e.lead", "cli e2e", by="test")
     code, out = await run("dial", "E2E-CLI", "--wait", "60", env=env, cwd=tmp_path, timeout=90)
     assert code == 0, out
     assert '"outcome": "answered"' in out and '"hangup_cause": 16' in out
@@ -58,6 +64,7 @@ async def test_demo_runs_from_an_empty_directory_and_summarises(sandbox_info, tm
         sandbox.down(state, purge=True)
     assert code == 0, out
     assert "all outcomes as expected" in out, out
+    assert "sign in at http://" in out and "compliance" in out, "the demo says how to sign in"
     assert "verify: OK" in out and "ledger key fingerprint" in out, "the demo proves its archive like an auditor"
     for outcome in ("answered", "busy", "no_answer", "congestion", "invalid"):
         assert outcome in out

@@ -176,6 +176,16 @@ class ServeProcess:
         self.log = tmp_path / "serve.log"
         self.proc: subprocess.Popen | None = None
 
+    def make_api_token(self) -> None:
+        """A supervisor made with `dunline user add` and an API token from `dunline user token`:
+        what a script that dials uses."""
+        cli = [sys.executable, "-m", "dunline.cli", "user"]
+        subprocess.run([*cli, "add", "e2e.supervisor", "--role", "supervisor", "--password-stdin"], env=self.env,
+                       input="a long e2e password", text=True, check=True, capture_output=True, timeout=60)
+        made = subprocess.run([*cli, "token", "e2e.supervisor", "--label", "fault e2e"], env=self.env,
+                              text=True, check=True, capture_output=True, timeout=60)
+        self.token = made.stdout.strip()
+
     def start(self) -> None:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen([sys.executable, "-m", "dunline.cli", "serve", "--state-dir", self.state_dir],
@@ -193,7 +203,8 @@ class ServeProcess:
         raise AssertionError("dunline serve not ready: " + self.log.read_text()[-3000:])
 
     def dial(self, case_id: str) -> str:
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}/api/cases/{case_id}/dial", method="POST")
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}/api/cases/{case_id}/dial", method="POST",
+                                         headers={"Authorization": f"Bearer {self.token}"})
         with urllib.request.urlopen(request, timeout=30) as resp:
             return json.load(resp)["id"]
 
@@ -252,6 +263,7 @@ async def test_the_service_killed_mid_call_and_restarted_archives_both_calls_ans
     serve = ServeProcess(sandbox_info, tmp_path)
     await _seed(serve.db_path, {"KILL-LONG": "15555900201", "KILL-SHORT": "15555300202"})  # talk 18 s / 6 s
     try:
+        await asyncio.to_thread(serve.make_api_token)
         await asyncio.to_thread(serve.start)
         long_call = await asyncio.to_thread(serve.dial, "KILL-LONG")
         short_call = await asyncio.to_thread(serve.dial, "KILL-SHORT")

@@ -2,18 +2,24 @@
 from __future__ import annotations
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
-from console.api import make_app
-from console.deps import ConsoleDeps
 from dialer.originate import DialBlocked
 from dialer.policy import Blocked
+from people.roles import Role
 from storage import repositories as repo
 from storage.models import Case
+from tests.console_kit import cheap_accounts, console, seed_users
 
 
 @pytest.fixture
-async def client(db, clock):
+async def accounts(db, clock):
+    accounts = cheap_accounts(db, clock)
+    await seed_users(accounts)
+    return accounts
+
+
+@pytest.fixture
+async def client(db, clock, accounts):
     async with db.session() as s:
         await repo.add_case(s, Case(id="C-API", client="cu", debtor_name="Hu", created_at=clock()),
                             [repo.NewPhone("15551100001")])
@@ -26,9 +32,8 @@ async def client(db, clock):
             await record_decision(s, at=clock(), case_id=case_id, number="15551100001", decision=decision)
         raise DialBlocked(decision)
 
-    app = make_app(ConsoleDeps(db=db, dial=dial, health=lambda: {"ready": False}))
-    async with TestClient(TestServer(app, host="127.0.0.1")) as c:
-        yield c
+    async with console(db, accounts, dial=dial, health=lambda: {"ready": False}) as running:
+        yield await running.browser(Role.SUPERVISOR)
 
 
 async def test_blocked_dial_is_409_and_shows_on_the_case(client):
@@ -60,7 +65,7 @@ WATCHDOG = {"gate": "closed", "gate_open": False, "gate_reason": "ami_link: AMI 
 
 
 @pytest.fixture
-async def gated_client(db, clock):
+async def gated_client(db, clock, accounts):
     from recorder.watchdog.gate import GateClosed
 
     async with db.session() as s:
@@ -72,9 +77,8 @@ async def gated_client(db, clock):
 
     health = {"ready": False, "ami": "down", "ingest_backlog": 0,
               "reasons": ["dialing gate closed: ami_link: AMI link down"], "watchdog": WATCHDOG}
-    app = make_app(ConsoleDeps(db=db, dial=dial, health=lambda: health))
-    async with TestClient(TestServer(app, host="127.0.0.1")) as c:
-        yield c
+    async with console(db, accounts, dial=dial, health=lambda: health) as running:
+        yield await running.browser(Role.SUPERVISOR)
 
 
 async def test_a_closed_gate_is_503_with_the_reason(gated_client):
@@ -109,7 +113,7 @@ async def test_the_cli_shows_the_watchdog_and_exits_1_while_closed(gated_client,
 
     from dunline.cli import main
 
-    monkeypatch.setenv("DUNLINE_CONSOLE_PORT", str(gated_client.port))
+    monkeypatch.setenv("DUNLINE_CONSOLE_PORT", gated_client.base.rsplit(":", 1)[1])
     assert await asyncio.to_thread(main, ["watchdog", "status"]) == 1
     out = capsys.readouterr().out
     assert "dialing gate: CLOSED (ami_link: AMI link down)" in out

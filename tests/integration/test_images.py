@@ -23,7 +23,7 @@ import pytest
 from tests.dockerfile_sim import Build, parse
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("ami", "agi_scripts", "dialer", "recorder", "storage", "asterisk_conf", "cases", "console", "dunline")
+from tests.packages import PACKAGES
 BROKEN = """\
 FROM python:3.11-slim-bookworm
 WORKDIR /app

@@ -6,14 +6,20 @@ import tarfile
 
 import bagit
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
-from console.api import make_app
-from console.deps import ConsoleDeps
+from people.roles import Role
 from recorder import ledger_store
+from tests.console_kit import cheap_accounts, console, seed_users
 from tests.integration.test_retrieval import A1, A2, A3, A4, seed_archive
 
-WHO = {"X-Dunline-User": "qa.lee", "X-Dunline-Reason": "complaint 2026-117"}
+WHO = {"X-Dunline-Reason": "complaint 2026-117"}  # who: the signed-in user
+
+
+@pytest.fixture
+async def accounts(db, clock):
+    accounts = cheap_accounts(db, clock)
+    await seed_users(accounts)
+    return accounts
 
 
 @pytest.fixture
@@ -22,13 +28,9 @@ async def archive(db, ledger, clock, tmp_path):
 
 
 @pytest.fixture
-async def client(db, ledger, archive):
-    async def no_dial(case_id, number):
-        raise AssertionError("not dialling here")
-
-    app = make_app(ConsoleDeps(db=db, dial=no_dial, health=lambda: {"ready": True}, store=archive, ledger=ledger))
-    async with TestClient(TestServer(app, host="127.0.0.1")) as c:
-        yield c
+async def client(db, ledger, archive, accounts):
+    async with console(db, accounts, store=archive, ledger=ledger) as running:
+        yield await running.browser(Role.COMPLIANCE)
 
 
 async def ledger_entries(db, action="access"):
@@ -52,14 +54,15 @@ async def test_search_filters_and_pages(client, db):
     assert await attempt_ids(rest) == [A1]
     entries = await ledger_entries(db)
     assert len(entries) == 6 and entries[0].subject == "case:C-1"
-    assert entries[0].detail_map()["who"] == "qa.lee" and entries[0].detail_map()["returned"] == [A3, A2, A1]
+    assert entries[0].detail_map()["who"] == "compliance1" and entries[0].detail_map()["returned"] == [A3, A2, A1]
 
 
-async def test_query_parameters_may_carry_who_and_why(client, db):
-    resp = await client.get("/api/recordings/" + A4, params={"by": "qa.kim", "why": "audit"})
+async def test_the_query_may_carry_why_and_who_is_always_the_signed_in_user(client, db):
+    resp = await client.get("/api/recordings/" + A4, params={"by": "qa.kim", "why": "audit"},
+                            headers={"X-Dunline-User": "someone.else"})
     assert resp.status == 200 and (await resp.json())["number"] == "15550000009"
     [entry] = await ledger_entries(db)
-    assert (entry.actor, entry.subject, entry.detail_map()["why"]) == ("qa.kim", f"recording:{A4}", "audit")
+    assert (entry.actor, entry.subject, entry.detail_map()["why"]) == ("compliance1", f"recording:{A4}", "audit")
 
 
 @pytest.mark.parametrize("path,status", [
@@ -84,12 +87,11 @@ async def test_hostile_or_unknown_input_is_refused_and_not_logged(client, db, pa
     assert await ledger_entries(db) == []
 
 
-@pytest.mark.parametrize("headers", [{}, {"X-Dunline-User": "qa.lee"}, {"X-Dunline-Reason": "x"},
-                                     {"X-Dunline-User": " ", "X-Dunline-Reason": "x"}])
-async def test_without_who_and_why_nothing_is_returned(client, db, headers):
+@pytest.mark.parametrize("headers", [{}, {"X-Dunline-User": "qa.lee"}, {"X-Dunline-Reason": " "}])
+async def test_without_a_reason_nothing_is_returned(client, db, headers):
     for path in ("/api/cases/C-1/recordings", f"/api/recordings/{A1}", f"/api/recordings/{A1}/audio"):
         resp = await client.get(path, headers=headers)
-        assert resp.status == 400 and "who and why" in await resp.text()
+        assert resp.status == 400 and "who and why" in (await resp.json())["error"]
     assert (await client.post("/api/cases/C-1/export", headers=headers)).status == 400
     assert await ledger_entries(db) == [] and await ledger_entries(db, "export") == []
 
@@ -118,13 +120,10 @@ async def test_export_streams_a_valid_bag_and_is_logged(client, db, tmp_path):
     assert len(await ledger_entries(db, "export")) == 1
 
 
-async def test_without_an_archive_the_routes_say_so(db):
-    async def no_dial(case_id, number):
-        raise AssertionError
-
-    app = make_app(ConsoleDeps(db=db, dial=no_dial, health=lambda: {"ready": True}))
-    async with TestClient(TestServer(app, host="127.0.0.1")) as c:
-        assert (await c.get("/api/recordings?case=C-1", headers=WHO)).status == 503
+async def test_without_an_archive_the_routes_say_so(db, accounts):
+    async with console(db, accounts) as running:
+        browser = await running.browser(Role.COMPLIANCE)
+        assert (await browser.get("/api/recordings?case=C-1", headers=WHO)).status == 503
 
 
 @pytest.mark.parametrize("query, parameter", [
@@ -142,10 +141,10 @@ async def test_without_an_archive_the_routes_say_so(db):
 async def test_a_bad_query_parameter_is_a_400_that_names_it(client, db, query, parameter):
     resp = await client.get("/api/recordings?" + query, headers=WHO)
     assert resp.status == 400, await resp.text()
-    assert (await resp.text()).startswith(f"{parameter}: ")
+    assert (await resp.json())["error"].startswith(f"{parameter}: ")
     assert await ledger_entries(db) == [], "nothing read, nothing logged"
 
 
 async def test_a_bad_leg_is_a_400_that_names_it(client):
     resp = await client.get(f"/api/recordings/{A1}/audio?leg=../../etc", headers=WHO)
-    assert resp.status == 400 and (await resp.text()).startswith("leg: ")
+    assert resp.status == 400 and (await resp.json())["error"].startswith("leg: ")

@@ -8,10 +8,9 @@ import re
 import sys
 import tomllib
 from importlib.metadata import packages_distributions
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("ami", "agi_scripts", "dialer", "recorder", "storage", "asterisk_conf", "cases", "console", "dunline")
+from tests.packages import PACKAGES, ROOT
+
 # loaded by name, not by import: SQLAlchemy imports the driver a database URL names
 LOADED_BY_NAME = {"aiosqlite": "sqlite+aiosqlite", "asyncpg": "postgresql+asyncpg"}
 # imported directly, pinned by the declared package that ships them (boto3 pins its botocore)
