@@ -13,12 +13,15 @@ from typing import Any
 
 from aiohttp import web
 
+from console import batches_api
+from console.casework_api import ENDPOINTS as CASEWORK_ENDPOINTS
 from console.deps import DEPS, ConsoleDeps, principal
 from console.endpoints import Endpoint, Param, register
 from console.metrics import metrics
 from console.openapi import openapi_json
+from console.params import CASE_ID_PARAM, case_id_of
 from console.recordings_api import ENDPOINTS as RECORDING_ENDPOINTS
-from console.scope import case_scope, phone_shown
+from console.scope import case_scope, id_number_shown, phone_shown
 from console.security import outer_wall, security_headers
 from console.session_api import ENDPOINTS as SESSION_ENDPOINTS
 from people.accounts import Principal
@@ -28,8 +31,6 @@ from storage import repositories as repo
 from storage.models import ATTEMPT_ID_PATTERN, Attempt, Case, Recording
 from storage.names import case_subject
 
-CASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-CASE_ID_SCHEMA = {"type": "string", "pattern": CASE_ID.pattern}
 ATTEMPT_ID_SCHEMA = {"type": "string", "pattern": ATTEMPT_ID_PATTERN.pattern}
 
 
@@ -45,8 +46,17 @@ def attempt_json(a: Attempt, who: Principal) -> dict[str, Any]:
 
 
 def phones_json(case: Case, who: Principal) -> list[dict[str, Any]]:
-    return [{"id": p.id, "number": phone_shown(who, p.number), "kind": p.kind, "label": p.label,
-             "do_not_call": p.do_not_call, "refused": p.refused} for p in case.phones]
+    return [{"id": p.id, "number": phone_shown(who, p.number), "kind": p.kind, "relation": p.relation,
+             "label": p.label, "do_not_call": p.do_not_call, "refused": p.refused,
+             "added_by": p.added_by} for p in case.phones]
+
+
+def case_summary_json(c: Case, who: Principal) -> dict[str, Any]:
+    return {"id": c.id, "client": c.client, "debtor_name": c.debtor_name, "status": c.status,
+            "batch_id": c.batch_id, "account": c.account, "arrears_cents": c.amount_due_cents,
+            "overdue_since": _iso(c.overdue_since), "region": c.region, "segment": c.segment,
+            "team_id": c.team_id, "collector_id": c.collector_id, "flags": list(c.flags or []),
+            "phones": phones_json(c, who)}
 
 
 def recording_ref(r: Recording) -> dict[str, Any]:
@@ -58,26 +68,17 @@ def _iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _case_id(request: web.Request) -> str:
-    case_id = request.match_info["case_id"]
-    if not CASE_ID.fullmatch(case_id):
-        raise web.HTTPBadRequest(text="invalid case number")
-    return case_id
-
-
 async def list_cases(request: web.Request) -> web.Response:
     who = principal(request)
     async with request.app[DEPS].db.session() as s:
         cases = await repo.list_cases(s, scope=case_scope(who))
         await repo.audit(s, at=request.app[DEPS].clock(), actor=who.username, action="cases.listed",
                          subject="cases", cases=[c.id for c in cases])
-        return web.json_response([
-            {"id": c.id, "client": c.client, "status": c.status, "phones": phones_json(c, who)} for c in cases
-        ])
+        return web.json_response([case_summary_json(c, who) for c in cases])
 
 
 async def get_case(request: web.Request) -> web.Response:
-    case_id, who = _case_id(request), principal(request)
+    case_id, who = case_id_of(request), principal(request)
     async with request.app[DEPS].db.session() as s:
         try:
             case = await repo.get_case(s, case_id, case_scope(who))
@@ -89,8 +90,9 @@ async def get_case(request: web.Request) -> web.Response:
         await repo.audit(s, at=request.app[DEPS].clock(), actor=who.username, action="case.viewed",
                          subject=case_subject(case_id))
         return web.json_response({
-            "id": case.id, "client": case.client, "debtor_name": case.debtor_name,
-            "status": case.status, "phones": phones_json(case, who),
+            **case_summary_json(case, who), "id_number": id_number_shown(who, case.id_number),
+            "address": case.address, "status_reason": case.status_reason,
+            "care_approved_until": _iso(case.care_approved_until),
             "attempts": [attempt_json(a, who) for a in attempts],
             # recordings are evidence: listed (and every access logged) only through
             # /api/cases/{id}/recordings with who and why (console/recordings_api.py)
@@ -121,7 +123,7 @@ async def _number_to_dial(request: web.Request, case: Case) -> str | None:
 async def dial_case(request: web.Request) -> web.Response:
     from dialer.originate import DialBlocked, DialError  # local: console only needs it here
 
-    case_id, who, deps = _case_id(request), principal(request), request.app[DEPS]
+    case_id, who, deps = case_id_of(request), principal(request), request.app[DEPS]
     async with deps.db.session() as s:
         try:
             case = await repo.get_case(s, case_id, case_scope(who))
@@ -197,9 +199,9 @@ ENDPOINTS = [
     Endpoint("GET", "/api/cases", list_cases, P.CASE_VIEW, "The cases within your reach", tags=("cases",)),
     Endpoint("GET", "/api/cases/{case_id}", get_case, P.CASE_VIEW,
              "A case: phones, attempts, the policy's decisions", tags=("cases",),
-             params=(Param("case_id", "path", CASE_ID_SCHEMA),), responses={200: "the case", 404: "no such case"}),
+             params=(CASE_ID_PARAM,), responses={200: "the case", 404: "no such case"}),
     Endpoint("POST", "/api/cases/{case_id}/dial", dial_case, P.CASE_DIAL, "Place a call for a case",
-             params=(Param("case_id", "path", CASE_ID_SCHEMA),
+             params=(CASE_ID_PARAM,
                      Param("phone", "query", {"type": "string", "pattern": "^[0-9]{1,12}$"},
                            description="the id of one of the case's phones"),
                      Param("number", "query", {"type": "string"}, description="or the number itself")),
@@ -220,5 +222,7 @@ def make_app(deps: ConsoleDeps) -> web.Application:
     app = web.Application(client_max_size=64 * 1024, middlewares=[outer_wall])
     app[DEPS] = deps
     app.on_response_prepare.append(security_headers)
-    register(app, [*ENDPOINTS, *SESSION_ENDPOINTS, *RECORDING_ENDPOINTS])
+    batches_api.setup(app)
+    register(app, [*ENDPOINTS, *SESSION_ENDPOINTS, *RECORDING_ENDPOINTS, *CASEWORK_ENDPOINTS,
+                   *batches_api.ENDPOINTS])
     return app

@@ -113,6 +113,20 @@ async def _csrf_token_sent(request: web.Request) -> str | None:
     return None
 
 
+async def json_object(request: web.Request, schema: Mapping[str, Any]) -> dict[str, Any]:
+    """The request's JSON object body, its keys limited to the schema's properties (400 otherwise).
+    The values are the handler's to check: the schema documents them."""
+    try:
+        body = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        body = None
+    allowed = set(schema.get("properties", {}))
+    if not isinstance(body, dict) or not set(body) <= allowed \
+            or not set(schema.get("required", ())) <= set(body):
+        raise web.HTTPBadRequest(text=f"expected a JSON object with {', '.join(sorted(allowed))}")
+    return body
+
+
 def guard(endpoint: Endpoint) -> Handler:
     async def guarded(request: web.Request) -> web.StreamResponse:
         security = request.app[DEPS].security

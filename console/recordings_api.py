@@ -28,6 +28,7 @@ from aiohttp import web
 
 from console.deps import DEPS, principal
 from console.endpoints import Endpoint, Param
+from console.params import CASE_ID_PARAM
 from people.roles import Permission
 from recorder.archive import CHUNK, ArchiveStore
 from recorder.bagit import ExportError, export_case
@@ -145,7 +146,7 @@ async def export(request: web.Request) -> web.StreamResponse:
         await asyncio.to_thread(shutil.rmtree, work, True)
 
 
-CASE = Param("case_id", "path", {"type": "string"})
+CASE = CASE_ID_PARAM
 ATTEMPT = Param("attempt_id", "path", {"type": "string"})
 WHY = Param("why", "query", {"type": "string", "maxLength": 500},
             description="why (or the header X-Dunline-Reason): required, goes into the ledger")

@@ -368,11 +368,13 @@ def build_parser() -> argparse.ArgumentParser:
     watchdog.add_argument("--json", action="store_true")
     watchdog.set_defaults(func=cmd_watchdog)
 
+    from dunline.cli_batches import add_batch_parser
     from dunline.cli_recordings import add_recordings_parser
     from dunline.cli_users import add_user_parsers
 
     add_recordings_parser(sub)
     add_user_parsers(sub)
+    add_batch_parser(sub)
 
     demo = sub.add_parser("demo", help="sandbox PBX + service + demo calls, then a summary")
     demo.add_argument("--state-dir")

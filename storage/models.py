@@ -7,12 +7,13 @@ what. Times are stored as UTC.
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Date, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+import storage.intake  # noqa: F401  (batches: the foreign keys below resolve)
 import storage.people  # noqa: F401  (users and teams: the foreign keys below resolve)
 from storage.base import Base, UtcDateTime  # noqa: F401  (re-exported)
 from storage.names import ATTEMPT_ID_PATTERN  # noqa: F401  (re-exported: an attempt id)
@@ -42,6 +43,17 @@ class Case(Base):
     # who works it (storage/people.py): a team, and within it a collector
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"), default=None, index=True)
     collector_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None, index=True)
+    # from the client's batch (cases/intake.py): the case number is `{client}-{account}`
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"), default=None, index=True)
+    account: Mapped[str | None] = mapped_column(String(40), default=None)
+    id_number: Mapped[str | None] = mapped_column(String(18), default=None)
+    overdue_since: Mapped[date | None] = mapped_column(Date, default=None, index=True)
+    segment: Mapped[str | None] = mapped_column(String(64), default=None)
+    address: Mapped[str | None] = mapped_column(String(300), default=None)
+    intake_digest: Mapped[str | None] = mapped_column(String(64), default=None)  # the row as imported
+    # returned to the client or closed: why, by whom, when (status says which)
+    status_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    status_changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
 
     phones: Mapped[list[Phone]] = relationship(back_populates="case", order_by="Phone.id")
 
@@ -58,6 +70,10 @@ class Phone(Base):
     label: Mapped[str | None] = mapped_column(String(64), default=None)
     do_not_call: Mapped[bool] = mapped_column(Boolean, default=False)
     refused: Mapped[bool] = mapped_column(Boolean, default=False)  # a third party who refused
+    # whose number, as the client or a tracer said: own / family / work / third_party
+    relation: Mapped[str | None] = mapped_column(String(16), default=None)
+    added_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    added_by: Mapped[str | None] = mapped_column(String(64), default=None)  # None: from the batch
 
     case: Mapped[Case] = relationship(back_populates="phones")
 

@@ -12,19 +12,8 @@ from people.roles import Role
 from people.sessions import digest
 from storage.models import AuditEvent
 from storage.people import UserSession
-from tests.console_kit import PASSWORD, console, people_and_one_case, user_of
+from tests.console_kit import PASSWORD, user_of
 from tests.db_snapshot import snapshot
-
-
-@pytest.fixture
-async def accounts(db, clock):
-    return await people_and_one_case(db, clock)
-
-
-@pytest.fixture
-async def running(db, accounts):
-    async with console(db, accounts) as app:
-        yield app
 
 
 async def test_no_session_no_data_and_nothing_changes(running, db):

@@ -11,15 +11,10 @@ import pytest
 from console.endpoints import ENDPOINTS
 from people.roles import Role, may
 from recorder.watchdog.gate import GateClosed
-from tests.console_kit import console, people_and_one_case
+from tests.console_kit import console
 from tests.db_snapshot import snapshot
 
-SAMPLE_PATH_VALUES = {"case_id": "C-1", "attempt_id": "a" * 32}
-
-
-@pytest.fixture
-async def accounts(db, clock):
-    return await people_and_one_case(db, clock)
+SAMPLE_PATH_VALUES = {"case_id": "C-1", "attempt_id": "a" * 32, "import_id": "1"}
 
 
 async def closed_gate(case_id, number):

@@ -169,3 +169,26 @@ async def test_attempts_with_recordings_get_their_ingest_job_on_upgrade(tmp_path
     await db.close()
     assert {k: j.state for k, j in jobs.items()} == {"a": "archived", "b": "due", "c": "recording", "d": "due"}
     assert jobs["b"].due_at is not None and jobs["b"].next_try_at == jobs["b"].due_at
+
+
+async def test_the_migrations_make_exactly_the_models_schema(tmp_path):
+    """What `dunline db upgrade` builds is what the code expects: no table, column, index or
+    foreign key of the models missing from the migrations, none extra."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from storage.db import Database
+    from storage.models import Base
+
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}")
+    await db.migrate()
+
+    def diff(connection):
+        context = MigrationContext.configure(connection, opts={"compare_type": False})
+        return [d for d in compare_metadata(context, Base.metadata) if d[0] != "remove_table" or
+                d[1].name != "alembic_version"]
+
+    async with db.engine.connect() as connection:
+        differences = await connection.run_sync(diff)
+    await db.close()
+    assert differences == []

@@ -1,0 +1,88 @@
+"""Changes a collector or lead makes to a case by hand: a phone found by tracing, and
+returning (退案) or closing a case with a reason. Each checks its input first, changes
+one case in one transaction, and is an audit event naming who and why."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cases.intake import Relation, normalise_phone
+from storage import repositories as repo
+from storage.clock import Clock
+from storage.db import Database
+from storage.models import Case, Phone
+from storage.names import case_subject
+
+STATUSES = ("open", "returned", "closed")  # returned: handed back to the client; closed: done here
+MIN_REASON = 4
+
+
+class CaseworkRefused(ValueError):
+    """The change is refused (the message says why); nothing changed."""
+
+
+@dataclass(frozen=True, slots=True)
+class AddedPhone:
+    id: int
+    number: str
+    relation: str
+    kind: str
+
+
+async def _case(s, case_id: str, scope: repo.CaseScope) -> Case:
+    try:
+        return await repo.get_case(s, case_id, scope)
+    except repo.NotFound:
+        raise LookupError(f"no case {case_id}") from None
+
+
+def _reason(reason: object) -> str:
+    text = reason.strip() if isinstance(reason, str) else ""
+    if len(text) < MIN_REASON or len(text) > 500:
+        raise CaseworkRefused(f"give a reason ({MIN_REASON} to 500 characters)")
+    return text
+
+
+async def add_phone(db: Database, clock: Clock, case_id: str, number: object, relation: object, *, by: str,
+                    source: str = "", scope: repo.CaseScope = repo.ALL_CASES) -> AddedPhone:
+    """A number found by tracing (修复): dialled under the policy's rules for its kind."""
+    normal = normalise_phone(number) if isinstance(number, str) and len(number) <= 40 else None
+    if normal is None:
+        raise CaseworkRefused("not a phone number (a mobile, a landline with its area code, or +country)")
+    try:
+        kind = Relation(relation)
+    except ValueError:
+        raise CaseworkRefused(f"relation: one of {', '.join(r.value for r in Relation)}") from None
+    if not isinstance(source, str) or len(source) > 200:
+        raise CaseworkRefused("source: at most 200 characters")
+    async with db.session() as s:
+        case = await _case(s, case_id, scope)
+        if case.status != "open":
+            raise CaseworkRefused(f"the case is {case.status}; reopen it first")
+        if any(p.number == normal for p in case.phones):
+            raise CaseworkRefused("the case already has this number")
+        phone = Phone(case_id=case.id, number=normal, kind=kind.policy_kind, relation=kind.value,
+                      label=source or None, added_at=clock(), added_by=by)
+        s.add(phone)
+        await s.flush()
+        await repo.audit(s, at=clock(), actor=by, action="case.phone_added", subject=case_subject(case.id),
+                         phone_id=phone.id, relation=kind.value, source=source)
+        return AddedPhone(phone.id, normal, kind.value, kind.policy_kind)
+
+
+async def set_status(db: Database, clock: Clock, case_id: str, status: object, reason: object, *, by: str,
+                     scope: repo.CaseScope = repo.ALL_CASES) -> str:
+    """Return a case to the client, close it, or reopen it; the reason is kept on the case
+    and in the audit. A case that is not open is never dialled (the policy's case_status)."""
+    if status not in STATUSES:
+        raise CaseworkRefused(f"status: one of {', '.join(STATUSES)}")
+    why = _reason(reason)
+    async with db.session() as s:
+        case = await _case(s, case_id, scope)
+        if case.status == status:
+            raise CaseworkRefused(f"the case is already {status}")
+        before = case.status
+        case.status, case.status_reason, case.status_changed_at = str(status), why, clock()
+        await repo.audit(s, at=clock(), actor=by, action="case.status_changed", subject=case_subject(case.id),
+                         before=before, after=status, why=why)
+        return before
+
