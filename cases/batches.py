@@ -22,6 +22,7 @@ from cases.intake import (
     case_id_of, check_rows, map_headers,
 )
 from cases.intake_files import UnreadableFile, read_table
+from cases.rule_inputs import mark_listed_phones
 from storage import repositories as repo
 from storage.clock import Clock
 from storage.db import Database
@@ -186,6 +187,7 @@ class BatchImporter:
             "case_id": case_id_of(client, r.account), "number": p.number, "kind": p.relation.policy_kind,
             "relation": p.relation.value, "do_not_call": False, "refused": False}
             for r in rows for p in r.phones])
+        await mark_listed_phones(s, [p.number for r in rows for p in r.phones])
 
     async def mark_interrupted(self) -> int:
         """At start: imports a stop cut short are failed (their transaction never committed:

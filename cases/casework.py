@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cases.intake import Relation, normalise_phone
+from cases.rule_inputs import mark_listed_phones
 from storage import repositories as repo
 from storage.clock import Clock
 from storage.db import Database
@@ -64,6 +65,7 @@ async def add_phone(db: Database, clock: Clock, case_id: str, number: object, re
                       label=source or None, added_at=clock(), added_by=by)
         s.add(phone)
         await s.flush()
+        await mark_listed_phones(s, [normal])
         await repo.audit(s, at=clock(), actor=by, action="case.phone_added", subject=case_subject(case.id),
                          phone_id=phone.id, relation=kind.value, source=source)
         return AddedPhone(phone.id, normal, kind.value, kind.policy_kind)

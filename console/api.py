@@ -14,7 +14,9 @@ from typing import Any
 from aiohttp import web
 
 from console import batches_api
+from console.assign_api import ENDPOINTS as ASSIGN_ENDPOINTS
 from console.casework_api import ENDPOINTS as CASEWORK_ENDPOINTS
+from console.rules_api import ENDPOINTS as RULE_ENDPOINTS
 from console.deps import DEPS, ConsoleDeps, principal
 from console.endpoints import Endpoint, Param, register
 from console.metrics import metrics
@@ -224,5 +226,5 @@ def make_app(deps: ConsoleDeps) -> web.Application:
     app.on_response_prepare.append(security_headers)
     batches_api.setup(app)
     register(app, [*ENDPOINTS, *SESSION_ENDPOINTS, *RECORDING_ENDPOINTS, *CASEWORK_ENDPOINTS,
-                   *batches_api.ENDPOINTS])
+                   *batches_api.ENDPOINTS, *RULE_ENDPOINTS, *ASSIGN_ENDPOINTS])
     return app

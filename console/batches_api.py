@@ -48,7 +48,7 @@ async def _import_record(request: web.Request) -> BatchImport:
     return record
 
 
-async def _read_upload(request: web.Request) -> tuple[str, bytes]:
+async def read_upload(request: web.Request) -> tuple[str, bytes]:
     if request.content_type != "multipart/form-data":
         raise web.HTTPBadRequest(text="send the file as multipart/form-data, field 'file'")
     reader = await request.multipart()
@@ -68,7 +68,7 @@ async def _read_upload(request: web.Request) -> tuple[str, bytes]:
 async def upload_batch(request: web.Request) -> web.Response:
     deps, who = request.app[DEPS], principal(request)
     client, batch = request.query.get("client", ""), request.query.get("batch") or None
-    filename, data = await _read_upload(request)
+    filename, data = await read_upload(request)
     importer = BatchImporter(deps.db, deps.clock)
     try:
         import_id = await importer.start(client=client, filename=filename, data=data, by=who.username)

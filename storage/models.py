@@ -15,6 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 import storage.intake  # noqa: F401  (batches: the foreign keys below resolve)
 import storage.people  # noqa: F401  (users and teams: the foreign keys below resolve)
+import storage.suppressions  # noqa: F401  (the do-not-call list: one metadata, one migration history)
 from storage.base import Base, UtcDateTime  # noqa: F401  (re-exported)
 from storage.names import ATTEMPT_ID_PATTERN  # noqa: F401  (re-exported: an attempt id)
 
@@ -136,6 +137,8 @@ class ApprovedCallerId(Base):
     client: Mapped[str] = mapped_column(String(64), index=True)
     number: Mapped[str] = mapped_column(String(32))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    added_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    added_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
 
 
 class PolicyDecision(Base):

@@ -71,11 +71,16 @@ async def test_forged_tokens_are_refused_and_the_real_one_served():
             await writer.drain()
             try:
                 return await asyncio.wait_for(reader.read(), 5)
+            except ConnectionResetError:  # refused and closed before the answer was read: a refusal too
+                return b"(reset)"
             finally:
                 writer.close()
 
         answers = await asyncio.gather(*(forged(n) for n in range(500)), served(server))
-        assert set(answers[:-1]) == {b"FAILURE\n"}
-        assert calls == [ATTEMPT] and server.stats.refused == 500
+        # each forged request is refused for its token, or (one peer holding more connections
+        # than max_pending_per_peer) rejected before it is read; none is ever served
+        assert set(answers[:-1]) <= {b"FAILURE\n", b"(reset)", b""} and b"FAILURE\n" in answers
+        assert calls == [ATTEMPT] and server.stats.refused + server.stats.rejected == 500
+        assert answers[:-1].count(b"FAILURE\n") <= server.stats.refused
     finally:
         await server.close(drain_timeout=1)

@@ -11,15 +11,13 @@ import pytest
 from aiohttp import FormData
 from sqlalchemy import select, update
 
-from dialer.policy import profile
-from dialer.policy.decide import decide
-from dialer.policy_store import case_facts, phone_facts, policy_inputs
 from people.roles import Role
 from storage import repositories as repo
 from storage.models import AuditEvent, Case
 from tests.batch_files import bad_rows, good_row, xlsx_bytes
 from tests.console_kit import user_of
 from tests.db_snapshot import snapshot
+from tests.policy_kit import verdict
 
 NOON_BEIJING = datetime(2026, 12, 1, 4, 0, tzinfo=timezone.utc)
 
@@ -110,16 +108,6 @@ async def test_a_collector_adds_a_traced_phone_to_their_own_case_only(running, d
     async with db.session() as s:
         [event] = (await s.scalars(select(AuditEvent).where(AuditEvent.action == "case.phone_added"))).all()
         assert event.actor == user_of(Role.COLLECTOR)
-
-
-async def verdict(db, case_id: str, now: datetime):
-    async with db.session() as s:
-        case = await repo.get_case(s, case_id)
-        phone = case.phones[0]
-        history, appointments, settings, last = await policy_inputs(s, case, phone.number, now,
-                                                                    profile("client-default"))
-    return decide(case_facts(case), phone_facts(phone), now, history, settings, appointments=appointments,
-                  last_decision_at=last)
 
 
 async def test_a_returned_case_is_refused_by_the_policy_and_reopened_allowed(running, db, accounts):

@@ -15,7 +15,7 @@ ALLOWED = {
     "asterisk_conf": set(),
     "agi_scripts": {"storage"},
     "recorder": {"storage"},
-    "cases": {"storage"},
+    "cases": {"dialer", "storage"},  # the policy's own names of its inputs (dialer.policy.model)
     "people": {"storage"},
     "dialer": {"ami", "storage"},
     "console": {"cases", "dialer", "people", "recorder", "storage"},
