@@ -56,7 +56,7 @@ async def raise_flag(db: Database, clock: Clock, case_id: str, flag: object, why
                      scope: repo.CaseScope = repo.ALL_CASES) -> list[str]:
     """Pause a case: dispute (the debt is contested), fraud (not the debtor's), care
     (illness, bereavement, hardship: dialled again only with a supervisor's approval)."""
-    if flag not in CASE_FLAGS:
+    if not isinstance(flag, str) or flag not in CASE_FLAGS:
         raise RuleInputRefused(f"flag: one of {', '.join(sorted(CASE_FLAGS))}")
     reason = _why(why)
     async with db.session() as s:
@@ -73,7 +73,7 @@ async def raise_flag(db: Database, clock: Clock, case_id: str, flag: object, why
 
 async def clear_flag(db: Database, clock: Clock, case_id: str, flag: object, why: object, *, by: str,
                      scope: repo.CaseScope = repo.ALL_CASES) -> list[str]:
-    if flag not in CASE_FLAGS:
+    if not isinstance(flag, str) or flag not in CASE_FLAGS:
         raise RuleInputRefused(f"flag: one of {', '.join(sorted(CASE_FLAGS))}")
     reason = _why(why)
     async with db.session() as s:

@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import aiohttp
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from cases.batches import BatchImporter, ImportRefused, batch_summaries, error_report_csv, import_errors
 from cases.intake_files import MAX_FILE_BYTES
@@ -49,6 +51,15 @@ async def _import_record(request: web.Request) -> BatchImport:
 
 
 async def read_upload(request: web.Request) -> tuple[str, bytes]:
+    """The uploaded file (field `file`) of a multipart body, at most the intake's limit;
+    a malformed body is a 400."""
+    try:
+        return await _read_file_part(request)
+    except (ValueError, AssertionError, aiohttp.ClientPayloadError, HttpProcessingError) as exc:  # the parser's
+        raise web.HTTPBadRequest(text=f"not a readable multipart upload ({type(exc).__name__})") from None
+
+
+async def _read_file_part(request: web.Request) -> tuple[str, bytes]:
     if request.content_type != "multipart/form-data":
         raise web.HTTPBadRequest(text="send the file as multipart/form-data, field 'file'")
     reader = await request.multipart()

@@ -30,6 +30,7 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
         op["description"] = "No sign-in needed."
     else:
         op["description"] = f"Needs the permission `{endpoint.permission.value}` (docs/roles.md)."
+        op["x-permission"] = endpoint.permission.value
     params = [{"name": p.name, "in": p.where, "required": p.required or p.where == "path",
                "schema": dict(p.schema), **({"description": p.description} if p.description else {})}
               for p in endpoint.params]

@@ -154,7 +154,8 @@ FILTERS = tuple(Param(name, "query", {"type": "string"}, description=text) for n
     ("phone", "a number called"), ("collector", "who took the call"), ("from", "ended at or after (ISO 8601)"),
     ("to", "ended before (ISO 8601)"), ("flag", "a recording flag (may repeat)"), ("limit", "page size (1-500)"),
     ("cursor", "next_cursor of the previous page")))
-ANSWERS = {400: "bad input, or no reason given", 404: "no such case or recording"}
+ANSWERS = {400: "bad input, or no reason given", 404: "no such case or recording",
+           503: "no recording archive wired to this service"}
 TAGS = ("recordings",)
 P = Permission
 
