@@ -1,10 +1,12 @@
 """Run every benchmark and print its table."""
-from bench import ingest_speed, lookup_by_case
+from bench import case_list, ingest_speed, intake_speed, lookup_by_case
 
 
 def main() -> None:
     ingest_speed.main()
     lookup_by_case.main()
+    intake_speed.main()
+    case_list.main()
 
 
 if __name__ == "__main__":

@@ -21,9 +21,10 @@ from console.deps import DEPS, ConsoleDeps, principal
 from console.endpoints import Endpoint, Param, register
 from console.metrics import metrics
 from console.openapi import openapi_json
+from console.pages import ENDPOINTS as PAGE_ENDPOINTS
 from console.params import CASE_ID_PARAM, case_id_of
 from console.recordings_api import ENDPOINTS as RECORDING_ENDPOINTS
-from console.scope import case_scope, id_number_shown, phone_shown
+from console.scope import case_scope, id_number_shown, masked_text, phone_shown, view_case
 from console.security import outer_wall, security_headers
 from console.session_api import ENDPOINTS as SESSION_ENDPOINTS
 from people.accounts import Principal
@@ -72,37 +73,44 @@ def _iso(value: Any) -> str | None:
 
 async def list_cases(request: web.Request) -> web.Response:
     who = principal(request)
+    status = request.query.get("status") or None
+    if status is not None and status not in ("open", "returned", "closed"):
+        raise web.HTTPBadRequest(text="status: open, returned or closed")
+    batch = request.query.get("batch")
+    if batch is not None and (not batch.isdigit() or len(batch) > 12):
+        raise web.HTTPBadRequest(text="batch: a batch's id")
+    limit = request.query.get("limit", "200")
+    if not limit.isdigit() or not 1 <= int(limit) <= 500:
+        raise web.HTTPBadRequest(text="limit: 1 to 500")
     async with request.app[DEPS].db.session() as s:
-        cases = await repo.list_cases(s, scope=case_scope(who))
+        cases = await repo.list_cases(s, int(limit), case_scope(who), text=request.query.get("q", "")[:64],
+                                      status=status, batch_id=int(batch) if batch else None,
+                                      after=request.query.get("after", "")[:64] or None)
         await repo.audit(s, at=request.app[DEPS].clock(), actor=who.username, action="cases.listed",
                          subject="cases", cases=[c.id for c in cases])
         return web.json_response([case_summary_json(c, who) for c in cases])
 
 
 async def get_case(request: web.Request) -> web.Response:
-    case_id, who = case_id_of(request), principal(request)
-    async with request.app[DEPS].db.session() as s:
-        try:
-            case = await repo.get_case(s, case_id, case_scope(who))
-        except repo.NotFound:
-            raise web.HTTPNotFound(text=f"no case {case_id}") from None
-        attempts = await repo.attempts_for_case(s, case_id)
-        recordings = await repo.recordings_for_case(s, case_id)
-        decisions = await repo.decisions_for_case(s, case_id)
-        await repo.audit(s, at=request.app[DEPS].clock(), actor=who.username, action="case.viewed",
-                         subject=case_subject(case_id))
-        return web.json_response({
-            **case_summary_json(case, who), "id_number": id_number_shown(who, case.id_number),
-            "address": case.address, "status_reason": case.status_reason,
-            "care_approved_until": _iso(case.care_approved_until),
-            "attempts": [attempt_json(a, who) for a in attempts],
-            # recordings are evidence: listed (and every access logged) only through
-            # /api/cases/{id}/recordings with who and why (console/recordings_api.py)
-            "recordings": {"count": len(recordings), "href": f"/api/cases/{case.id}/recordings"},
-            "decisions": [{"at": _iso(d.at), "number": phone_shown(who, d.number), "allowed": d.allowed,
-                           "rule": d.rule, "reason": d.reason, "next_allowed_at": _iso(d.next_allowed_at),
-                           "attempt_id": d.attempt_id} for d in decisions],
-        })
+    case_id, who, deps = case_id_of(request), principal(request), request.app[DEPS]
+    try:
+        view = await view_case(deps.db, deps.clock, who, case_id)
+    except LookupError:
+        raise web.HTTPNotFound(text=f"no case {case_id}") from None
+    case = view.case
+    return web.json_response({
+        **case_summary_json(case, who), "id_number": id_number_shown(who, case.id_number),
+        "address": case.address, "status_reason": case.status_reason,
+        "care_approved_until": _iso(case.care_approved_until),
+        "attempts": [attempt_json(a, who) for a in view.attempts],
+        # recordings are evidence: listed (and every access logged) only through
+        # /api/cases/{id}/recordings with who and why (console/recordings_api.py)
+        "recordings": {"count": len(view.recordings), "href": f"/api/cases/{case.id}/recordings"},
+        "decisions": [{"at": _iso(d.at), "number": phone_shown(who, d.number), "allowed": d.allowed,
+                       "rule": d.rule, "reason": masked_text(who, d.reason, view.numbers),
+                       "next_allowed_at": _iso(d.next_allowed_at), "attempt_id": d.attempt_id}
+                      for d in view.decisions],
+    })
 
 
 async def _number_to_dial(request: web.Request, case: Case) -> str | None:
@@ -144,7 +152,7 @@ async def dial_case(request: web.Request) -> web.Response:
         d = exc.decision
         await audit(blocked=d.rule)
         return web.json_response(
-            {"blocked": True, "rule": d.rule, "reason": d.reason,
+            {"blocked": True, "rule": d.rule, "reason": masked_text(who, d.reason, [p.number for p in case.phones]),
              "next_allowed_at": d.next_allowed_at.isoformat() if d.next_allowed_at else None},
             status=409)
     except DialError as exc:
@@ -198,7 +206,15 @@ ENDPOINTS = [
     Endpoint("GET", "/healthz", healthz, None, "Ready to dial, or why not (no sign-in)", tags=("system",),
              responses={200: "ready", 503: "not ready: the reasons"}),
     Endpoint("GET", "/api/openapi.json", openapi_json, P.SIGNED_IN, "This document", tags=("system",)),
-    Endpoint("GET", "/api/cases", list_cases, P.CASE_VIEW, "The cases within your reach", tags=("cases",)),
+    Endpoint("GET", "/api/cases", list_cases, P.CASE_VIEW, "The cases within your reach, in case-number order",
+             tags=("cases",), params=(
+                 Param("q", "query", {"type": "string", "maxLength": 64},
+                       description="a case number or name by its start, an account or a phone number"),
+                 Param("status", "query", {"type": "string", "enum": ["open", "returned", "closed"]}),
+                 Param("batch", "query", {"type": "string", "pattern": "^[0-9]{1,12}$"}),
+                 Param("after", "query", {"type": "string", "maxLength": 64},
+                       description="the last case number of the previous page"),
+                 Param("limit", "query", {"type": "string", "pattern": "^[0-9]{1,3}$"}))),
     Endpoint("GET", "/api/cases/{case_id}", get_case, P.CASE_VIEW,
              "A case: phones, attempts, the policy's decisions", tags=("cases",),
              params=(CASE_ID_PARAM,), responses={200: "the case", 404: "no such case"}),
@@ -226,5 +242,5 @@ def make_app(deps: ConsoleDeps) -> web.Application:
     app.on_response_prepare.append(security_headers)
     batches_api.setup(app)
     register(app, [*ENDPOINTS, *SESSION_ENDPOINTS, *RECORDING_ENDPOINTS, *CASEWORK_ENDPOINTS,
-                   *batches_api.ENDPOINTS, *RULE_ENDPOINTS, *ASSIGN_ENDPOINTS])
+                   *batches_api.ENDPOINTS, *RULE_ENDPOINTS, *ASSIGN_ENDPOINTS, *PAGE_ENDPOINTS])
     return app

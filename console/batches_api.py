@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -50,21 +51,28 @@ async def _import_record(request: web.Request) -> BatchImport:
     return record
 
 
-async def read_upload(request: web.Request) -> tuple[str, bytes]:
-    """The uploaded file (field `file`) of a multipart body, at most the intake's limit;
-    a malformed body is a 400."""
+async def read_upload(request: web.Request, with_fields: bool = False) -> Any:
+    """The uploaded file (field `file`) of a multipart body, at most the intake's limit, as
+    (file name, bytes), and with `with_fields` the other (short) text fields too; a
+    malformed body is a 400."""
     try:
-        return await _read_file_part(request)
+        filename, data, fields = await _read_file_part(request)
     except (ValueError, AssertionError, aiohttp.ClientPayloadError, HttpProcessingError) as exc:  # the parser's
         raise web.HTTPBadRequest(text=f"not a readable multipart upload ({type(exc).__name__})") from None
+    return (filename, data, fields) if with_fields else (filename, data)
 
 
-async def _read_file_part(request: web.Request) -> tuple[str, bytes]:
+async def _read_file_part(request: web.Request) -> tuple[str, bytes, dict[str, str]]:
     if request.content_type != "multipart/form-data":
         raise web.HTTPBadRequest(text="send the file as multipart/form-data, field 'file'")
     reader = await request.multipart()
+    fields: dict[str, str] = {}
+    found: tuple[str, bytes] | None = None
     async for part in reader:
-        if getattr(part, "name", None) != "file":
+        name = getattr(part, "name", None)
+        if name != "file":
+            if name and len(fields) < 20 and not getattr(part, "filename", None):
+                fields[name] = (await part.read_chunk(1024)).decode("utf-8", "replace")  # type: ignore[union-attr]
             continue
         chunks, size = [], 0
         while chunk := await part.read_chunk(256 * 1024):  # type: ignore[union-attr]
@@ -72,8 +80,18 @@ async def _read_file_part(request: web.Request) -> tuple[str, bytes]:
             if size > MAX_FILE_BYTES:
                 raise web.HTTPRequestEntityTooLarge(max_size=MAX_FILE_BYTES, actual_size=size)
             chunks.append(chunk)
-        return (part.filename or "upload"), b"".join(chunks)  # type: ignore[union-attr]
-    raise web.HTTPBadRequest(text="no 'file' field in the upload")
+        found = ((part.filename or "upload"), b"".join(chunks))  # type: ignore[union-attr]
+    if found is None:
+        raise web.HTTPBadRequest(text="no 'file' field in the upload")
+    return found[0], found[1], fields
+
+
+def run_import(app: web.Application, importer: BatchImporter, import_id: int, data: bytes,
+               batch: str | None) -> None:
+    """Import in the background; the app waits for it at shutdown."""
+    task = asyncio.create_task(_run_import(importer, import_id, data, batch))
+    app[IMPORTS].add(task)
+    task.add_done_callback(app[IMPORTS].discard)
 
 
 async def upload_batch(request: web.Request) -> web.Response:
@@ -85,9 +103,7 @@ async def upload_batch(request: web.Request) -> web.Response:
         import_id = await importer.start(client=client, filename=filename, data=data, by=who.username)
     except ImportRefused as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
-    task = asyncio.create_task(_run_import(importer, import_id, data, batch))
-    request.app[IMPORTS].add(task)
-    task.add_done_callback(request.app[IMPORTS].discard)
+    run_import(request.app, importer, import_id, data, batch)
     return web.json_response({"import_id": import_id, "href": f"/api/batch-imports/{import_id}"}, status=202)
 
 

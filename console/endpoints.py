@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from aiohttp import web
+from markupsafe import escape
 
 from console.deps import DEPS, PRINCIPAL
 from people.accounts import Principal
@@ -68,7 +69,11 @@ ENDPOINTS = web.AppKey("endpoints", list)
 def refuse(endpoint: Endpoint, status: int, message: str, headers: Mapping[str, str] | None = None
            ) -> web.Response:
     if endpoint.page:
-        return web.Response(status=status, text=message, headers=headers)
+        page = (f'<!doctype html><html><head><meta charset="utf-8"><title>{status}</title>'
+                f'<link rel="stylesheet" href="/static/dunline.css"></head><body><main>'
+                f'<p class="message error" id="message">{escape(message)}</p><p><a href="/">dunline</a></p>'
+                f'</main></body></html>')
+        return web.Response(status=status, text=page, content_type="text/html", headers=headers)
     return web.json_response({"error": message}, status=status, headers=headers)
 
 

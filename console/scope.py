@@ -2,8 +2,17 @@
 and what their role may read in full (debtor ID and phone numbers, else masked)."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
 from people.accounts import Principal
 from people.roles import Reach, reach, sees_unmasked
+from storage import repositories as repo
+from storage.clock import Clock
+from storage.db import Database
+from storage.models import Attempt, Case, PolicyDecision, Recording
+from storage.names import case_subject
 from storage.repositories import ALL_CASES, CaseScope
 
 
@@ -42,3 +51,43 @@ def id_number_shown(who: Principal, value: str | None) -> str | None:
     if value is None:
         return None
     return value if sees_unmasked(who.role) else mask_id_number(value)
+
+
+def masked_text(who: Principal, text: str | None, numbers: Iterable[str]) -> str | None:
+    """A text about a case (a policy decision's reason) with the case's numbers shown as
+    this reader may see them."""
+    if text is None or sees_unmasked(who.role):
+        return text
+    for number in sorted(set(numbers), key=len, reverse=True):
+        if number:
+            text = text.replace(number, mask_phone(number))
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class CaseView:
+    """What a reader sees of one case: the case (with phones), its calls, recordings and
+    the policy's decisions; `numbers` are every number the texts may name (for masking)."""
+
+    case: Case
+    attempts: Sequence[Attempt]
+    recordings: Sequence[Recording]
+    decisions: Sequence[PolicyDecision]
+
+    @property
+    def numbers(self) -> list[str]:
+        return [p.number for p in self.case.phones] + [d.number for d in self.decisions]
+
+
+async def view_case(db: Database, clock: Clock, who: Principal, case_id: str, **audit: Any) -> CaseView:
+    """One case within the reader's reach, its reading audited (LookupError: not theirs, or none)."""
+    async with db.session() as s:
+        try:
+            case = await repo.get_case(s, case_id, case_scope(who))
+        except repo.NotFound:
+            raise LookupError(case_id) from None
+        view = CaseView(case, await repo.attempts_for_case(s, case_id), await repo.recordings_for_case(s, case_id),
+                        await repo.decisions_for_case(s, case_id))
+        await repo.audit(s, at=clock(), actor=who.username, action="case.viewed", subject=case_subject(case_id),
+                         **audit)
+    return view

@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
-APT_PACKAGES=(debootstrap debian-archive-keyring zstd baresip iproute2 ca-certificates python3-venv ffmpeg openssl)
+APT_PACKAGES=(debootstrap debian-archive-keyring zstd baresip iproute2 ca-certificates python3-venv ffmpeg openssl
+              chromium chromium-driver fonts-wqy-zenhei)  # browser tests: Debian's Chromium (Selenium), CJK glyphs
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     missing=()

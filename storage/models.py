@@ -28,10 +28,15 @@ class Case(Base):
     """One overdue account handed over by the client; `id` is the case number."""
 
     __tablename__ = "cases"
+    __table_args__ = (
+        # a collector's / a team's cases in case-number order: the case list pages without a sort
+        Index("ix_cases_collector_case", "collector_id", "id"),
+        Index("ix_cases_team_case", "team_id", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     client: Mapped[str] = mapped_column(String(64))
-    debtor_name: Mapped[str] = mapped_column(String(200))
+    debtor_name: Mapped[str] = mapped_column(String(200), index=True)  # found by its start
     region: Mapped[str | None] = mapped_column(String(64), default=None)
     timezone: Mapped[str | None] = mapped_column(String(64), default=None)
     amount_due_cents: Mapped[int | None] = mapped_column(BigInteger, default=None)
@@ -42,11 +47,11 @@ class Case(Base):
     care_approved_until: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     # who works it (storage/people.py): a team, and within it a collector
-    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"), default=None, index=True)
-    collector_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None, index=True)
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"), default=None)
+    collector_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
     # from the client's batch (cases/intake.py): the case number is `{client}-{account}`
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"), default=None, index=True)
-    account: Mapped[str | None] = mapped_column(String(40), default=None)
+    account: Mapped[str | None] = mapped_column(String(40), default=None, index=True)
     id_number: Mapped[str | None] = mapped_column(String(18), default=None)
     overdue_since: Mapped[date | None] = mapped_column(Date, default=None, index=True)
     segment: Mapped[str | None] = mapped_column(String(64), default=None)

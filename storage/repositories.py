@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, select, true, update
+from sqlalchemy import ColumnElement, false, select, true, union, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -73,10 +73,30 @@ async def get_case(session: AsyncSession, case_id: str, scope: CaseScope = ALL_C
     return case
 
 
-async def list_cases(session: AsyncSession, limit: int = 200, scope: CaseScope = ALL_CASES) -> Sequence[Case]:
-    rows = await session.scalars(
-        select(Case).where(scope.criteria()).options(selectinload(Case.phones)).order_by(Case.id).limit(limit)
-    )
+async def list_cases(session: AsyncSession, limit: int = 200, scope: CaseScope = ALL_CASES, *,
+                     text: str = "", status: str | None = None, batch_id: int | None = None,
+                     after: str | None = None) -> Sequence[Case]:
+    """A page of cases within `scope`, in case-number order after `after` (keyset paging:
+    as fast on page 5 000 as on page 1). `text` finds a case number or name by its start,
+    an account exactly, or a phone number exactly."""
+    query = select(Case).where(scope.criteria())
+    if text:
+        # each way of finding a case on its own index, then their union (an OR of them
+        # would scan the table); "starts with" as a range, which an index serves
+        digits = text.replace(" ", "").replace("-", "")
+        end = text + "\U0010ffff"
+        found = union(select(Case.id).where(Case.id >= text, Case.id < end),
+                      select(Case.id).where(Case.account == text),
+                      select(Case.id).where(Case.debtor_name >= text, Case.debtor_name < end),
+                      select(Phone.case_id).where(Phone.number == digits))
+        query = query.where(Case.id.in_(select(found.subquery().c[0])))
+    if status is not None:
+        query = query.where(Case.status == status)
+    if batch_id is not None:
+        query = query.where(Case.batch_id == batch_id)
+    if after is not None:
+        query = query.where(Case.id > after)
+    rows = await session.scalars(query.options(selectinload(Case.phones)).order_by(Case.id).limit(limit))
     return rows.all()
 
 

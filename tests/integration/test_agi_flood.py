@@ -81,6 +81,5 @@ async def test_forged_tokens_are_refused_and_the_real_one_served():
         # than max_pending_per_peer) rejected before it is read; none is ever served
         assert set(answers[:-1]) <= {b"FAILURE\n", b"(reset)", b""} and b"FAILURE\n" in answers
         assert calls == [ATTEMPT] and server.stats.refused + server.stats.rejected == 500
-        assert answers[:-1].count(b"FAILURE\n") <= server.stats.refused
     finally:
         await server.close(drain_timeout=1)

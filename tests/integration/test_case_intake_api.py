@@ -40,7 +40,8 @@ async def finished(browser, href: str) -> dict:
 async def test_a_supervisor_imports_a_batch_and_reads_its_error_report(running, db):
     supervisor = await running.browser(Role.SUPERVISOR)
     rows = [*[good_row(n) for n in range(1, 11)], *[b.cells for b in bad_rows()]]
-    resp = await upload(supervisor, xlsx_bytes(rows), "B2026-11.xlsx")
+    workbook = xlsx_bytes(rows)  # (a workbook saved again differs: it carries its save time)
+    resp = await upload(supervisor, workbook, "B2026-11.xlsx")
     assert resp.status == 202, await resp.text()
     status = await finished(supervisor, (await resp.json())["href"])
     assert (status["state"], status["rows_imported"], status["rows_rejected"]) == ("done", 10, len(bad_rows()))
@@ -52,8 +53,11 @@ async def test_a_supervisor_imports_a_batch_and_reads_its_error_report(running, 
     assert "row,column,problem" in (await csv_resp.read()).decode("utf-8-sig")
     [batch] = await (await supervisor.get("/api/batches")).json()
     assert (batch["code"], batch["cases"], batch["by_status"]) == ("B2026-11", 10, {"open": 10})
-    again = await finished(supervisor, (await (await upload(supervisor, xlsx_bytes(rows), "x.xlsx")).json())["href"])
+    again = await finished(supervisor, (await (await upload(supervisor, workbook, "x.xlsx")).json())["href"])
     assert again["state"] == "refused" and "already imported" in again["problem"]
+    resaved = await finished(supervisor, (await (await upload(supervisor, xlsx_bytes(rows, title_rows=1), "y.xlsx")
+                                                 ).json())["href"])
+    assert resaved["rows_imported"] == 0 and resaved["rows_rejected"] == len(bad_rows()), "same rows: nothing new"
 
 
 async def test_uploads_are_refused_to_other_roles_without_csrf_or_too_large(running, db):

@@ -1,0 +1,56 @@
+"""The console's two languages: every word in both, every word a template uses in the
+catalog, money and dates in each locale's own form."""
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+from console import i18n
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "console" / "templates"
+
+
+def test_every_key_has_both_languages():
+    for key, (zh, en) in i18n.MESSAGES.items():
+        assert zh.strip() and en.strip(), key
+        assert set(re.findall(r"\{(\w+)\}", zh)) == set(re.findall(r"\{(\w+)\}", en)), key
+
+
+def test_every_key_a_template_uses_is_in_the_catalog():
+    used = set()
+    for template in TEMPLATES.glob("*.html"):
+        used |= set(re.findall(r"""\bt\(\s*["']([\w.]*\w)["']\s*[,)]""", template.read_text(encoding="utf-8")))
+    assert used and used <= set(i18n.MESSAGES), sorted(used - set(i18n.MESSAGES))
+    prefixed = set()
+    for template in TEMPLATES.glob("*.html"):
+        prefixed |= set(re.findall(r"""\bt\(\s*["']([\w.]+\.)["']\s*~""", template.read_text(encoding="utf-8")))
+    from cases.assignment import Rule
+    from cases.casework import STATUSES
+    from cases.intake import Relation
+    from dialer.policy.model import CASE_FLAGS
+
+    values = {"status.": STATUSES, "flag.": CASE_FLAGS, "relation.": [r.value for r in Relation],
+              "rule.": [r.value for r in Rule],
+              "batches.state.": ["checking", "importing", "done", "refused", "failed"]}
+    assert prefixed == set(values)
+    for prefix, names in values.items():
+        for name in names:
+            assert prefix + name in i18n.MESSAGES, prefix + name
+
+
+def test_money_and_dates_in_the_readers_form():
+    assert i18n.money(123450, "zh-CN") == "¥1,234.50"
+    assert i18n.money(123450, "en") == "CN¥1,234.50"
+    assert i18n.day(date(2026, 3, 1), "zh-CN") == "2026年3月1日"
+    assert i18n.day(date(2026, 3, 1), "en") == "Mar 1, 2026"
+    noon_utc = datetime(2026, 3, 1, 4, 0, tzinfo=timezone.utc)
+    assert "12:00" in i18n.moment(noon_utc, "zh-CN"), "shown on the floor's clock (Beijing)"
+    assert i18n.translator("en")("home.welcome", name="Li") == "Welcome, Li"
+    assert i18n.translator("zh-CN")("home.welcome", name="李") == "欢迎，李"
+
+
+def test_the_language_is_the_readers_choice_then_their_browsers():
+    assert i18n.pick_locale("en", "zh-CN") == "en"
+    assert i18n.pick_locale(None, None, accept_language="en-GB,en;q=0.9") == "en"
+    assert i18n.pick_locale("klingon", None, accept_language="fr") == "zh-CN"
