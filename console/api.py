@@ -16,6 +16,7 @@ from aiohttp import web
 from console import batches_api
 from console.assign_api import ENDPOINTS as ASSIGN_ENDPOINTS
 from console.casework_api import ENDPOINTS as CASEWORK_ENDPOINTS
+from console.reports_api import ENDPOINTS as REPORT_ENDPOINTS
 from console.rules_api import ENDPOINTS as RULE_ENDPOINTS
 from console.deps import DEPS, ConsoleDeps, principal
 from console.endpoints import Endpoint, Param, register
@@ -242,5 +243,6 @@ def make_app(deps: ConsoleDeps) -> web.Application:
     app.on_response_prepare.append(security_headers)
     batches_api.setup(app)
     register(app, [*ENDPOINTS, *SESSION_ENDPOINTS, *RECORDING_ENDPOINTS, *CASEWORK_ENDPOINTS,
-                   *batches_api.ENDPOINTS, *RULE_ENDPOINTS, *ASSIGN_ENDPOINTS, *PAGE_ENDPOINTS])
+                   *batches_api.ENDPOINTS, *RULE_ENDPOINTS, *ASSIGN_ENDPOINTS, *PAGE_ENDPOINTS,
+                   *REPORT_ENDPOINTS])
     return app

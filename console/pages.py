@@ -45,6 +45,7 @@ NAV: list[tuple[str, str, Permission]] = [
     ("/cases", "nav.cases", P.CASE_VIEW), ("/batches", "nav.batches", P.BATCH_VIEW),
     ("/assignment", "nav.assignment", P.ASSIGN), ("/rules/do-not-call", "nav.rules", P.SUPPRESSION_MANAGE),
     ("/rules/caller-ids", "nav.rules", P.CALLER_ID_MANAGE), ("/users", "nav.users", P.USER_MANAGE),
+    ("/reports", "nav.reports", P.REPORT_VIEW),
 ]
 
 

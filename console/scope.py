@@ -29,6 +29,12 @@ def case_scope(who: Principal) -> CaseScope:
     return CaseScope()
 
 
+def report_scope(who: Principal) -> CaseScope:
+    """Which cases a reader's reports count: their reach, except that the admin (who reads no
+    debtor's data) sees the aggregates of every case."""
+    return ALL_CASES if reach(who.role) is Reach.NONE and who.role == "admin" else case_scope(who)
+
+
 def mask_phone(number: str) -> str:
     """155****0001: the first three and last four digits (enough to tell a person's numbers apart)."""
     if len(number) <= 7:

@@ -26,7 +26,7 @@ from tests.live_console import LiveConsole
 
 PAGES = {"/cases": Permission.CASE_VIEW, "/batches": Permission.BATCH_VIEW, "/assignment": Permission.ASSIGN,
          "/rules/do-not-call": Permission.SUPPRESSION_MANAGE, "/rules/caller-ids": Permission.CALLER_ID_MANAGE,
-         "/users": Permission.USER_MANAGE}
+         "/users": Permission.USER_MANAGE, "/reports": Permission.REPORT_VIEW}
 
 
 class NoPbx:

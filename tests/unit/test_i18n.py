@@ -31,7 +31,7 @@ def test_every_key_a_template_uses_is_in_the_catalog():
     from dialer.policy.model import CASE_FLAGS
 
     values = {"status.": STATUSES, "flag.": CASE_FLAGS, "relation.": [r.value for r in Relation],
-              "rule.": [r.value for r in Rule],
+              "rule.": [r.value for r in Rule], "reports.by.": ["batch", "arrears_band", "overdue_band"],
               "batches.state.": ["checking", "importing", "done", "refused", "failed"]}
     assert prefixed == set(values)
     for prefix, names in values.items():
