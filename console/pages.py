@@ -164,7 +164,7 @@ async def _case_page(request: web.Request, case_id: str, *, status: int = 200, m
         raise web.HTTPNotFound(text=f"no case {case_id}") from None
     can = {name: may(who.role, perm) for name, perm in (
         ("dial", P.CASE_DIAL), ("edit", P.CASE_EDIT), ("flag", P.CASE_FLAG), ("clear", P.CASE_CLEAR),
-        ("close", P.CASE_CLOSE), ("assign", P.ASSIGN))}
+        ("close", P.CASE_CLOSE), ("assign", P.ASSIGN), ("recordings", P.RECORDING_ACCESS))}
     case = view.case
     return render(request, "case.html", status=status, message=message, error=error, case=case,
                   attempts=view.attempts, recordings=len(view.recordings), decisions=list(view.decisions)[-20:],
@@ -275,6 +275,26 @@ async def status_form(request: web.Request, case_id: str, who: Principal, form: 
     await set_status(deps.db, deps.clock, case_id, form.get("status"), form.get("reason"), by=who.username,
                      scope=case_scope(who))
     return ""
+
+
+async def recordings_page(request: web.Request) -> web.Response:
+    """A case's recordings, listed (and each one played) only with a reason, in the ledger."""
+    from recorder.retrieval import find_recordings
+    from recorder.retrieval_query import InvalidRequest, RecordingQuery, Requester
+
+    case_id, who, deps = case_id_of(request), principal(request), request.app[DEPS]
+    why = request.query.get("why", "").strip()[:200]
+    if not why:
+        return render(request, "recordings.html", case_id=case_id, why="", recordings=[])
+    if deps.ledger is None:
+        raise web.HTTPServiceUnavailable(text="the recording archive is not configured")
+    try:
+        page = await find_recordings(deps.db, deps.ledger, RecordingQuery.from_text(case=case_id, limit="200"),
+                                     Requester.of(who.username, why))
+    except InvalidRequest as exc:
+        return render(request, "recordings.html", status=400, case_id=case_id, why="", recordings=[],
+                      message=str(exc), error=True)
+    return render(request, "recordings.html", case_id=case_id, why=why, recordings=page.recordings)
 
 
 # -- batches --------------------------------------------------------------------------
@@ -471,6 +491,8 @@ ENDPOINTS = [
           "A phone on the do-not-call list (form)", params=(CASE_ID_PARAM, PHONE_ID)),
     _page("POST", "/cases/{case_id}/status", case_action(status_form), P.CASE_CLOSE, "Return / close (form)",
           params=(CASE_ID_PARAM,)),
+    _page("GET", "/cases/{case_id}/recordings", recordings_page, P.RECORDING_ACCESS,
+          "A case's recordings (with a reason, ledgered)", params=(CASE_ID_PARAM,)),
     _page("GET", "/batches", batches_page, P.BATCH_VIEW, "Batches"),
     _page("POST", "/batches/upload", upload_page, P.BATCH_IMPORT, "Upload a batch (form)", upload=True),
     _page("GET", "/batches/imports/{import_id}", import_page, P.BATCH_VIEW, "An import's progress and errors",

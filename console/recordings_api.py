@@ -23,12 +23,14 @@ import shutil
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
 from console.deps import DEPS, principal
 from console.endpoints import Endpoint, Param
 from console.params import CASE_ID_PARAM
+from console.scope import phone_shown
 from people.roles import Permission
 from recorder.archive import CHUNK, ArchiveStore
 from recorder.bagit import ExportError, export_case
@@ -80,29 +82,36 @@ def _query(request: web.Request, case: str | None) -> RecordingQuery:
         cursor=q.get("cursor"))
 
 
-def _page_json(page: RecordingPage) -> web.Response:
-    return web.json_response({"recordings": [r.as_json() for r in page.recordings],
+def shown_json(request: web.Request, item: Any) -> dict[str, Any]:
+    """A recording's JSON with the debtor's number as the reader may see it."""
+    body = item.as_json()
+    body["number"] = phone_shown(principal(request), body["number"]) if body.get("number") else body.get("number")
+    return body
+
+
+def _page_json(request: web.Request, page: RecordingPage) -> web.Response:
+    return web.json_response({"recordings": [shown_json(request, r) for r in page.recordings],
                               "next_cursor": page.next_cursor})
 
 
 async def search_recordings(request: web.Request) -> web.StreamResponse:
     query, requester = _query(request, request.query.get("case")), _requester(request)
     _, ledger = _archive(request)
-    return _page_json(await find_recordings(request.app[DEPS].db, ledger, query, requester))
+    return _page_json(request, await find_recordings(request.app[DEPS].db, ledger, query, requester))
 
 
 async def case_recordings(request: web.Request) -> web.StreamResponse:
     case_id = check_case_number(request.match_info["case_id"])
     query, requester = _query(request, case_id), _requester(request)
     _, ledger = _archive(request)
-    return _page_json(await find_recordings(request.app[DEPS].db, ledger, query, requester))
+    return _page_json(request, await find_recordings(request.app[DEPS].db, ledger, query, requester))
 
 
 async def recording(request: web.Request) -> web.StreamResponse:
     attempt_id, requester = check_attempt_id(request.match_info["attempt_id"]), _requester(request)
     _, ledger = _archive(request)
     info = await recording_metadata(request.app[DEPS].db, ledger, attempt_id, requester)
-    return web.json_response(info.as_json())
+    return web.json_response(shown_json(request, info))
 
 
 async def recording_audio(request: web.Request) -> web.StreamResponse:

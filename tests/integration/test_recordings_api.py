@@ -148,3 +148,23 @@ async def test_a_bad_query_parameter_is_a_400_that_names_it(client, db, query, p
 async def test_a_bad_leg_is_a_400_that_names_it(client):
     resp = await client.get(f"/api/recordings/{A1}/audio?leg=../../etc", headers=WHO)
     assert resp.status == 400 and (await resp.json())["error"].startswith("leg: ")
+
+
+async def test_qc_reads_numbers_masked_and_the_case_page_asks_why_before_listing(db, ledger, archive, accounts):
+    async with console(db, accounts, store=archive, ledger=ledger) as running:
+        qc = await running.browser(Role.QC)
+        listed = await (await qc.get("/api/cases/C-1/recordings", headers=WHO)).json()
+        assert {r["number"] for r in listed["recordings"]} == {"155****0001", "155****0002"}
+        compliance = await running.browser(Role.COMPLIANCE)
+        full = await (await compliance.get("/api/cases/C-1/recordings", headers=WHO)).json()
+        assert "15550000001" in {r["number"] for r in full["recordings"]}
+        before = len(await ledger_entries(db))
+        ask = await qc.get("/cases/C-1/recordings")
+        assert ask.status == 200 and 'name="why"' in await ask.text()
+        assert len(await ledger_entries(db)) == before, "no reason, nothing listed, nothing logged"
+        page = await qc.get("/cases/C-1/recordings?why=QC+sample+week+48")
+        html = await page.text()
+        assert page.status == 200 and html.count("<audio") == 3 and "15550000001" not in html
+        assert "why=QC%20sample%20week%2048" in html or "why=QC+sample+week+48" in html
+        [entry] = (await ledger_entries(db))[before:]
+        assert entry.detail_map()["who"] == "qc1" and entry.detail_map()["why"] == "QC sample week 48"
