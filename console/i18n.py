@@ -131,6 +131,8 @@ MESSAGES: dict[str, tuple[str, str]] = {  # key: (zh-CN, en)
     "users.display_name": ("显示名", "Name shown"),
     "users.disabled": ("已停用", "disabled"),
     "users.active": ("正常", "active"),
+    "users.disable": ("停用", "Disable"),
+    "users.enable": ("启用", "Enable"),
     "nav.reports": ("报表", "Reports"),
     "reports.title": ("案件报表", "Case reports"),
     "reports.by.batch": ("按委托批次", "By batch"),

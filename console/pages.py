@@ -453,6 +453,24 @@ async def user_add(request: web.Request, who: Principal, form: dict[str, str]) -
         team=form.get("team") or None, client=form.get("client") or None, locale=locale_of(request, who))
 
 
+async def user_disable(request: web.Request, who: Principal, form: dict[str, str]) -> None:
+    await _set_disabled(request, who, form, True)
+
+
+async def user_enable(request: web.Request, who: Principal, form: dict[str, str]) -> None:
+    await _set_disabled(request, who, form, False)
+
+
+async def _set_disabled(request: web.Request, who: Principal, form: dict[str, str], disabled: bool) -> None:
+    username = request.match_info["username"]
+    if username == who.username and disabled:
+        raise AccountError("you cannot disable yourself")
+    why = form.get("why", "").strip()
+    if len(why) < 4:
+        raise AccountError("give a reason (at least 4 characters)")
+    await request.app[DEPS].accounts.set_disabled(username, disabled, by=who.username, why=why)
+
+
 async def team_add(request: web.Request, who: Principal, form: dict[str, str]) -> None:
     await request.app[DEPS].accounts.add_team(form.get("name", ""), by=who.username)
 
@@ -463,6 +481,7 @@ IMPORT_ID = Param("import_id", "path", {"type": "string"})
 ENTRY_ID = Param("entry_id", "path", {"type": "string"})
 PHONE_ID = Param("phone_id", "path", {"type": "string"})
 FLAG = Param("flag", "path", {"type": "string"})
+USERNAME = Param("username", "path", {"type": "string"})
 
 
 def _page(method: str, path: str, handler: Any, permission: Permission | None, summary: str,
@@ -511,4 +530,8 @@ ENDPOINTS = [
     _page("GET", "/users", users_page, P.USER_MANAGE, "Users and teams"),
     _page("POST", "/users", _rules_action(user_add, users_page), P.USER_MANAGE, "Add a user (form)"),
     _page("POST", "/teams", _rules_action(team_add, users_page), P.USER_MANAGE, "Add a team (form)"),
+    _page("POST", "/users/{username}/disable", _rules_action(user_disable, users_page), P.USER_MANAGE,
+          "Disable a user (form)", params=(USERNAME,)),
+    _page("POST", "/users/{username}/enable", _rules_action(user_enable, users_page), P.USER_MANAGE,
+          "Enable a user (form)", params=(USERNAME,)),
 ]

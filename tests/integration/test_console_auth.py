@@ -251,3 +251,16 @@ async def test_every_answer_keeps_out_of_frames_and_caches(running):
         resp = await browser.get(path)
         assert resp.headers["X-Frame-Options"] == "DENY" and resp.headers["Cache-Control"] == "no-store"
         assert "frame-ancestors 'none'" in resp.headers["Content-Security-Policy"]
+
+
+async def test_the_admin_disables_a_user_on_the_users_page_and_their_session_ends(running, db):
+    collector = await running.browser(Role.COLLECTOR)
+    admin = await running.browser(Role.ADMIN)
+    refused = await admin.post(f"/users/{user_of(Role.COLLECTOR)}/disable", data={"why": "x"})
+    assert refused.status == 400 and (await collector.get("/api/cases")).status == 200
+    done = await admin.post(f"/users/{user_of(Role.COLLECTOR)}/disable", data={"why": "left the company"})
+    assert done.status == 200
+    assert (await collector.get("/api/cases")).status == 401
+    assert (await admin.post(f"/users/{user_of(Role.ADMIN)}/disable", data={"why": "oops mistake"})).status == 400
+    supervisor = await running.browser(Role.SUPERVISOR)
+    assert (await supervisor.post(f"/users/{user_of(Role.QC)}/disable", data={"why": "a grudge"})).status == 403

@@ -14,7 +14,7 @@ from recorder.watchdog.gate import GateClosed
 from tests.console_kit import console
 from tests.db_snapshot import snapshot
 
-SAMPLE_PATH_VALUES = {"case_id": "C-1", "attempt_id": "a" * 32, "import_id": "1", "phone_id": "1", "flag": "care", "code": "en",
+SAMPLE_PATH_VALUES = {"case_id": "C-1", "attempt_id": "a" * 32, "import_id": "1", "phone_id": "1", "flag": "care", "code": "en", "username": "nobody.here",
                       "entry_id": "1"}
 
 
