@@ -264,3 +264,24 @@ async def test_the_admin_disables_a_user_on_the_users_page_and_their_session_end
     assert (await admin.post(f"/users/{user_of(Role.ADMIN)}/disable", data={"why": "oops mistake"})).status == 400
     supervisor = await running.browser(Role.SUPERVISOR)
     assert (await supervisor.post(f"/users/{user_of(Role.QC)}/disable", data={"why": "a grudge"})).status == 403
+
+
+@pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example/", "/\\evil.example", "javascript:x"])
+async def test_no_open_redirect_after_sign_in_or_a_language_switch(running, target):
+    from urllib.parse import quote
+
+    browser = await running.browser()
+    switched = await browser.get(f"/lang/en?next={quote(target, safe='')}")
+    assert switched.status == 303 and switched.headers["Location"] == "/"
+    signed = await browser.session.post(
+        f"{running.base}/login", data={"username": user_of(Role.QC), "password": PASSWORD, "next": target},
+        headers={"Origin": browser.origin}, allow_redirects=False)
+    assert signed.status == 303 and signed.headers["Location"] == "/"
+
+
+async def test_the_sign_in_form_refuses_a_foreign_origin(running, db):
+    browser = await running.browser()
+    forged = await browser.session.post(f"{running.base}/login",
+                                        data={"username": user_of(Role.QC), "password": PASSWORD},
+                                        headers={"Origin": "https://evil.example"}, allow_redirects=False)
+    assert forged.status == 403 and "dunline_session" not in {c.key for c in browser.session.cookie_jar}
