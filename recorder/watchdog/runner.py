@@ -79,8 +79,10 @@ class Watchdog:
     def __init__(self, probes: Probes, settings: WatchdogSettings, clock: Clock, *,
                  gate: DialingGate | None = None,
                  on_change: Callable[[GateChange], Awaitable[None]] | None = None,
-                 canary: Callable[[], Awaitable[CanaryOutcome]] | None = None) -> None:
+                 canary: Callable[[], Awaitable[CanaryOutcome]] | None = None,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.probes, self.settings, self.clock = probes, settings, clock
+        self.monotonic = monotonic
         self.gate = gate or DialingGate()
         self.on_change = on_change
         self.canary = canary
@@ -159,12 +161,14 @@ class Watchdog:
         flagged, total = await p.recent_recordings()
         results.append(checks.silent_rate(flagged, total, warn_ratio=s.silent_warn_ratio,
                                           min_sample=s.silent_min_sample))
-        results.append(self._clock_check(now))
+        results.append(self._clock_check())
         results.append(checks.canary(self.canary_facts, now, max_age_s=s.canary_max_age_s))
         return results
 
-    def _clock_check(self, now: datetime) -> CheckResult:
-        mark = (now.timestamp(), time.monotonic())
+    def _clock_check(self) -> CheckResult:
+        # both clocks read at the same instant (not the wall time from before the probes and
+        # the monotonic time after them: a slow probe would read as a jump)
+        mark = (self.clock().timestamp(), self.monotonic())
         previous, self._clock_mark = self._clock_mark, mark
         if previous is None:
             return checks.ok("clock", 0.0)

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
-from recorder.watchdog.checks import DiskFacts, PbxUptime, Reconciliation
+from recorder.watchdog.checks import DiskFacts, PbxUptime, Reconciliation, State
 from recorder.watchdog.gate import GateState
 from recorder.watchdog.runner import CanaryOutcome, Watchdog, WatchdogSettings
 
@@ -190,3 +191,35 @@ async def test_a_crashing_probe_closes_the_gate(clock):
         assert not dog.gate.is_open and dog.status()["checks"]["watchdog"]["state"] == "critical"
     finally:
         await stop(dog, task)
+
+
+async def test_a_slow_probe_is_not_a_clock_jump():
+    """Time passes during the probes (a loaded host: one evaluation takes 3 s, the next
+    none): wall and monotonic time still move together, so the clock check stays ok."""
+    from storage.clock import ManualClock
+
+    start = datetime(2026, 12, 3, 2, 0, tzinfo=timezone.utc)
+    wall = ManualClock(start)
+    mono = {"now": 1000.0}
+
+    def pass_time(seconds):
+        wall.advance(seconds)
+        mono["now"] += seconds
+
+    class Slow(ScriptedProbes):
+        rounds = 0
+
+        async def disks(self):
+            Slow.rounds += 1
+            if Slow.rounds % 2:
+                pass_time(3.0)  # this evaluation's probes take 3 s of both clocks
+            return await super().disks()
+
+    dog = Watchdog(Slow(uptime=PbxUptime(start, None)), WatchdogSettings(interval_s=0.05), wall,
+                   monotonic=lambda: mono["now"])
+    for _ in range(6):
+        results = {r.name: r for r in await dog.evaluate()}
+        assert results["clock"].state is State.OK, results["clock"]
+        pass_time(0.5)
+    wall.advance(10.0)  # a real jump of the wall clock alone is still caught
+    assert {r.name: r for r in await dog.evaluate()}["clock"].state is State.CRITICAL
