@@ -47,6 +47,16 @@ def _contacts(rootfs: Path, *, with_status: bool = False) -> dict[str, str]:
     return _phones.registered_contacts(out)
 
 
+def carrier_reachable(rootfs: Path) -> bool:
+    """Is the carrier trunk's contact Avail? Asks the PBX to qualify it now (the trunk's own
+    qualify runs only once a minute, so a just-started PBX may not have asked yet)."""
+    try:
+        rx(rootfs, PBX_ETC, "pjsip qualify carrier", timeout=5)
+    except SandboxError:
+        return False
+    return _contacts(rootfs, with_status=True).get("carrier") == "Avail"
+
+
 def status(state_dir: Path) -> SandboxStatus:
     """What runs (carrier, pbx, each phone: pid, alive, registered), with the stored facts."""
     state_dir = Path(state_dir).resolve()
@@ -167,8 +177,7 @@ def _start(state_dir: Path, rootfs: Path, instance: str, n_phones: int, agi_port
         if missing:
             raise SandboxError(f"{name}: modules not running: {', '.join(missing)}")
     wait_for("AMI login", lambda: ami_login_ok(ami_port, AMI_USERNAME, info.ami_secret), timeout=READY_TIMEOUT)
-    wait_for("carrier trunk reachable from the PBX",
-             lambda: _contacts(rootfs, with_status=True).get("carrier") == "Avail", timeout=READY_TIMEOUT)
+    wait_for("carrier trunk reachable from the PBX", lambda: carrier_reachable(rootfs), timeout=READY_TIMEOUT)
     if not phones:
         return info
     speech = phones_dir / "speech.wav"

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from . import _image, _phones, _procs
 from ._lifecycle import (BOOT_TIMEOUT, DEFAULT_CACHE_DIR, PBX_MODULES, READY_TIMEOUT, _contact_ok, _contacts,
-                         _locked, asterisk_rx, down, load, status, up)
+                         _locked, asterisk_rx, carrier_reachable, down, load, status, up)
 from ._runtime import PBX_ETC, ami_login_ok, asterisk_argv, rx, wait_for
 from ._model import PhoneInfo, ProcStatus, SandboxInfo, SandboxStatus
 from ._errors import SandboxError
@@ -114,8 +114,8 @@ def start_pbx(state_dir: Path) -> int:
                 raise SandboxError(f"pbx: modules not running: {', '.join(missing)}")
             wait_for("AMI login", lambda: ami_login_ok(info.ami_port, info.ami_username, info.ami_secret),
                      timeout=READY_TIMEOUT)
-            wait_for("carrier trunk reachable from the PBX",
-                     lambda: _contacts(rootfs, with_status=True).get("carrier") == "Avail", timeout=READY_TIMEOUT)
+            wait_for("carrier trunk reachable from the PBX", lambda: carrier_reachable(rootfs),
+                     timeout=READY_TIMEOUT)
             wait_for("every phone registered again",
                      lambda: all(_contact_ok(_contacts(rootfs), p.endpoint, p.sip_port) for p in info.phones),
                      timeout=READY_TIMEOUT)

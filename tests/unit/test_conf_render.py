@@ -180,3 +180,13 @@ def test_unsafe_secret_is_refused():
 def test_unknown_template_set():
     with pytest.raises(RenderError, match="unknown template set"):
         render.template_files("nope")
+
+
+def test_the_carrier_trunk_is_not_marked_unreachable_for_answering_options_slowly():
+    """A busy carrier answers OPTIONS late; a 1 s qualify timeout every 2 s failed originates
+    under load (docs/operations.md, PBX tuning). A dead trunk is the canary's to find."""
+    text = render.render_set("pbx", pbx_values())["pjsip.conf"]
+    section = text.split("[carrier]\ntype = aor", 1)[1].split("\n[", 1)[0]
+    settings = dict(re.findall(r"^(qualify_\w+) = ([\d.]+)", section, re.M))
+    assert float(settings["qualify_timeout"]) >= 5.0
+    assert float(settings["qualify_frequency"]) == 0 or float(settings["qualify_frequency"]) >= 30
