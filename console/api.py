@@ -23,7 +23,7 @@ from console.endpoints import Endpoint, Param, register
 from console.metrics import metrics
 from console.openapi import openapi_json
 from console.pages import ENDPOINTS as PAGE_ENDPOINTS
-from console.params import CASE_ID_PARAM, case_id_of
+from console.params import CASE_ID_PARAM, case_id_of, id_number_of
 from console.recordings_api import ENDPOINTS as RECORDING_ENDPOINTS
 from console.scope import case_scope, id_number_shown, masked_text, phone_shown, view_case
 from console.security import outer_wall, security_headers
@@ -78,10 +78,10 @@ async def list_cases(request: web.Request) -> web.Response:
     if status is not None and status not in ("open", "returned", "closed"):
         raise web.HTTPBadRequest(text="status: open, returned or closed")
     batch = request.query.get("batch")
-    if batch is not None and (not batch.isdigit() or len(batch) > 12):
+    if batch is not None and id_number_of(batch) is None:
         raise web.HTTPBadRequest(text="batch: a batch's id")
     limit = request.query.get("limit", "200")
-    if not limit.isdigit() or not 1 <= int(limit) <= 500:
+    if id_number_of(limit) is None or not 1 <= int(limit) <= 500:
         raise web.HTTPBadRequest(text="limit: 1 to 500")
     async with request.app[DEPS].db.session() as s:
         cases = await repo.list_cases(s, int(limit), case_scope(who), text=request.query.get("q", "")[:64],
@@ -120,7 +120,7 @@ async def _number_to_dial(request: web.Request, case: Case) -> str | None:
     if phone is not None and number is not None:
         raise web.HTTPBadRequest(text="give phone or number, not both")
     if phone is not None:
-        if not phone.isdigit() or len(phone) > 12:
+        if id_number_of(phone) is None:
             raise web.HTTPBadRequest(text="phone: the id of one of the case's phones")
         match = [p.number for p in case.phones if p.id == int(phone)]
         if not match:

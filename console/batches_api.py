@@ -23,6 +23,7 @@ from cases.batches import BatchImporter, ImportRefused, batch_summaries, error_r
 from cases.intake_files import MAX_FILE_BYTES
 from console.deps import DEPS, principal
 from console.endpoints import Endpoint, Param
+from console.params import id_number_of
 from people.roles import Permission, Reach, reach
 from storage.intake import BatchImport
 
@@ -41,10 +42,11 @@ def _client_only(request: web.Request) -> str | None:
 
 async def _import_record(request: web.Request) -> BatchImport:
     raw = request.match_info["import_id"]
-    if not raw.isdigit() or len(raw) > 12:
+    import_id = id_number_of(raw)
+    if import_id is None:
         raise web.HTTPBadRequest(text="invalid import id")
     async with request.app[DEPS].db.session() as s:
-        record = await s.get(BatchImport, int(raw))
+        record = await s.get(BatchImport, import_id)
     only = _client_only(request)
     if record is None or (only is not None and record.client != only):
         raise web.HTTPNotFound(text="no such import")

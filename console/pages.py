@@ -25,7 +25,7 @@ from console import i18n
 from console.batches_api import read_upload, run_import
 from console.deps import DEPS, PRINCIPAL, principal
 from console.endpoints import Endpoint, Param
-from console.params import CASE_ID_PARAM, case_id_of
+from console.params import CASE_ID_PARAM, case_id_of, id_number_of
 from console.scope import case_scope, id_number_shown, masked_text, phone_shown, view_case
 from console.session_api import clear_session_cookie, set_session_cookie, start_session
 from dialer.policy.model import CASE_FLAGS
@@ -333,10 +333,11 @@ async def upload_page(request: web.Request) -> web.Response:
 async def import_page(request: web.Request) -> web.Response:
     who, deps = principal(request), request.app[DEPS]
     raw = request.match_info["import_id"]
-    if not raw.isdigit() or len(raw) > 12:
+    import_id = id_number_of(raw)
+    if import_id is None:
         raise web.HTTPBadRequest(text="invalid import id")
     async with deps.db.session() as s:
-        record = await s.get(BatchImport, int(raw))
+        record = await s.get(BatchImport, import_id)
     only = _client_only(who)
     if record is None or (only is not None and record.client != only):
         raise web.HTTPNotFound(text="no such import")
@@ -367,7 +368,7 @@ async def assignment_submit(request: web.Request) -> web.Response:
     t = i18n.translator(locale_of(request, who))
     form = await _form(request)
     batch = form.get("batch_id", "")
-    if not batch.isdigit() or len(batch) > 12:
+    if id_number_of(batch) is None:
         return await assignment_page(request, status=400, message=t("error", message="batch"), error=True)
     try:
         result = await assign(deps.db, deps.clock, by=who.username, rule=form.get("rule", ""),
@@ -405,9 +406,10 @@ def _rules_action(work: Callable[[web.Request, Principal, dict[str, str]], Await
 
 def _entry_id(request: web.Request) -> int:
     raw = request.match_info["entry_id"]
-    if not raw.isdigit() or len(raw) > 12:
+    entry = id_number_of(raw)
+    if entry is None:
         raise LookupError("no such entry")
-    return int(raw)
+    return entry
 
 
 async def dnc_add(request: web.Request, who: Principal, form: dict[str, str]) -> None:

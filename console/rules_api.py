@@ -20,7 +20,7 @@ from cases import rule_inputs as rules
 from console.batches_api import read_upload
 from console.deps import DEPS, principal
 from console.endpoints import Endpoint, Param, json_object
-from console.params import CASE_ID_PARAM, case_id_of
+from console.params import CASE_ID_PARAM, case_id_of, id_number_of
 from console.scope import case_scope, phone_shown
 from people.roles import Permission
 from storage import repositories as repo
@@ -48,9 +48,10 @@ ENTRY_ID = Param("entry_id", "path", {"type": "string", "pattern": r"^[0-9]{1,12
 
 def _int(request: web.Request, name: str) -> int:
     raw = request.match_info[name]
-    if not raw.isdigit() or len(raw) > 12:
+    value = id_number_of(raw)
+    if value is None:
         raise web.HTTPBadRequest(text=f"invalid {name}")
-    return int(raw)
+    return value
 
 
 async def _done(work: Any, status: int = 200, **extra: Any) -> web.Response:

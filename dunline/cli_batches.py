@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -99,7 +100,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         return 0
 
     async def do_errors(db: Any, clock: Any) -> int:
-        if not args.target.isdigit():
+        if not re.fullmatch(r"[0-9]{1,12}", args.target):
             print("errors needs an import id", file=sys.stderr)
             return 2
         report = error_report_csv(await import_errors(db, int(args.target)))
