@@ -62,16 +62,22 @@ class LedgerState:
                    for h in self.holds.values())
 
     def expected_objects(self) -> dict[str, ObjectExpectation]:
+        """Every object a live recording needs, with the longest retention the ledger ever gave
+        it: a content-addressed file shared with a recording since purged keeps the retention
+        that recording's ingest set (retention is only ever extended)."""
+        longest: dict[str, datetime] = {}
+        for rec in self.recordings.values():
+            for key, _sha in rec.files.values():
+                if key not in longest or rec.retain_until > longest[key]:
+                    longest[key] = rec.retain_until
         out: dict[str, ObjectExpectation] = {}
         for rec in self.recordings.values():
             if rec.purged:
                 continue
             held = self.held(rec)
             for key, sha in rec.files.values():
-                expectation = out.setdefault(key, ObjectExpectation(key, sha))
+                expectation = out.setdefault(key, ObjectExpectation(key, sha, retain_until=longest[key]))
                 expectation.subjects.append(f"recording:{rec.attempt_id}")
-                if expectation.retain_until is None or rec.retain_until > expectation.retain_until:
-                    expectation.retain_until = rec.retain_until
                 expectation.held = expectation.held or held
         return out
 
