@@ -23,6 +23,7 @@ from dialer.policy import Blocked, PolicySettings, decide
 from dialer.policy_config import PolicyBook
 from dialer.policy_store import (case_facts, decision_json, facts_json, phone_facts, policy_inputs,
                                  record_decision)
+from storage import dial_leases
 from storage import repositories as repo
 from storage.attempt_reports import FactWriter
 from storage.call_tokens import CallTokens
@@ -32,6 +33,7 @@ from storage.lifecycle import Event, Report, Source
 from storage.models import CANARY_CASE, CANARY_CLIENT, Attempt, Case, Phone
 
 log = logging.getLogger("dunline.dialer")
+RULE_BUSY = "number_busy"  # not a policy rule: another attempt is being placed to the number right now
 
 
 class DialError(RuntimeError):
@@ -76,6 +78,7 @@ async def place_call(
     """Ask the policy at this very moment; if allowed, write the attempt, originate it and
     return the attempt as it then stands. A Blocked verdict is stored and raised."""
     blocked: Blocked | None = None
+    attempt_id = new_attempt_id()
     async with db.session() as session:
         try:
             case = await repo.get_case(session, case_id)
@@ -87,6 +90,10 @@ async def place_call(
         phone = phones[0]
         policy = PolicyBook.of(policy).for_case(case.client, case.campaign)
         now = clock()
+        # the number's lease first: a concurrent dial of it (this process or another node)
+        # waits for this transaction and then finds the number taken
+        busy_until = await dial_leases.claim(session, phone.number, attempt_id, now)
+        now = clock()  # after the claim, which may have waited for another dial's transaction
         history, appointments, effective, last = await policy_inputs(session, case, phone.number, now, policy)
         facts = (case_facts(case), phone_facts(phone))
         decision = decide(*facts, now, history, effective, appointments=appointments,
@@ -96,9 +103,13 @@ async def place_call(
             await record_decision(session, at=now, case_id=case.id, number=phone.number, decision=decision)
             await repo.audit(session, at=now, actor="dialer", action="dial.blocked", subject=case.id,
                              number=phone.number, rule=decision.rule, reason=decision.reason)
+            if busy_until is None:
+                await dial_leases.release(session, phone.number, attempt_id)
+        elif busy_until is not None:  # allowed, but another attempt is being placed to it: nothing stored
+            raise DialBlocked(Blocked(f"{phone.number} is being dialled by another attempt", RULE_BUSY, busy_until))
         else:
             attempt = Attempt(
-                id=new_attempt_id(), case_id=case.id, phone_id=phone.id, number=phone.number,
+                id=attempt_id, case_id=case.id, phone_id=phone.id, number=phone.number,
                 collector=collector, caller_id=decision.caller_id, state="created", created_at=now,
                 decision={**decision_json(decision, policy.name, facts_json(*facts)),
                           "campaign": case.campaign},

@@ -76,7 +76,10 @@ class Service:
         )
         self.accounts = open_accounts(settings, self.db, clock)
         self.policy = build_policy_book(settings)  # which rules apply to which case
-        self._dial_lock = asyncio.Lock()  # one policy decision + attempt write at a time
+        # one policy decision + attempt write at a time in this process (the clock rule wants
+        # decisions in time order); a number is excluded across processes by the database's
+        # dial leases (storage/dial_leases.py)
+        self._dial_lock = asyncio.Lock()
         self._collectors = itertools.cycle(settings.pbx.collectors)
         self._tasks: list[asyncio.Task[Any]] = []
         self._runner: web.AppRunner | None = None

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Boolean, Date, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+import storage.dial_leases  # noqa: F401  (per-number dial exclusion: one metadata, one migration history)
 import storage.intake  # noqa: F401  (batches: the foreign keys below resolve)
 import storage.people  # noqa: F401  (users and teams: the foreign keys below resolve)
 import storage.suppressions  # noqa: F401  (the do-not-call list: one metadata, one migration history)

@@ -15,7 +15,7 @@ from dialer.originate import DialBlocked, DialSettings, place_call
 from dialer.policy import profile
 from storage import repositories as repo
 from storage.clock import ManualClock
-from storage.models import Case, PolicyDecision
+from storage.models import Attempt, Case, PolicyDecision
 
 
 class RecordingLink:
@@ -131,3 +131,34 @@ async def test_the_clients_own_rules_apply(db, writer):
     await place_call(db, link, DialSettings(), case_id="C-P", collector="6001", clock=clock, writer=writer,
                      policy=PolicyBook(profile("client-default"), {"other": strict}))
     assert len(link.originated) == 1
+
+
+async def test_two_dials_of_the_same_number_at_once_place_one_call(db, writer):
+    """No lock in the process: the database's per-number lease lets one through; the other
+    is refused (the number is being dialled, or the policy's gap), never a second call."""
+    import asyncio
+
+    clock = ManualClock(beijing(10))
+    await setup(db, clock)
+    link = RecordingLink()
+    results = await asyncio.gather(*(dial(db, link, clock, writer) for _ in range(5)), return_exceptions=True)
+    placed = [r for r in results if isinstance(r, Attempt)]
+    refused = [r for r in results if isinstance(r, DialBlocked)]
+    assert len(placed) == 1 and len(refused) == 4, results
+    assert len(link.originated) == 1
+    assert {r.decision.rule for r in refused} <= {"number_busy", "min_gap"}
+
+
+async def test_a_lease_left_by_a_dead_dialer_expires(db, writer):
+    from storage import dial_leases
+
+    clock = ManualClock(beijing(10))
+    await setup(db, clock)
+    async with db.session() as s:  # another node claimed the number, then died before originating
+        assert await dial_leases.claim(s, "15551100001", "dead-node-attempt", clock()) is None
+    link = RecordingLink()
+    with pytest.raises(DialBlocked) as refused:
+        await dial(db, link, clock, writer)
+    assert refused.value.decision.rule == "number_busy" and link.originated == []
+    clock.advance(dial_leases.LEASE.total_seconds())
+    assert (await dial(db, link, clock, writer)).number == "15551100001"
