@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import and_, func, select, update
 
 from cases.assignment import CaseToPlace, CollectorLoad, Plan, Rule, plan
+from cases.refusals import Refused
 from storage import repositories as repo
 from storage.clock import Clock
 from storage.db import Database
@@ -21,7 +22,7 @@ from storage.people import Team, User
 MAX_CASES = 200_000
 
 
-class AssignRefused(ValueError):
+class AssignRefused(Refused):
     """Refused (the message says why); nothing changed."""
 
 

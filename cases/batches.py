@@ -23,6 +23,7 @@ from cases.intake import (
 )
 from cases.intake_files import UnreadableFile, read_table
 from cases.rule_inputs import mark_listed_phones
+from cases.refusals import Refused
 from storage import repositories as repo
 from storage.clock import Clock
 from storage.db import Database
@@ -34,7 +35,7 @@ CHUNK = 2000
 _LOOKUP_CHUNK = 500
 
 
-class ImportRefused(ValueError):
+class ImportRefused(Refused):
     """The whole file is refused (unreadable, no usable header, no batch id, already
     imported); the message says why. Nothing of it is stored but the import's record."""
 

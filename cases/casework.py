@@ -6,18 +6,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cases.intake import Relation, normalise_phone
+from cases.refusals import Refused, case_in_reach, reason_given
 from cases.rule_inputs import mark_listed_phones
 from storage import repositories as repo
 from storage.clock import Clock
 from storage.db import Database
-from storage.models import Case, Phone
+from storage.models import Phone
 from storage.names import case_subject
 
 STATUSES = ("open", "returned", "closed")  # returned: handed back to the client; closed: done here
-MIN_REASON = 4
 
 
-class CaseworkRefused(ValueError):
+class CaseworkRefused(Refused):
     """The change is refused (the message says why); nothing changed."""
 
 
@@ -27,20 +27,6 @@ class AddedPhone:
     number: str
     relation: str
     kind: str
-
-
-async def _case(s, case_id: str, scope: repo.CaseScope) -> Case:
-    try:
-        return await repo.get_case(s, case_id, scope)
-    except repo.NotFound:
-        raise LookupError(f"no case {case_id}") from None
-
-
-def _reason(reason: object) -> str:
-    text = reason.strip() if isinstance(reason, str) else ""
-    if len(text) < MIN_REASON or len(text) > 500:
-        raise CaseworkRefused(f"give a reason ({MIN_REASON} to 500 characters)")
-    return text
 
 
 async def add_phone(db: Database, clock: Clock, case_id: str, number: object, relation: object, *, by: str,
@@ -56,7 +42,7 @@ async def add_phone(db: Database, clock: Clock, case_id: str, number: object, re
     if not isinstance(source, str) or len(source) > 200:
         raise CaseworkRefused("source: at most 200 characters")
     async with db.session() as s:
-        case = await _case(s, case_id, scope)
+        case = await case_in_reach(s, case_id, scope)
         if case.status != "open":
             raise CaseworkRefused(f"the case is {case.status}; reopen it first")
         if any(p.number == normal for p in case.phones):
@@ -77,9 +63,9 @@ async def set_status(db: Database, clock: Clock, case_id: str, status: object, r
     and in the audit. A case that is not open is never dialled (the policy's case_status)."""
     if status not in STATUSES:
         raise CaseworkRefused(f"status: one of {', '.join(STATUSES)}")
-    why = _reason(reason)
+    why = reason_given(reason, CaseworkRefused)
     async with db.session() as s:
-        case = await _case(s, case_id, scope)
+        case = await case_in_reach(s, case_id, scope)
         if case.status == status:
             raise CaseworkRefused(f"the case is already {status}")
         before = case.status

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cases.intake import CLIENT_PATTERN, cell_text, normalise_phone
 from cases.intake_files import UnreadableFile, read_table
+from cases.refusals import Refused, case_in_reach, reason_given
 from dialer.policy.model import CASE_FLAGS
 from storage import repositories as repo
 from storage.clock import Clock
@@ -32,22 +33,12 @@ DNC_HEADERS = {"phone", "number", "号码", "电话", "手机"}
 DNC_REASON_HEADERS = {"reason", "原因"}
 
 
-class RuleInputRefused(ValueError):
+class RuleInputRefused(Refused):
     """Refused (the message says why); nothing changed."""
 
 
 def _why(why: object) -> str:
-    text = why.strip() if isinstance(why, str) else ""
-    if not 4 <= len(text) <= 500:
-        raise RuleInputRefused("give a reason (4 to 500 characters)")
-    return text
-
-
-async def _case(s: AsyncSession, case_id: str, scope: repo.CaseScope) -> Case:
-    try:
-        return await repo.get_case(s, case_id, scope)
-    except repo.NotFound:
-        raise LookupError(f"no case {case_id}") from None
+    return reason_given(why, RuleInputRefused)
 
 
 # -- case flags ----------------------------------------------------------------------
@@ -60,7 +51,7 @@ async def raise_flag(db: Database, clock: Clock, case_id: str, flag: object, why
         raise RuleInputRefused(f"flag: one of {', '.join(sorted(CASE_FLAGS))}")
     reason = _why(why)
     async with db.session() as s:
-        case = await _case(s, case_id, scope)
+        case = await case_in_reach(s, case_id, scope)
         if flag in (case.flags or []):
             raise RuleInputRefused(f"the case is already flagged {flag}")
         case.flags = sorted({*(case.flags or []), str(flag)})
@@ -77,7 +68,7 @@ async def clear_flag(db: Database, clock: Clock, case_id: str, flag: object, why
         raise RuleInputRefused(f"flag: one of {', '.join(sorted(CASE_FLAGS))}")
     reason = _why(why)
     async with db.session() as s:
-        case = await _case(s, case_id, scope)
+        case = await case_in_reach(s, case_id, scope)
         if flag not in (case.flags or []):
             raise RuleInputRefused(f"the case is not flagged {flag}")
         case.flags = sorted(set(case.flags) - {flag})
@@ -95,7 +86,7 @@ async def approve_care(db: Database, clock: Clock, case_id: str, days: object, w
         raise RuleInputRefused(f"days: 1 to {MAX_CARE_DAYS}")
     reason = _why(why)
     async with db.session() as s:
-        case = await _case(s, case_id, scope)
+        case = await case_in_reach(s, case_id, scope)
         if "care" not in (case.flags or []):
             raise RuleInputRefused("the case has no care flag to approve")
         until = clock() + timedelta(days=days)
@@ -113,7 +104,7 @@ async def set_refusal(db: Database, clock: Clock, case_id: str, phone_id: int, r
     supervisor, agreed to be called after all). Only third parties' phones refuse."""
     reason = _why(why)
     async with db.session() as s:
-        case = await _case(s, case_id, scope)
+        case = await case_in_reach(s, case_id, scope)
         phone = next((p for p in case.phones if p.id == phone_id), None)
         if phone is None:
             raise LookupError(f"case {case_id} has no phone {phone_id}")
@@ -340,7 +331,7 @@ async def agree_time(db: Database, clock: Clock, case_id: str, at: object, agree
     if agreed_by not in ("debtor", "third_party"):
         raise RuleInputRefused("agreed_by: debtor or third_party")
     async with db.session() as s:
-        case = await _case(s, case_id, scope)
+        case = await case_in_reach(s, case_id, scope)
         attempt = await repo.get_attempt(s, attempt_id) if isinstance(attempt_id, str) and len(attempt_id) < 65 \
             else None
         if attempt is None or attempt.case_id != case.id or attempt.answered_at is None:

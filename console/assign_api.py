@@ -17,9 +17,8 @@ from cases.assignment import Rule
 from console.deps import DEPS, principal
 from console.endpoints import Endpoint, json_object
 from console.params import CASE_ID_PARAM, case_id_of
-from console.scope import case_scope
-from people.accounts import Principal
-from people.roles import Permission, Reach, reach
+from console.scope import case_scope, team_limit
+from people.roles import Permission
 
 IDS = {"type": "array", "items": {"type": "integer", "minimum": 1}, "maxItems": 1000}
 PLAN_BODY = {"type": "object", "additionalProperties": False, "required": ["rule"], "properties": {
@@ -34,15 +33,6 @@ MOVE_BODY = {"type": "object", "additionalProperties": False, "properties": {
     "why": {"type": "string", "maxLength": 500}}}
 
 
-def _team_limit(who: Principal) -> int | None:
-    """A lead's team (they may not reach beyond it); None for roles that reach every case."""
-    if reach(who.role) is Reach.ALL:
-        return None
-    if who.team_id is None:
-        raise web.HTTPForbidden(text="you lead no team")
-    return who.team_id
-
-
 def _ints(value: Any, name: str) -> list[int] | None:
     if value is None:
         return None
@@ -52,7 +42,7 @@ def _ints(value: Any, name: str) -> list[int] | None:
 
 
 async def get_workload(request: web.Request) -> web.Response:
-    rows = await workload(request.app[DEPS].db, _team_limit(principal(request)))
+    rows = await workload(request.app[DEPS].db, team_limit(principal(request)))
     return web.json_response([{"user_id": w.user_id, "username": w.username, "display_name": w.display_name,
                                "team": w.team, "open_cases": w.open_cases, "arrears_cents": w.arrears_cents}
                               for w in rows])
@@ -78,7 +68,7 @@ async def post_assignments(request: web.Request) -> web.Response:
             deps.db, deps.clock, by=who.username, rule=body["rule"], scope=case_scope(who), case_ids=case_ids,
             batch_id=batch_id, collector_ids=_ints(body.get("collector_ids"), "collector_ids"),
             routes={k: _ints(v, f"routes.{k}") or [] for k, v in routes.items()} if routes else None,
-            only_unassigned=only, team_limit=_team_limit(who))
+            only_unassigned=only, team_limit=team_limit(who))
     except AssignRefused as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
     per: dict[str, int] = {}
@@ -97,7 +87,7 @@ async def move_case(request: web.Request) -> web.Response:
     try:
         moved = await reassign(deps.db, deps.clock, case_id, by=who.username, scope=case_scope(who),
                                collector_id=body.get("collector_id"), team_id=body.get("team_id"),
-                               why=body.get("why", ""), team_limit=_team_limit(who))
+                               why=body.get("why", ""), team_limit=team_limit(who))
     except LookupError:
         raise web.HTTPNotFound(text=f"no case {case_id}") from None
     except AssignRefused as exc:

@@ -24,20 +24,13 @@ from cases.intake_files import MAX_FILE_BYTES
 from console.deps import DEPS, principal
 from console.endpoints import Endpoint, Param
 from console.params import id_number_of
-from people.roles import Permission, Reach, reach
+from console.scope import client_only
+from people.roles import Permission
 from storage.intake import BatchImport
 
 log = logging.getLogger(__name__)
 IMPORTS = web.AppKey("batch_import_tasks", set)
 IMPORT_ID = Param("import_id", "path", {"type": "string", "pattern": r"^[0-9]{1,12}$"})
-
-
-def _client_only(request: web.Request) -> str | None:
-    """The client a client user is limited to (None: every client)."""
-    who = principal(request)
-    if reach(who.role) is Reach.CLIENT:
-        return who.client or "\x00none"
-    return None
 
 
 async def _import_record(request: web.Request) -> BatchImport:
@@ -47,7 +40,7 @@ async def _import_record(request: web.Request) -> BatchImport:
         raise web.HTTPBadRequest(text="invalid import id")
     async with request.app[DEPS].db.session() as s:
         record = await s.get(BatchImport, import_id)
-    only = _client_only(request)
+    only = client_only(principal(request))
     if record is None or (only is not None and record.client != only):
         raise web.HTTPNotFound(text="no such import")
     return record
@@ -117,7 +110,7 @@ async def _run_import(importer: BatchImporter, import_id: int, data: bytes, batc
 
 
 async def list_batches(request: web.Request) -> web.Response:
-    return web.json_response(await batch_summaries(request.app[DEPS].db, _client_only(request)))
+    return web.json_response(await batch_summaries(request.app[DEPS].db, client_only(principal(request))))
 
 
 async def get_import(request: web.Request) -> web.Response:

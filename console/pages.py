@@ -16,17 +16,19 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
 from cases import rule_inputs as rules
-from cases.assign_store import AssignRefused, assign, workload
+from cases.assign_store import assign, workload
 from cases.assignment import Rule
-from cases.batches import BatchImporter, ImportRefused, batch_summaries, import_errors
-from cases.casework import STATUSES, CaseworkRefused, add_phone, set_status
+from cases.batches import BatchImporter, batch_summaries, import_errors
+from cases.casework import STATUSES, add_phone, set_status
 from cases.intake import Relation
+from cases.refusals import Refused
 from console import i18n
 from console.batches_api import read_upload, run_import
 from console.deps import DEPS, PRINCIPAL, principal
 from console.endpoints import Endpoint, Param
 from console.params import CASE_ID_PARAM, case_id_of, id_number_of
-from console.scope import case_scope, id_number_shown, masked_text, phone_shown, view_case
+from console.scope import (case_scope, client_only, id_number_shown, masked_text, phone_shown, team_limit,
+                           view_case)
 from console.session_api import clear_session_cookie, set_session_cookie, start_session
 from dialer.policy.model import CASE_FLAGS
 from people.accounts import AccountError, Principal, SignInRefused
@@ -190,7 +192,7 @@ def case_action(action: Action) -> Callable[[web.Request], Awaitable[web.Respons
             done = await action(request, case_id, who, form)
         except LookupError:
             raise web.HTTPNotFound(text=f"no case {case_id}") from None
-        except (CaseworkRefused, rules.RuleInputRefused, AssignRefused) as exc:
+        except Refused as exc:
             return await _case_page(request, case_id, status=400, message=t("error", message=str(exc)), error=True)
         except _Refused as exc:
             return await _case_page(request, case_id, status=exc.status, message=str(exc), error=True)
@@ -215,7 +217,7 @@ async def dial(request: web.Request, case_id: str, who: Principal, form: dict[st
         case = await repo.get_case(s, case_id, case_scope(who))
     phone = next((p for p in case.phones if str(p.id) == form.get("phone", "")), None)
     if phone is None:
-        raise CaseworkRefused("choose one of the case's phones")
+        raise Refused("choose one of the case's phones")
 
     async def audit(**detail: Any) -> None:
         async with deps.db.session() as s:
@@ -299,15 +301,9 @@ async def recordings_page(request: web.Request) -> web.Response:
 
 # -- batches --------------------------------------------------------------------------
 
-def _client_only(who: Principal) -> str | None:
-    from people.roles import Reach, reach
-
-    return (who.client or "\x00none") if reach(who.role) is Reach.CLIENT else None
-
-
 async def batches_page(request: web.Request) -> web.Response:
     who = principal(request)
-    batches = await batch_summaries(request.app[DEPS].db, _client_only(who))
+    batches = await batch_summaries(request.app[DEPS].db, client_only(who))
     return render(request, "batches.html", batches=batches, can_import=may(who.role, P.BATCH_IMPORT))
 
 
@@ -322,8 +318,8 @@ async def upload_page(request: web.Request) -> web.Response:
         batch = fields.get("batch") or batch
         importer = BatchImporter(deps.db, deps.clock)
         import_id = await importer.start(client=client, filename=filename, data=data, by=who.username)
-    except (ImportRefused, web.HTTPBadRequest) as exc:
-        batches = await batch_summaries(deps.db, _client_only(who))
+    except (Refused, web.HTTPBadRequest) as exc:
+        batches = await batch_summaries(deps.db, client_only(who))
         return render(request, "batches.html", status=400, batches=batches, can_import=True,
                       message=t("error", message=getattr(exc, "text", None) or str(exc)), error=True)
     run_import(request.app, importer, import_id, data, batch)
@@ -338,7 +334,7 @@ async def import_page(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text="invalid import id")
     async with deps.db.session() as s:
         record = await s.get(BatchImport, import_id)
-    only = _client_only(who)
+    only = client_only(who)
     if record is None or (only is not None and record.client != only):
         raise web.HTTPNotFound(text="no such import")
     errors = await import_errors(deps.db, record.id) if may(who.role, P.BATCH_IMPORT) else []
@@ -348,16 +344,10 @@ async def import_page(request: web.Request) -> web.Response:
 
 # -- assignment, rules, users -----------------------------------------------------------
 
-def _team_limit(who: Principal) -> int | None:
-    from console.assign_api import _team_limit as limit
-
-    return limit(who)
-
-
 async def assignment_page(request: web.Request, *, status: int = 200, message: str | None = None,
                           error: bool = False) -> web.Response:
     who, deps = principal(request), request.app[DEPS]
-    rows = await workload(deps.db, _team_limit(who))
+    rows = await workload(deps.db, team_limit(who))
     batches = await batch_summaries(deps.db)
     return render(request, "assignment.html", status=status, message=message, error=error, workload=rows,
                   batches=batches, rules=[r.value for r in Rule])
@@ -372,8 +362,8 @@ async def assignment_submit(request: web.Request) -> web.Response:
         return await assignment_page(request, status=400, message=t("error", message="batch"), error=True)
     try:
         result = await assign(deps.db, deps.clock, by=who.username, rule=form.get("rule", ""),
-                              scope=case_scope(who), batch_id=int(batch), team_limit=_team_limit(who))
-    except AssignRefused as exc:
+                              scope=case_scope(who), batch_id=int(batch), team_limit=team_limit(who))
+    except Refused as exc:
         return await assignment_page(request, status=400, message=t("error", message=str(exc)), error=True)
     return await assignment_page(request, message=t("assign.done", placed=len(result.placed),
                                                     unrouted=len(result.unrouted)))
@@ -392,7 +382,7 @@ def _rules_action(work: Callable[[web.Request, Principal, dict[str, str]], Await
         t = i18n.translator(locale_of(request, who))
         try:
             await work(request, who, await _form(request))
-        except rules.RuleInputRefused as exc:
+        except Refused as exc:
             return await page(request, status=400, message=t("error", message=str(exc)), error=True)
         except LookupError as exc:
             return await page(request, status=404, message=t("error", message=str(exc)), error=True)

@@ -6,6 +6,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from aiohttp import web
+
 from people.accounts import Principal
 from people.roles import Reach, reach, sees_unmasked
 from storage import repositories as repo
@@ -27,6 +29,20 @@ def case_scope(who: Principal) -> CaseScope:
         case Reach.CLIENT:
             return CaseScope(client=who.client) if who.client else CaseScope()
     return CaseScope()
+
+
+def client_only(who: Principal) -> str | None:
+    """The client a client user's batches and imports are limited to (None: every client)."""
+    return (who.client or "\x00none") if reach(who.role) is Reach.CLIENT else None
+
+
+def team_limit(who: Principal) -> int | None:
+    """A team lead's team, beyond which they may not assign (None: a role that reaches every case)."""
+    if reach(who.role) is Reach.ALL:
+        return None
+    if who.team_id is None:
+        raise web.HTTPForbidden(text="you lead no team")
+    return who.team_id
 
 
 def report_scope(who: Principal) -> CaseScope:
