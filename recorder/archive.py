@@ -18,7 +18,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import shutil
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -127,8 +129,13 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _incoming(directory: Path, name: str) -> Path:
+    """A temporary name nobody else writes to (another process, or another thread of this one)."""
+    return directory / f".incoming-{os.getpid()}-{secrets.token_hex(4)}-{name}"
+
+
 def _write_atomically(target: Path, data: bytes, mode: int = READ_ONLY_MODE) -> None:
-    tmp = target.with_name(f".incoming-{os.getpid()}-{target.name}")
+    tmp = _incoming(target.parent, target.name)
     with tmp.open("wb") as handle:
         handle.write(data)
         handle.flush()
@@ -139,12 +146,17 @@ def _write_atomically(target: Path, data: bytes, mode: int = READ_ONLY_MODE) -> 
 
 
 class FilesystemArchive:
-    """A local directory of read-only, content-addressed evidence files (blocking I/O)."""
+    """A local directory of read-only, content-addressed evidence files (blocking I/O).
+
+    Safe for threads of one process (ingest archives several recordings at once, and two
+    calls may leave identical files): whether an object exists and its retention record are
+    read and changed under one lock; the copy and its hash are not."""
 
     name = "fs"
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self._lock = threading.RLock()
 
     def path_of(self, key: str) -> Path:
         path = (self.root / key).resolve()
@@ -161,21 +173,22 @@ class FilesystemArchive:
         """Copy `source` in (hashing while copying); idempotent for identical content."""
         day_dir = self.root / f"{when:%Y}" / f"{when:%m}" / f"{when:%d}"
         make_dirs(day_dir)
-        tmp = day_dir / f".incoming-{os.getpid()}-{source.name}"
+        tmp = _incoming(day_dir, source.name)
         with source.open("rb") as src, tmp.open("wb") as dst:
             sha, size = copy_hashing(src, dst)
         final = day_dir / f"{sha}{suffix}"
         key = str(final.relative_to(self.root))
-        if final.exists():
-            tmp.unlink()
-            current = self.retention_of(key)
-            if retain_until > current.retain_until:
-                self._write_retention(key, ObjectRetention(retain_until, current.legal_hold))
-        else:
-            self._write_retention(key, ObjectRetention(retain_until, False))
-            os.chmod(tmp, READ_ONLY_MODE)
-            os.rename(tmp, final)
-            _fsync_dir(day_dir)
+        with self._lock:
+            if final.exists():
+                tmp.unlink()
+                current = self.retention_of(key)
+                if retain_until > current.retain_until:
+                    self._write_retention(key, ObjectRetention(retain_until, current.legal_hold))
+            else:
+                self._write_retention(key, ObjectRetention(retain_until, False))
+                os.chmod(tmp, READ_ONLY_MODE)
+                os.rename(tmp, final)
+                _fsync_dir(day_dir)
         return StoredObject(key=key, sha256=sha, size_bytes=size)
 
     def open_read(self, key: str) -> BinaryIO:
@@ -222,13 +235,15 @@ class FilesystemArchive:
         _write_atomically(self._sidecar(key), data)
 
     def extend_retention(self, key: str, retain_until: datetime) -> None:
-        current = self.retention_of(key)
-        self._write_retention(key, ObjectRetention(check_extend(current.retain_until, retain_until),
-                                                   current.legal_hold))
+        with self._lock:
+            current = self.retention_of(key)
+            self._write_retention(key, ObjectRetention(check_extend(current.retain_until, retain_until),
+                                                       current.legal_hold))
 
     def set_legal_hold(self, key: str, on: bool) -> None:
-        current = self.retention_of(key)
-        self._write_retention(key, ObjectRetention(current.retain_until, on))
+        with self._lock:
+            current = self.retention_of(key)
+            self._write_retention(key, ObjectRetention(current.retain_until, on))
 
     def delete(self, key: str, *, now: datetime) -> None:
         check_deletable(key, self.retention_of(key), now)

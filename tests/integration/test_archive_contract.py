@@ -170,3 +170,35 @@ def test_a_key_that_names_a_folder_is_missing(store, source):
     assert not store.exists("2026/11/30")
     with pytest.raises(ObjectMissing):
         store.hash_of("2026/11/30")
+
+
+def test_concurrent_puts_of_the_same_content_all_succeed_and_keep_the_longest_retention(tmp_path, source):
+    """Ingest archives several recordings at a time (threads of one process); two calls may
+    leave identical files (two muted legs of the same length). The filesystem store (S3 does
+    this itself with If-None-Match) must neither fail one of them nor keep the shorter retention."""
+    import threading
+
+    store = FilesystemArchive(tmp_path / "archive")
+    wanted = [THREE_YEARS + timedelta(days=d) for d in range(8)]
+    for round_ in range(5):
+        paths = [source(b"the same silence %d" % round_, name=f"call-{round_}-{n}.wav") for n in range(len(wanted))]
+        start = threading.Barrier(len(wanted))
+        stored, errors = [], []
+
+        def put(path, until):
+            start.wait()
+            try:
+                stored.append(store.put(path, WHEN, retain_until=until))
+            except Exception as exc:  # noqa: BLE001 (collected, asserted below)
+                errors.append(exc)
+
+        threads = [threading.Thread(target=put, args=pair) for pair in zip(paths, wanted)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        assert len({s.key for s in stored}) == 1
+        assert store.retention_of(stored[0].key).retain_until == max(wanted)
+        assert store.hash_of(stored[0].key)[0] == hashlib.sha256(b"the same silence %d" % round_).hexdigest()
+    assert not [f for f in store.all_files() if ".incoming-" in f], "no half-written file left"
