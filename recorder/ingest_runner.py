@@ -50,6 +50,8 @@ class IngestRunner:
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._due: dict[str, float] = {}  # attempt id -> since when it waits (monotonic), as last seen
         self._untried: set[str] = set()  # due and never tried yet
+        # archived (True) or failed (False) while the due jobs were being read: the read is stale for them
+        self._finished_during_read: dict[str, bool] = {}
         self._held_back: dict[str, datetime] = {}  # backoff kept in memory when the database failed too
         self.archived = 0
         self.failures = 0
@@ -90,6 +92,7 @@ class IngestRunner:
     async def _start_due_work(self) -> float:
         """Start archiving what is due; return how long to sleep before looking again."""
         now = self.clock()
+        self._finished_during_read.clear()
         try:
             async with self.db.session() as session:
                 due = await ingest_jobs.due_jobs(session, now, limit=200)
@@ -98,6 +101,10 @@ class IngestRunner:
         except UNAVAILABLE as exc:
             log.warning("ingest: cannot read the due jobs (%s); trying again", exc)
             return 1.0
+        # a job that ended while we read is not due again (archived) or not yet (its backoff)
+        stale = self._finished_during_read
+        due = [job for job in due if job.attempt_id not in stale]
+        waiting = {a: tries for a, tries in waiting.items() if not stale.get(a, False)}
         mono = time.monotonic()
         self._due = {a: self._due.get(a, mono) for a in waiting}
         self._untried = {a for a, tries in waiting.items() if tries == 0 and a not in self._held_back}
@@ -119,6 +126,7 @@ class IngestRunner:
         return wait_s
 
     async def _archive(self, attempt_id: str) -> None:
+        archived = False
         try:
             recording = await ingest_attempt(self.db, self.archive, self.settings, attempt_id, self.clock,
                                              self.ledger)
@@ -129,11 +137,14 @@ class IngestRunner:
         except Exception as exc:  # every failure is kept on the job and tried again later
             await self._failed(attempt_id, exc)
         else:
+            archived = True
             self.archived += 1
             self._held_back.pop(attempt_id, None)
             self._due.pop(attempt_id, None)
             self._untried.discard(attempt_id)
         finally:
+            # with leaving _in_flight: a read of the due jobs under way now is stale for this one
+            self._finished_during_read[attempt_id] = archived
             self._in_flight.pop(attempt_id, None)
             self._wake.set()
 

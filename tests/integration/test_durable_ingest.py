@@ -266,3 +266,57 @@ async def test_spool_leftovers_of_an_archived_recording_are_removed_and_lost_job
 def test_garbled_hang_up_records_are_errors(data):
     with pytest.raises(EndRecordError):
         parse_end_record(data)
+
+
+
+@pytest.mark.parametrize("outcome", ["archived", "failed"])
+async def test_a_job_that_ends_while_the_due_jobs_are_read_is_not_started_again(world, monkeypatch, outcome):
+    """The runner reads the due jobs while others run; one that ends during that read (its row
+    read as still due) must not be started again: archived, it would be ingested twice over;
+    failed, it would skip its backoff."""
+    from recorder import ingest_runner
+    from storage import ingest_jobs
+
+    w = world
+    await bound_call(w, A)
+    await hang_up(w, A)
+    release, started = asyncio.Event(), []
+    real_ingest = ingest_runner.ingest_attempt
+
+    async def ingest_attempt(db, archive, settings, attempt_id, *args, **kwargs):
+        started.append(attempt_id)
+        await release.wait()
+        if outcome == "failed":
+            raise OSError("archive volume went away")
+        return await real_ingest(db, archive, settings, attempt_id, *args, **kwargs)
+
+    monkeypatch.setattr(ingest_runner, "ingest_attempt", ingest_attempt)
+    runner = IngestRunner(w.db, w.archive, w.settings, w.clock, w.ledger, w.writer, workers=1, idle_poll_s=0.05)
+    real_all_due, reads = ingest_jobs.all_due, []
+
+    async def all_due(session):
+        found = await real_all_due(session)
+        reads.append(found)
+        if len(reads) == 2:  # A is in flight, read as due: let it end now, before this read is used
+            release.set()
+            await until(lambda: _ended(runner), timeout=10)
+        return found
+
+    monkeypatch.setattr(ingest_jobs, "all_due", all_due)
+    task = asyncio.create_task(runner.run())
+    try:
+        await until(lambda: _reads(reads, 4))
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert A in reads[1], "the stale read saw A as due"
+    assert started == [A], "A was not started again"
+    assert (runner.archived, runner.failures) == ((1, 0) if outcome == "archived" else (0, 1))
+
+
+async def _ended(runner) -> bool:
+    return runner.archived + runner.failures > 0 and not runner._in_flight
+
+
+async def _reads(reads, n) -> bool:
+    return len(reads) >= n
