@@ -17,7 +17,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from recorder.archive import FilesystemArchive
-from recorder.ingest import _analyse_and_archive, spool_paths
+from recorder.ingest import _archive_files, spool_paths
+from recorder.ingest_pool import analyse_files
 
 CALL_SECONDS = 120
 RUNS = 3
@@ -65,8 +66,9 @@ def main() -> None:
 
         def ours() -> None:
             archive = FilesystemArchive(root / f"archive-{next(counter)}")
-            _analyse_and_archive(files, archive, datetime.now(timezone.utc),
-                                 datetime.now(timezone.utc) + timedelta(days=1096))
+            analyse_files({kind: str(path) for kind, path in files.items()})
+            _archive_files(files, archive, datetime.now(timezone.utc),
+                           datetime.now(timezone.utc) + timedelta(days=1096))
 
         copy_dir = root / "copy"
         copy_dir.mkdir()

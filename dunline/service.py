@@ -27,6 +27,7 @@ from dialer.monitor import CallMonitor
 from dialer.policy_config import build_policy_book
 from dialer.originate import DialSettings, place_call
 from recorder.ingest import IngestSettings
+from recorder.ingest_pool import AnalysisPool
 from recorder.ingest_runner import IngestRunner
 from recorder.spool_scan import scan_spool
 from recorder.ledger_store import Ledger
@@ -61,6 +62,7 @@ class Service:
         self.archive = open_archive_store(settings.recording)
         self._ledger: Ledger | None = None  # opened at start: its key may have to be made first
         self._ingest: IngestRunner | None = None
+        self._pool: AnalysisPool | None = None  # ingest's signal checks, in other processes
         self.ingest_settings = IngestSettings(
             spool_dir=Path(settings.recording.dir_host),
             retention_years=settings.recording.retention_years,
@@ -110,9 +112,10 @@ class Service:
         await self._ledger.anchor_pending()  # checkpoints signed before a crash took their witness with it
         self._tasks.append(asyncio.create_task(self._ledger.run(s.recording.checkpoint_interval_s),
                                                name="ledger-checkpoints"))
+        self._pool = AnalysisPool(s.recording.ingest_processes or None)
         self._ingest = IngestRunner(self.db, self.archive, self.ingest_settings, self.clock, self._ledger,
                                     self.writer, workers=s.recording.ingest_workers,
-                                    on_failure=self._recording_incident)
+                                    on_failure=self._recording_incident, analyse=self._pool.analyse)
         routes = CallRoutes(
             db=self.db,
             recording=RecordingTarget(dir_pbx=s.recording.dir_pbx, dir_host=Path(s.recording.dir_host),
@@ -242,6 +245,8 @@ class Service:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        if self._pool is not None:  # after the ingest runner: nothing analyses any more
+            await self._pool.close()
         try:
             await self.writer.replay()  # what is still journaled stays for the next start
         except Exception:

@@ -94,7 +94,8 @@ class RecordingSettings:
     checkpoint_every: int = 50  # sign the ledger head every N entries (and at shutdown)
     checkpoint_interval_s: float = 60.0  # ...and this often while there are new entries
     witness_retention_years: int = 10  # the checkpoints' witnesses outlive the recordings they cover
-    ingest_workers: int = 2  # recordings archived at a time
+    ingest_workers: int = 4  # recordings archived at a time (at least ingest_processes, to keep them busy)
+    ingest_processes: int = 0  # processes for ingest's signal checks; 0: one per core (os.cpu_count())
 
     def client_retention_years(self) -> tuple[tuple[str, int], ...]:
         """The parsed client_retention; a bad entry or one below the floor is an error."""
@@ -212,6 +213,8 @@ class Settings:
             raise SettingsError("recording.witness_retention_years: at least recording.retention_years")
         if self.recording.ingest_workers < 1:
             raise SettingsError("recording.ingest_workers: must be at least 1")
+        if self.recording.ingest_processes < 0:
+            raise SettingsError("recording.ingest_processes: 0 (one per core) or more")
         if self.recording.checkpoint_every < 1:
             raise SettingsError("recording.checkpoint_every: must be at least 1")
         if self.pbx.ring_timeout_s <= 0:

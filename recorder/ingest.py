@@ -7,23 +7,28 @@ timeout), check each leg for signal, copy the mixed file and both legs into the 
 in one transaction (the ingest job marked archived in it too), and only then remove the
 spool files. Re-running is safe: the
 archive is content-addressed and an attempt has at most one Recording.
+
+The signal checks (most of an ingest's CPU) are done by the `analyse` given: the service's
+`AnalysisPool` (recorder/ingest_pool.py: other processes, so the event loop and every core
+stay free), by default a thread. The copy into the archive runs in a thread of this process
+(hashing and I/O release the GIL); the database and ledger writes are done here, in the loop.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from recorder.archive import ArchiveStore, StoredObject
-from recorder.audio_checks import analyse_leg
+from recorder.ingest_pool import LEGS, Analysis, analyse_in_thread, read_layout
 from recorder.ledger_store import Ledger
 from recorder.playback import PlaybackError, make_playback_copy
 from recorder.retention import add_years
-from recorder.wavfile import WavError, WavLayout, parse_header, repaired_header, HEADER_PROBE
+from recorder.wavfile import WavError, repaired_header
 from storage import repositories as repo
 from storage import ingest_jobs, retention_repo
 from storage.clock import Clock
@@ -33,7 +38,8 @@ from storage.names import end_file_name, recording_subject, spool_file_names
 
 log = logging.getLogger("dunline.recorder")
 
-LEGS = ("rx", "tx")  # rx: heard from the debtor; tx: sent to the debtor (the collector)
+# one call's files (kind -> path) -> what the signal checks found
+Analyser = Callable[[Mapping[str, Path]], Awaitable[Analysis]]
 
 
 class IngestError(RuntimeError):
@@ -68,12 +74,6 @@ def spool_paths(spool_dir: Path, name: str) -> dict[str, Path]:
     return {kind: spool_dir / file for kind, file in spool_file_names(name).items()}
 
 
-def read_layout(path: Path) -> WavLayout:
-    with path.open("rb") as handle:
-        head = handle.read(HEADER_PROBE)
-    return parse_header(head, path.stat().st_size)
-
-
 def repair(path: Path) -> None:
     """Rewrite the RIFF/data sizes from the file size (a header MixMonitor never closed)."""
     layout = read_layout(path)
@@ -83,13 +83,6 @@ def repair(path: Path) -> None:
         handle.write(b1)
         handle.seek(off2)
         handle.write(b2)
-
-
-def read_pcm(path: Path) -> tuple[WavLayout, bytes]:
-    layout = read_layout(path)
-    with path.open("rb") as handle:
-        handle.seek(layout.data_offset)
-        return layout, handle.read(layout.data_size)
 
 
 async def wait_closed(paths: list[Path], timeout_s: float) -> bool:
@@ -107,26 +100,10 @@ async def wait_closed(paths: list[Path], timeout_s: float) -> bool:
         await asyncio.sleep(0.2)
 
 
-def _analyse_and_archive(
-    files: dict[str, Path], archive: ArchiveStore, when: datetime, retain_until: datetime
-) -> tuple[float, dict[str, dict[str, object]], dict[str, StoredObject]]:
-    """Blocking part of ingest (run in a thread)."""
-    mixed_layout = read_layout(files["mixed"])
-    legs: dict[str, dict[str, object]] = {}
-    for leg in LEGS:
-        layout, pcm = read_pcm(files[leg])
-        if layout.channels != 1 or layout.sample_width != 2:
-            raise IngestError(f"{files[leg].name}: expected 16-bit mono, got {layout}")
-        signal = analyse_leg(pcm, layout.sample_rate)
-        legs[leg] = {
-            "rms_dbfs": round(signal.rms_dbfs, 1),
-            "speech_ratio": round(signal.speech_ratio, 3),
-            "has_signal": signal.has_signal,
-            "steady_tone": signal.steady_tone,
-            "duration_s": round(layout.duration_s, 3),
-        }
-    stored = {kind: archive.put(path, when, retain_until=retain_until) for kind, path in files.items()}
-    return mixed_layout.duration_s, legs, stored
+def _archive_files(files: Mapping[str, Path], archive: ArchiveStore, when: datetime,
+                   retain_until: datetime) -> dict[str, StoredObject]:
+    """Blocking: copy each file into the archive (SHA-256 while copying, fsync, rename)."""
+    return {kind: archive.put(path, when, retain_until=retain_until) for kind, path in files.items()}
 
 
 def _archive_playback_copy(mixed: Path, archive: ArchiveStore, when: datetime, retain_until: datetime,
@@ -149,7 +126,7 @@ async def hold_if_case_held(db: Database, archive: ArchiveStore, case_id: str,
 
 async def ingest_attempt(
     db: Database, archive: ArchiveStore, settings: IngestSettings, attempt_id: str, clock: Clock,
-    ledger: Ledger,
+    ledger: Ledger, *, analyse: Analyser = analyse_in_thread,
 ) -> Recording | None:
     """Archive the recording of one ended, bound attempt; None if it has none to ingest."""
     async with db.session() as session:
@@ -173,10 +150,12 @@ async def ingest_attempt(
             for path in files.values():
                 await asyncio.to_thread(repair, path)
             flags.append("header_repaired")
-        duration, legs, stored = await asyncio.to_thread(_analyse_and_archive, files, archive, ended_at,
-                                                         retain_until)
+        analysis = await analyse(files)  # before anything is stored: an unusable file stores nothing
+        stored = await asyncio.to_thread(_archive_files, files, archive, ended_at, retain_until)
     except WavError as exc:
         raise IngestError(f"attempt {attempt_id}: not a usable WAV recording: {exc}") from None
+    duration = analysis.duration_s
+    legs = {leg: dict(info) for leg, info in analysis.legs.items()}
     if settings.playback_format:
         try:
             stored["playback"] = await asyncio.to_thread(_archive_playback_copy, files["mixed"], archive,

@@ -13,7 +13,8 @@ entry).
 
 `poke()` wakes it at once (a call ended); otherwise it looks again when the next try is
 due, and at least every `idle_poll_s`. Up to `workers` recordings are archived at a time,
-never the same attempt twice at once.
+never the same attempt twice at once; their signal checks run in `analyse` (the service
+gives its `AnalysisPool`: other processes, recorder/ingest_pool.py), everything else here.
 """
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ from collections.abc import Callable
 from datetime import datetime
 
 from recorder.archive import ArchiveStore
-from recorder.ingest import IngestError, IngestSettings, ingest_attempt
+from recorder.ingest import Analyser, IngestError, IngestSettings, ingest_attempt
+from recorder.ingest_pool import analyse_in_thread
 from recorder.ledger_store import Ledger
 from storage import ingest_jobs
 from storage.attempt_reports import FactWriter
@@ -39,13 +41,15 @@ log = logging.getLogger("dunline.ingest")
 class IngestRunner:
     def __init__(self, db: Database, archive: ArchiveStore, settings: IngestSettings, clock: Clock,
                  ledger: Ledger, writer: FactWriter, *, workers: int = 2, idle_poll_s: float = 5.0,
-                 on_failure: Callable[[str, str], None] = lambda attempt_id, error: None) -> None:
+                 on_failure: Callable[[str, str], None] = lambda attempt_id, error: None,
+                 analyse: Analyser = analyse_in_thread) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self.db, self.archive, self.settings, self.clock = db, archive, settings, clock
         self.ledger, self.writer = ledger, writer
         self.workers, self.idle_poll_s = workers, idle_poll_s
         self.on_failure = on_failure
+        self.analyse = analyse
         self._wake = asyncio.Event()
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._due: dict[str, float] = {}  # attempt id -> since when it waits (monotonic), as last seen
@@ -129,7 +133,7 @@ class IngestRunner:
         archived = False
         try:
             recording = await ingest_attempt(self.db, self.archive, self.settings, attempt_id, self.clock,
-                                             self.ledger)
+                                             self.ledger, analyse=self.analyse)
             if recording is None:
                 raise RuntimeError(f"attempt {attempt_id} has no recording to archive")
         except asyncio.CancelledError:
