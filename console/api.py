@@ -30,7 +30,7 @@ from console.security import outer_wall, security_headers
 from console.session_api import ENDPOINTS as SESSION_ENDPOINTS
 from people.accounts import Principal
 from people.roles import Permission
-from recorder.watchdog.gate import GateClosed
+from recorder.watchdog.gate import DialsHeldBack, GateClosed
 from storage import repositories as repo
 from storage.models import ATTEMPT_ID_PATTERN, Attempt, Case, Recording
 from storage.names import case_subject
@@ -162,6 +162,11 @@ async def dial_case(request: web.Request) -> web.Response:
         await audit(blocked="dialing_gate")
         return web.json_response({"blocked": True, "rule": "dialing_gate", "reason": str(exc)},
                                  status=503, headers={"Retry-After": "15"})
+    except DialsHeldBack as exc:  # back-pressure: ingest is busy, not broken; the gate stays open
+        await audit(blocked=exc.rule)
+        return web.json_response({"blocked": True, "rule": exc.rule, "reason": str(exc),
+                                  "retry_after_s": exc.retry_after_s},
+                                 status=503, headers={"Retry-After": str(exc.retry_after_s)})
     await audit(attempt_id=attempt.id)
     return web.json_response(attempt_json(attempt, who), status=201)
 
@@ -226,7 +231,9 @@ ENDPOINTS = [
                      Param("number", "query", {"type": "string"}, description="or the number itself")),
              tags=("cases",), responses={201: "the attempt", 404: "no such case or phone",
                                          409: "blocked by the dialing policy (the rule)",
-                                         503: "the dialing gate is closed"}),
+                                         503: "the dialing gate is closed (rule dialing_gate), or new "
+                                              "dials are held back while ingest is busy (rule "
+                                              "ingest_backlog); Retry-After says when to try again"}),
     Endpoint("GET", "/api/attempts/{attempt_id}", get_attempt, P.CASE_VIEW, "One call attempt",
              params=(Param("attempt_id", "path", ATTEMPT_ID_SCHEMA),), tags=("cases",),
              responses={200: "the attempt", 404: "no such attempt"}),

@@ -37,6 +37,9 @@ class Snapshot(Collector):
         if watchdog:
             yield GaugeMetricFamily("dunline_gate_open", "1 when the dialing gate is open",
                                     value=int(bool(watchdog["gate_open"])))
+            yield GaugeMetricFamily("dunline_dials_held_back",
+                                    "1 while new dials are held back (a busy ingest backlog; the gate stays open)",
+                                    value=int(bool(watchdog.get("dials_held_back"))))
             state = GaugeMetricFamily("dunline_check_state", "watchdog check: 0 ok, 1 warn, 2 critical",
                                       labels=["check"])
             value = GaugeMetricFamily("dunline_check_value", "the figure a watchdog check measured",

@@ -188,6 +188,9 @@ def cmd_watchdog(args: argparse.Namespace) -> int:
     else:
         print(f"dialing gate: {status['gate'].upper()}"
               + (f" ({status['gate_reason']})" if status["gate_reason"] else ""))
+        held = status.get("dials_held_back")
+        if held:
+            print(f"new dials held back ({held['rule']}): {held['reason']}; retry after {held['retry_after_s']} s")
         for name, check in status["checks"].items():
             print(f"  {check['state'].upper():<8} {name:<18} {check['reason']}")
         canary = status.get("canary")

@@ -31,7 +31,7 @@ from recorder.ingest_pool import AnalysisPool
 from recorder.ingest_runner import IngestRunner
 from recorder.spool_scan import scan_spool
 from recorder.ledger_store import Ledger
-from recorder.watchdog.gate import GateChange, GateClosed
+from recorder.watchdog.gate import DialsHeldBack, GateChange, GateClosed
 from recorder.watchdog.runner import CanaryOutcome, Watchdog
 from storage import repositories as repo
 from storage.attempt_reports import ReportResult
@@ -266,6 +266,11 @@ class Service:
                 reason = self.watchdog.gate.reason
                 await self.writer.audit(actor="dialer", action="dial.gate_closed", subject=case_id, reason=reason)
                 raise GateClosed(f"dialing gate closed: {reason}")
+            held = self.watchdog.held_back() if self.watchdog is not None else None
+            if held is not None:  # busy, not broken: the gate stays open
+                await self.writer.audit(actor="dialer", action="dial.held_back", subject=case_id,
+                                        rule=held.rule, reason=held.reason, retry_after_s=held.retry_after_s)
+                raise DialsHeldBack(held.reason, held.retry_after_s)
             return await place_call(self.db, self.link, self.dial_settings, case_id=case_id,
                                     collector=next(self._collectors), clock=self.clock,
                                     policy=self.policy, writer=self.writer,
@@ -318,7 +323,7 @@ class Service:
         """Ready = the AMI link is up and (with the watchdog) the dialing gate is open."""
         link_ok = bool(self.link and self.link.connected)
         health: dict[str, Any] = {"ready": link_ok, "ami": "connected" if link_ok else "down",
-                                  "ingest_backlog": self._ingest.backlog()[0] if self._ingest else 0,
+                                  "ingest_backlog": self._ingest.backlog().pending if self._ingest else 0,
                                   "reasons": []}
         if not link_ok:
             health["reasons"].append("AMI link down")

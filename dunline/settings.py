@@ -196,11 +196,14 @@ class Settings:
             raise SettingsError("recording.s3_bucket: needed when recording.store = \"s3\"")
         w = self.watchdog
         for name in ("interval_s", "canary_interval_s", "canary_retry_s", "canary_timeout_s",
-                     "reconcile_after_s", "ingest_max_age_s", "clock_max_skew_s"):
+                     "reconcile_after_s", "ingest_max_age_s", "ingest_stall_s", "clock_max_skew_s"):
             if getattr(w, name) <= 0:
                 raise SettingsError(f"watchdog.{name}: must be positive")
         if w.interval_s > 1.0:
             raise SettingsError("watchdog.interval_s: the gate must close within 1 s; at most 1.0")
+        if not 0 <= w.ingest_low_water < w.ingest_high_water:
+            raise SettingsError("watchdog.ingest_low_water: at least 0 and below watchdog.ingest_high_water "
+                                f"({w.ingest_low_water} / {w.ingest_high_water})")
         if w.webhook_url and not w.webhook_url.startswith(("http://", "https://")):
             raise SettingsError(f"watchdog.webhook_url: {w.webhook_url!r} is not an http(s) URL")
         fingerprint = self.recording.ledger_key_fingerprint

@@ -15,12 +15,17 @@ entry).
 due, and at least every `idle_poll_s`. Up to `workers` recordings are archived at a time,
 never the same attempt twice at once; their signal checks run in `analyse` (the service
 gives its `AnalysisPool`: other processes, recorder/ingest_pool.py), everything else here.
+
+`backlog()` tells the watchdog how much waits and whether it moves (how long since a
+recording was last archived, and the recent rate): a busy backlog holds new dials back, a
+stuck one closes the gate (recorder/watchdog/checks.py, `ingest_backlog`).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 
@@ -28,6 +33,7 @@ from recorder.archive import ArchiveStore
 from recorder.ingest import Analyser, IngestError, IngestSettings, ingest_attempt
 from recorder.ingest_pool import analyse_in_thread
 from recorder.ledger_store import Ledger
+from recorder.watchdog.checks import IngestBacklog
 from storage import ingest_jobs
 from storage.attempt_reports import FactWriter
 from storage.clock import Clock
@@ -36,6 +42,9 @@ from storage.durable import UNAVAILABLE
 from storage.ingest_jobs import backoff
 
 log = logging.getLogger("dunline.ingest")
+
+RATE_SAMPLES = 32  # the archive rate is taken over the last this many recordings...
+RATE_WINDOW_S = 30.0  # ...archived within this long
 
 
 class IngestRunner:
@@ -57,6 +66,8 @@ class IngestRunner:
         # archived (True) or failed (False) while the due jobs were being read: the read is stale for them
         self._finished_during_read: dict[str, bool] = {}
         self._held_back: dict[str, datetime] = {}  # backoff kept in memory when the database failed too
+        self._busy_since: float | None = None  # when the backlog was last found not empty (monotonic)
+        self._archived_at: deque[float] = deque(maxlen=RATE_SAMPLES)  # when recordings were archived
         self.archived = 0
         self.failures = 0
 
@@ -64,12 +75,24 @@ class IngestRunner:
         """Look for due work now (a call with a recording is over)."""
         self._wake.set()
 
-    def backlog(self) -> tuple[int, float]:
-        """Recordings waiting for ingest (due or in flight), and the age of the oldest (s)."""
-        waiting = {**self._due, **{a: self._due.get(a, time.monotonic()) for a in self._in_flight}}
+    def backlog(self) -> IngestBacklog:
+        """Recordings waiting for ingest (due or in flight), the age of the oldest, how long
+        since one was archived (or since the backlog was last empty) and the recent rate."""
+        now = time.monotonic()
+        waiting = {**self._due, **{a: self._due.get(a, now) for a in self._in_flight}}
+        recent = [t for t in self._archived_at if now - t <= RATE_WINDOW_S]
+        rate = len(recent) / max(now - recent[0], 1e-3) if len(recent) >= 2 else 0.0
         if not waiting:
-            return 0, 0.0
-        return len(waiting), time.monotonic() - min(waiting.values())
+            return IngestBacklog(rate_per_s=rate)
+        progress = max(self._busy_since or now, self._archived_at[-1] if self._archived_at else now - 1e9)
+        return IngestBacklog(len(waiting), now - min(waiting.values()), now - progress, rate)
+
+    def _note_backlog(self) -> None:
+        if self._due or self._in_flight:
+            if self._busy_since is None:
+                self._busy_since = time.monotonic()
+        else:
+            self._busy_since = None
 
     @property
     def busy(self) -> bool:
@@ -112,6 +135,7 @@ class IngestRunner:
         mono = time.monotonic()
         self._due = {a: self._due.get(a, mono) for a in waiting}
         self._untried = {a for a, tries in waiting.items() if tries == 0 and a not in self._held_back}
+        self._note_backlog()
         for job in due:
             if len(self._in_flight) >= self.workers:
                 break
@@ -122,6 +146,7 @@ class IngestRunner:
                 continue
             self._in_flight[job.attempt_id] = asyncio.create_task(self._archive(job.attempt_id),
                                                                    name=f"ingest-{job.attempt_id}")
+        self._note_backlog()
         wait_s = self.idle_poll_s
         if next_at is not None:
             wait_s = min(wait_s, max(0.05, (next_at - now).total_seconds()))
@@ -143,6 +168,7 @@ class IngestRunner:
         else:
             archived = True
             self.archived += 1
+            self._archived_at.append(time.monotonic())
             self._held_back.pop(attempt_id, None)
             self._due.pop(attempt_id, None)
             self._untried.discard(attempt_id)
@@ -150,6 +176,7 @@ class IngestRunner:
             # with leaving _in_flight: a read of the due jobs under way now is stale for this one
             self._finished_during_read[attempt_id] = archived
             self._in_flight.pop(attempt_id, None)
+            self._note_backlog()
             self._wake.set()
 
     async def _failed(self, attempt_id: str, exc: Exception) -> None:

@@ -2,11 +2,13 @@
 
 Each function judges one part of the recording chain from a snapshot the runner took;
 none does I/O, so every threshold is tested without a PBX. `CRITICAL` closes the dialing
-gate; `WARN` is an alarm only.
+gate; `WARN` is an alarm only. One warning also acts: a busy ingest backlog sets
+`back_pressure` (new dials are refused for a while, the gate stays open).
 """
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +32,9 @@ class CheckResult:
     # False: still critical (shown, alarmed) but no longer holding the gate closed: the
     # chain was proven since (missing recordings stay critical until archived or resolved)
     holds_gate: bool = True
+    # new dials are held back (HTTP 503, Retry-After) while this is set: the ingest backlog is
+    # busy, not stuck; the gate stays open and nothing is an incident
+    back_pressure: bool = False
 
     @property
     def critical(self) -> bool:
@@ -185,10 +190,58 @@ def disk_space(name: str, disk: DiskFacts | None, *, min_free_bytes: int,
     return ok(name, disk.free_bytes)
 
 
-def ingest_backlog(pending: int, oldest_age_s: float, *, max_age_s: float) -> CheckResult:
-    if pending and oldest_age_s > max_age_s:
+@dataclass(frozen=True, slots=True)
+class IngestBacklog:
+    """What the ingest runner reports of its work (recorder/ingest_runner.py)."""
+
+    pending: int = 0  # recordings due or being archived
+    oldest_age_s: float = 0.0  # how long the oldest of them has waited
+    # since a recording was last archived, or since the backlog was last empty (the later)
+    since_progress_s: float = 0.0
+    rate_per_s: float = 0.0  # recordings archived per second, recently (0: none yet)
+
+
+@dataclass(frozen=True, slots=True)
+class BacklogLimits:
+    max_age_s: float  # the oldest waited longer: stuck
+    stall_s: float  # nothing archived for this long while recordings wait: stuck
+    high_water: int  # busy: from this many waiting, new dials are held back...
+    low_water: int  # ...until no more than this many wait
+
+
+def holds_back_dials(pending: int, holding: bool, limits: BacklogLimits) -> bool:
+    """Back-pressure with hysteresis: on at the high-water mark, off only at the low one (a
+    backlog hovering at one mark does not switch dialing on and off)."""
+    return pending > limits.low_water if holding else pending >= limits.high_water
+
+
+def retry_after_s(backlog: IngestBacklog, limits: BacklogLimits) -> int:
+    """When a held-back dial may try again: the time to archive down to the low-water mark at
+    the recent rate, between 1 and 60 s (5 s while no rate is known yet)."""
+    if backlog.rate_per_s <= 0:
+        return 5
+    return max(1, min(60, math.ceil((backlog.pending - limits.low_water) / backlog.rate_per_s)))
+
+
+def ingest_backlog(backlog: IngestBacklog, limits: BacklogLimits, *, holding: bool = False) -> CheckResult:
+    """Busy or stuck. Stuck (critical: the gate closes): nothing archived for `stall_s` while
+    recordings wait, or the oldest waited past `max_age_s`. Busy (a warning): many wait but
+    they are being archived; from the high-water mark new dials are held back (back-pressure,
+    `holding` says whether they were at the last look) and the gate stays open."""
+    pending = backlog.pending
+    hold = holds_back_dials(pending, holding, limits)
+    if pending and backlog.since_progress_s > limits.stall_s:
         return CheckResult("ingest_backlog", State.CRITICAL,
-                           f"{pending} recording(s) waiting, oldest {oldest_age_s:.0f} s", pending)
+                           f"stuck: nothing archived for {backlog.since_progress_s:.0f} s, {pending} "
+                           f"recording(s) waiting", pending, back_pressure=hold)
+    if pending and backlog.oldest_age_s > limits.max_age_s:
+        return CheckResult("ingest_backlog", State.CRITICAL,
+                           f"{pending} recording(s) waiting, oldest {backlog.oldest_age_s:.0f} s", pending,
+                           back_pressure=hold)
+    if hold:
+        return CheckResult("ingest_backlog", State.WARN,
+                           f"busy: {pending} recording(s) waiting, archiving {backlog.rate_per_s:.1f}/s; new "
+                           f"dials held back until {limits.low_water} or fewer wait", pending, back_pressure=True)
     if pending:
         return CheckResult("ingest_backlog", State.OK, f"{pending} waiting", pending)
     return ok("ingest_backlog", 0)

@@ -31,6 +31,18 @@ class GateClosed(RuntimeError):
     """A dial was refused: the dialing gate is closed (the message is the reason)."""
 
 
+class DialsHeldBack(RuntimeError):
+    """A dial was refused by back-pressure, not by a fault: recordings wait for ingest faster
+    than it archives them (a busy backlog). The gate stays open and nothing is an incident;
+    try again after `retry_after_s`."""
+
+    rule = "ingest_backlog"
+
+    def __init__(self, reason: str, retry_after_s: int) -> None:
+        super().__init__(f"new dials held back: {reason}")
+        self.reason, self.retry_after_s = reason, retry_after_s
+
+
 class GateState(enum.Enum):
     OPEN = "open"
     CLOSED = "closed"  # a critical check is failing

@@ -23,7 +23,7 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from recorder.watchdog.checks import DirectoryAccess, DiskFacts, PbxUptime, Reconciliation
+from recorder.watchdog.checks import DirectoryAccess, DiskFacts, IngestBacklog, PbxUptime, Reconciliation
 from storage.clock import Clock
 from storage.db import Database
 from storage import ingest_jobs
@@ -87,7 +87,7 @@ class ServiceProbes:
     db: Database
     clock: Clock
     volumes: dict[str, Path]  # check name ("spool_disk", "archive_disk") -> a path on it
-    backlog: Callable[[], tuple[int, float]]  # pending ingests, oldest age in seconds
+    backlog: Callable[[], IngestBacklog]  # the ingest runner's
     journal: Callable[[], tuple[int, float]] = lambda: (0, 0.0)  # facts waiting for the database
     spool_dir: Path | None = None
     _rates: dict[str, _WriteRate] = field(default_factory=dict)
@@ -150,7 +150,7 @@ class ServiceProbes:
             found[name] = DiskFacts(str(path), usage.free, usage.total, rate)
         return found
 
-    async def ingest_backlog(self) -> tuple[int, float]:
+    async def ingest_backlog(self) -> IngestBacklog:
         return self.backlog()
 
     async def journal_backlog(self) -> tuple[int, float]:

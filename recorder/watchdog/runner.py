@@ -8,6 +8,10 @@ evaluation. While the gate wants proof, a canary call runs (at most one at a tim
 not more often than `canary_retry_s`); while it is open, one runs every
 `canary_interval_s`. A passing canary clears the incidents known when it started; a missing recording stays critical (but no longer holds the gate)
 until it is archived or resolved.
+
+Besides the gate it keeps one softer answer: `held_back()`, the back-pressure of a busy
+ingest backlog (on at `ingest_high_water` recordings waiting, off at `ingest_low_water`),
+which refuses new dials for a while without closing the gate or counting as an incident.
 """
 from __future__ import annotations
 
@@ -20,9 +24,9 @@ from datetime import datetime
 from typing import Protocol
 
 from recorder.watchdog import checks
-from recorder.watchdog.checks import (CanaryFacts, CheckResult, DirectoryAccess, DiskFacts, PbxUptime,
-                                      Reconciliation)
-from recorder.watchdog.gate import DialingGate, GateChange
+from recorder.watchdog.checks import (BacklogLimits, CanaryFacts, CheckResult, DirectoryAccess, DiskFacts,
+                                      IngestBacklog, PbxUptime, Reconciliation)
+from recorder.watchdog.gate import DialingGate, DialsHeldBack, GateChange
 from storage.clock import Clock
 
 log = logging.getLogger("dunline.watchdog")
@@ -37,7 +41,10 @@ class WatchdogSettings:
     reconcile_after_s: float = 60.0  # an answered call must have its recording by then
     min_free_mb: int = 200
     min_hours_to_full: float = 24.0
-    ingest_max_age_s: float = 120.0
+    ingest_max_age_s: float = 120.0  # the oldest recording waiting for ingest longer: stuck
+    ingest_stall_s: float = 60.0  # nothing archived for this long while recordings wait: stuck
+    ingest_high_water: int = 100  # busy: from this many recordings waiting, new dials are held back...
+    ingest_low_water: int = 25  # ...until no more than this many wait
     silent_warn_ratio: float = 0.3
     silent_min_sample: int = 10
     clock_max_skew_s: float = 2.0
@@ -58,7 +65,7 @@ class Probes(Protocol):
     async def mixmonitor_loaded(self) -> bool | None: ...
     async def disks(self) -> dict[str, DiskFacts | None]: ...  # check name -> facts
     async def spool_access(self) -> DirectoryAccess | None: ...
-    async def ingest_backlog(self) -> tuple[int, float]: ...  # pending, oldest age (s)
+    async def ingest_backlog(self) -> IngestBacklog: ...
     async def journal_backlog(self) -> tuple[int, float]: ...  # facts waiting for the database, oldest age
     async def reconciliation(self, older_than_s: float) -> Reconciliation: ...
     async def recent_recordings(self) -> tuple[int, int]: ...  # silent/short, total
@@ -94,6 +101,7 @@ class Watchdog:
         self._incidents = _Incidents()
         self._uptime: PbxUptime | None = None
         self._clock_mark: tuple[float, float] | None = None
+        self._held_back: DialsHeldBack | None = None  # back-pressure of a busy ingest backlog
         self._poke = asyncio.Event()
         self._canary_task: asyncio.Task[None] | None = None
         self._canary_started_mono: float | None = None
@@ -151,8 +159,7 @@ class Watchdog:
         for name, disk in (await p.disks()).items():
             results.append(checks.disk_space(name, disk, min_free_bytes=s.min_free_mb * 2**20,
                                              min_hours_to_full=s.min_hours_to_full))
-        pending, oldest = await p.ingest_backlog()
-        results.append(checks.ingest_backlog(pending, oldest, max_age_s=s.ingest_max_age_s))
+        results.append(self._backlog_check(await p.ingest_backlog()))
         results.append(checks.database_writes(*await p.journal_backlog()))
         found = await p.reconciliation(s.reconcile_after_s)
         results.append(checks.reconciliation(found, proven=frozenset(self._incidents.cleared)))
@@ -164,6 +171,22 @@ class Watchdog:
         results.append(self._clock_check())
         results.append(checks.canary(self.canary_facts, now, max_age_s=s.canary_max_age_s))
         return results
+
+    def _backlog_check(self, backlog: IngestBacklog) -> CheckResult:
+        s = self.settings
+        limits = BacklogLimits(max_age_s=s.ingest_max_age_s, stall_s=s.ingest_stall_s,
+                               high_water=s.ingest_high_water, low_water=s.ingest_low_water)
+        result = checks.ingest_backlog(backlog, limits, holding=self._held_back is not None)
+        if result.back_pressure != (self._held_back is not None):
+            log.warning("new dials %s: %s", "held back" if result.back_pressure else "accepted again",
+                        result.reason)
+        self._held_back = (DialsHeldBack(result.reason, checks.retry_after_s(backlog, limits))
+                           if result.back_pressure else None)
+        return result
+
+    def held_back(self) -> DialsHeldBack | None:
+        """The back-pressure on new dials now (a busy ingest backlog), or None."""
+        return self._held_back
 
     def _clock_check(self) -> CheckResult:
         # both clocks read at the same instant (not the wall time from before the probes and
@@ -238,6 +261,9 @@ class Watchdog:
             "gate_open": self.gate.is_open,
             "gate_reason": self.gate.reason,
             "gate_changed_at": self.gate.changed_at.isoformat() if self.gate.changed_at else None,
+            "dials_held_back": None if self._held_back is None else {
+                "rule": self._held_back.rule, "reason": self._held_back.reason,
+                "retry_after_s": self._held_back.retry_after_s},
             "evaluated_at": self.last_evaluated_at.isoformat() if self.last_evaluated_at else None,
             "checks": {name: {"state": r.state.name.lower(), "reason": r.reason, "value": r.value}
                        for name, r in sorted(self.results.items())},

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from recorder.watchdog import checks
-from recorder.watchdog.checks import State
+from recorder.watchdog.checks import IngestBacklog, State
 from recorder.watchdog.gate import GateState
 from recorder.watchdog.probes import ServiceProbes
 from recorder.watchdog.runner import CanaryOutcome, Watchdog, WatchdogSettings
@@ -50,7 +50,7 @@ def service_clock() -> ManualClock:
 
 def probes_for(db, clock, spool: Path) -> ServiceProbes:
     return ServiceProbes(link=FakeLink(), db=db, clock=clock, volumes={"spool_disk": spool},
-                         backlog=lambda: (0, 0.0), spool_dir=spool)
+                         backlog=lambda: IngestBacklog(), spool_dir=spool)
 
 
 async def add_call(db, clock, attempt_id: str, *, ended_ago: float | None, recorded: bool = True,

@@ -5,7 +5,7 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from recorder.watchdog.checks import DiskFacts, PbxUptime, Reconciliation, State
+from recorder.watchdog.checks import DiskFacts, IngestBacklog, PbxUptime, Reconciliation, State
 from recorder.watchdog.gate import GateState
 from recorder.watchdog.runner import CanaryOutcome, Watchdog, WatchdogSettings
 
@@ -21,6 +21,7 @@ class ScriptedProbes:
     missing: tuple[str, ...] = ()
     orphans: tuple[str, ...] = ()
     journaled: int = 0  # facts the database could not take
+    backlog: IngestBacklog = IngestBacklog()
     calls: list[str] = field(default_factory=list)
 
     async def ami(self):
@@ -39,7 +40,7 @@ class ScriptedProbes:
         return None
 
     async def ingest_backlog(self):
-        return 0, 0.0
+        return self.backlog
 
     async def journal_backlog(self):
         return self.journaled, 3.0 if self.journaled else 0.0
@@ -175,6 +176,33 @@ async def test_conditions_pbx_restart_module_and_full_disk(clock):
         assert "database_writes" in changes[-1].reason and "2 fact(s)" in changes[-1].reason
         probes.journaled = 0
         await wait_for(lambda: dog.gate.is_open)
+    finally:
+        await stop(dog, task)
+
+
+async def test_a_busy_backlog_holds_dials_back_with_the_gate_open_a_stuck_one_closes_it(clock):
+    probes, canary, changes = ScriptedProbes(uptime=PbxUptime(clock(), None)), Canary(), []
+    dog, task = await running(probes, canary, clock, changes, ingest_high_water=100, ingest_low_water=25,
+                              ingest_stall_s=30)
+    try:
+        await wait_for(lambda: dog.gate.is_open)
+        opened = len(changes)
+        probes.backlog = IngestBacklog(150, 20, since_progress_s=0.2, rate_per_s=12.0)  # busy
+        await wait_for(lambda: dog.held_back() is not None)
+        held = dog.held_back()
+        assert held.rule == "ingest_backlog" and held.retry_after_s == 11  # (150 - 25) / 12 a second
+        assert dog.status()["dials_held_back"]["retry_after_s"] == 11
+        probes.backlog = IngestBacklog(60, 20, since_progress_s=0.2, rate_per_s=12.0)  # between the marks
+        await asyncio.sleep(0.15)
+        assert dog.held_back() is not None, "held back until the low-water mark"
+        probes.backlog = IngestBacklog(20, 20, since_progress_s=0.2, rate_per_s=12.0)
+        await wait_for(lambda: dog.held_back() is None)
+        assert dog.gate.is_open and len(changes) == opened, "busy never touched the gate"
+        probes.backlog = IngestBacklog(150, 40, since_progress_s=31)  # nothing archived for 31 s: stuck
+        await wait_for(lambda: not dog.gate.is_open, timeout=1.0)
+        assert "stuck" in changes[-1].reason and dog.gate.state is GateState.CLOSED
+        probes.backlog = IngestBacklog()
+        await wait_for(lambda: dog.gate.is_open)  # recovered, then proven by a canary
     finally:
         await stop(dog, task)
 

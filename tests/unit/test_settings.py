@@ -25,6 +25,9 @@ def test_toml_then_environment(tmp_path):
     ({"DUNLINE_RECORDING_RETENTION_YEARS": "2"}, "recording.retention_years"),
     ({"DUNLINE_AMI_NOPE": "1"}, "ami.nope"),
     ({"DUNLINE_CONSOLE_HOST": "0.0.0.0"}, "console.host"),
+    ({"DUNLINE_WATCHDOG_INGEST_LOW_WATER": "100"}, "watchdog.ingest_low_water"),  # not below the high mark
+    ({"DUNLINE_WATCHDOG_INGEST_STALL_S": "0"}, "watchdog.ingest_stall_s"),
+    ({"DUNLINE_RECORDING_INGEST_PROCESSES": "-1"}, "recording.ingest_processes"),
 ])
 def test_bad_values_name_the_setting(env, name):
     with pytest.raises(SettingsError, match=name.replace(".", r"\.")):

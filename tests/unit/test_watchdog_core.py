@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recorder.watchdog import checks
-from recorder.watchdog.checks import CanaryFacts, CheckResult, DiskFacts, PbxUptime, Reconciliation, State
+from recorder.watchdog.checks import (BacklogLimits, CanaryFacts, CheckResult, DiskFacts, IngestBacklog, PbxUptime,
+                                      Reconciliation, State)
 from recorder.watchdog.gate import DialingGate, GateState
 
 T0 = datetime(2026, 11, 29, 2, 0, tzinfo=timezone.utc)
@@ -54,9 +55,12 @@ def test_disk_space_floor_and_time_to_full():
     assert checks.disk_space("archive_disk", DiskFacts("/a", 500 * MiB, 1000 * MiB, 10.0), **floor).state is State.OK
 
 
+LIMITS = BacklogLimits(max_age_s=60, stall_s=30, high_water=100, low_water=25)
+
+
 def test_backlog_silence_clock_canary():
-    assert checks.ingest_backlog(3, 120, max_age_s=60).critical
-    assert not checks.ingest_backlog(3, 10, max_age_s=60).critical
+    assert checks.ingest_backlog(IngestBacklog(3, 120, since_progress_s=1), LIMITS).critical
+    assert not checks.ingest_backlog(IngestBacklog(3, 10, since_progress_s=1), LIMITS).critical
     assert checks.silent_rate(5, 10, warn_ratio=0.3, min_sample=10).state is State.WARN
     assert checks.silent_rate(5, 6, warn_ratio=0.3, min_sample=10).state is State.OK
     assert checks.clock_sanity(-30.0, 1.0, max_skew_s=2).critical
@@ -66,6 +70,60 @@ def test_backlog_silence_clock_canary():
     assert checks.canary(CanaryFacts(None, None), T0, max_age_s=600).state is State.WARN
     assert checks.canary(CanaryFacts(T0, None), T0 + timedelta(hours=1), max_age_s=600).state is State.WARN
     assert checks.canary(CanaryFacts(T0, T0 - timedelta(seconds=1)), T0, max_age_s=600).state is State.OK
+
+
+def test_a_busy_backlog_warns_and_holds_dials_back_a_stuck_one_is_critical():
+    busy = checks.ingest_backlog(IngestBacklog(150, 20, since_progress_s=0.3, rate_per_s=9.5), LIMITS)
+    assert busy.state is State.WARN and busy.back_pressure and not busy.critical
+    assert "busy" in busy.reason and "9.5/s" in busy.reason and busy.value == 150
+    small = checks.ingest_backlog(IngestBacklog(40, 20, since_progress_s=0.3, rate_per_s=9.5), LIMITS)
+    assert small.state is State.OK and not small.back_pressure, "below the high-water mark: nothing to hold back"
+    stalled = checks.ingest_backlog(IngestBacklog(150, 40, since_progress_s=31), LIMITS)
+    assert stalled.critical and "stuck" in stalled.reason, "nothing archived for stall_s: stuck, however few wait"
+    assert checks.ingest_backlog(IngestBacklog(2, 40, since_progress_s=31), LIMITS).critical
+    too_old = checks.ingest_backlog(IngestBacklog(150, 61, since_progress_s=0.1, rate_per_s=20), LIMITS)
+    assert too_old.critical, "the oldest far past its time: stuck even while others are archived"
+    idle = checks.ingest_backlog(IngestBacklog(0, 0, since_progress_s=500), LIMITS)
+    assert idle.state is State.OK and not idle.back_pressure, "an empty backlog never stalls"
+
+
+def test_back_pressure_has_hysteresis():
+    def step(pending, holding):
+        return checks.ingest_backlog(IngestBacklog(pending, 5, 0.5, 10.0), LIMITS, holding=holding).back_pressure
+
+    assert not step(99, holding=False) and step(100, holding=False), "on at the high-water mark"
+    assert step(99, holding=True) and step(26, holding=True), "stays on between the marks"
+    assert not step(25, holding=True), "off at the low-water mark"
+    assert not step(60, holding=False), "and stays off between the marks"
+
+
+@given(st.lists(st.integers(min_value=0, max_value=300), max_size=60))
+def test_back_pressure_switches_only_at_the_marks(backlogs):
+    holding = False
+    for pending in backlogs:
+        now = checks.holds_back_dials(pending, holding, LIMITS)
+        if now and not holding:
+            assert pending >= LIMITS.high_water
+        if holding and not now:
+            assert pending <= LIMITS.low_water
+        assert now == (pending > LIMITS.low_water if holding else pending >= LIMITS.high_water)
+        holding = now
+
+
+def test_retry_after_follows_the_rate_down_to_the_low_water_mark():
+    assert checks.retry_after_s(IngestBacklog(125, 5, 0.1, rate_per_s=10.0), LIMITS) == 10
+    assert checks.retry_after_s(IngestBacklog(125, 5, 0.1, rate_per_s=0.0), LIMITS) == 5, "no rate known yet"
+    assert checks.retry_after_s(IngestBacklog(5000, 5, 0.1, rate_per_s=1.0), LIMITS) == 60
+    assert checks.retry_after_s(IngestBacklog(26, 5, 0.1, rate_per_s=100.0), LIMITS) == 1
+
+
+def test_a_busy_backlog_leaves_the_gate_open():
+    gate = DialingGate(GateState.OPEN, "")
+    busy = checks.ingest_backlog(IngestBacklog(500, 20, since_progress_s=0.2, rate_per_s=9.0), LIMITS)
+    assert gate.observe([FINE, busy], T0) is None and gate.is_open
+    stuck = checks.ingest_backlog(IngestBacklog(500, 20, since_progress_s=45), LIMITS)
+    change = gate.observe([FINE, stuck], T0)
+    assert change is not None and not change.opened and "stuck" in change.reason
 
 
 CRIT = CheckResult("ami_link", State.CRITICAL, "AMI link down")
