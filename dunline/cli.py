@@ -190,7 +190,8 @@ def cmd_watchdog(args: argparse.Namespace) -> int:
               + (f" ({status['gate_reason']})" if status["gate_reason"] else ""))
         held = status.get("dials_held_back")
         if held:
-            print(f"new dials held back ({held['rule']}): {held['reason']}; retry after {held['retry_after_s']} s")
+            print(f"dials held back ({held['rule']}, the gate stays open; retry after {held['retry_after_s']} s): "
+                  f"{held['reason']}")
         for name, check in status["checks"].items():
             print(f"  {check['state'].upper():<8} {name:<18} {check['reason']}")
         canary = status.get("canary")

@@ -239,9 +239,10 @@ def ingest_backlog(backlog: IngestBacklog, limits: BacklogLimits, *, holding: bo
                            f"{pending} recording(s) waiting, oldest {backlog.oldest_age_s:.0f} s", pending,
                            back_pressure=hold)
     if hold:
+        rate = f", archiving {backlog.rate_per_s:.1f}/s" if backlog.rate_per_s > 0 else ""
         return CheckResult("ingest_backlog", State.WARN,
-                           f"busy: {pending} recording(s) waiting, archiving {backlog.rate_per_s:.1f}/s; new "
-                           f"dials held back until {limits.low_water} or fewer wait", pending, back_pressure=True)
+                           f"busy: {pending} recording(s) waiting{rate}; new dials held back until "
+                           f"{limits.low_water} or fewer wait", pending, back_pressure=True)
     if pending:
         return CheckResult("ingest_backlog", State.OK, f"{pending} waiting", pending)
     return ok("ingest_backlog", 0)

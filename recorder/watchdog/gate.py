@@ -39,7 +39,7 @@ class DialsHeldBack(RuntimeError):
     rule = "ingest_backlog"
 
     def __init__(self, reason: str, retry_after_s: int) -> None:
-        super().__init__(f"new dials held back: {reason}")
+        super().__init__(f"{self.rule}: {reason}")
         self.reason, self.retry_after_s = reason, retry_after_s
 
 

@@ -120,3 +120,22 @@ async def test_the_cli_shows_the_watchdog_and_exits_1_while_closed(gated_client,
     assert "CRITICAL ami_link" in out and "last canary: passed in 6.5 s" in out
     monkeypatch.setenv("DUNLINE_CONSOLE_PORT", "1")
     assert await asyncio.to_thread(main, ["watchdog", "status"]) == 2
+
+
+async def test_the_cli_shows_dials_held_back_with_the_gate_open_and_exits_0(db, clock, accounts, monkeypatch, capsys):
+    import asyncio
+
+    from dunline.cli import main
+
+    held = {"rule": "ingest_backlog", "retry_after_s": 7,
+            "reason": "busy: 140 recording(s) waiting, archiving 7.5/s; new dials held back until 25 or fewer wait"}
+    watchdog = {**WATCHDOG, "gate": "open", "gate_open": True, "gate_reason": "canary passed",
+                "checks": {"ingest_backlog": {"state": "warn", "reason": held["reason"], "value": 140}},
+                "dials_held_back": held}
+    health = {"ready": True, "ami": "connected", "ingest_backlog": 140, "reasons": [], "watchdog": watchdog}
+    async with console(db, accounts, health=lambda: health) as running:
+        monkeypatch.setenv("DUNLINE_CONSOLE_PORT", str(running.port))
+        assert await asyncio.to_thread(main, ["watchdog", "status"]) == 0, "busy is not a closed gate"
+    out = capsys.readouterr().out
+    assert "dialing gate: OPEN" in out
+    assert "dials held back (ingest_backlog, the gate stays open; retry after 7 s): busy: 140" in out
