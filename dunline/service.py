@@ -115,7 +115,7 @@ class Service:
                                     on_failure=self._recording_incident)
         routes = CallRoutes(
             db=self.db,
-            recording=RecordingTarget(dir_pbx=s.recording.dir_pbx, dir_host=Path(s.recording.dir_host),
+            recording=RecordingTarget(dir_host=Path(s.recording.dir_host),
                                       start_timeout_s=s.recording.start_timeout_s,
                                       grow_timeout_s=s.recording.grow_timeout_s),
             clock=self.clock,

@@ -4,7 +4,8 @@
 (b) busy / no answer / congestion / invalid are told apart by the Hangup cause;
 (c) the AMI link is cut mid-call: it reconnects, resyncs, the outcome is still recorded
     and the Originate was sent exactly once;
-(d) the FastAGI server survives hostile clients and still binds the next real call.
+(d) the FastAGI server survives hostile clients and still binds the next real call;
+(e) the PBX records from the answer even while the service is slow to bind.
 """
 from __future__ import annotations
 
@@ -49,6 +50,56 @@ async def test_answered_call_is_bound_recorded_and_archived(harness):
     assert rec.flags == [], rec.flags
     assert actions[:2] == ["attempt.created", "call.bound"] and "recording.ingested" in actions
     assert harness.carrier_calls(number) == 1
+
+
+async def test_the_recording_covers_the_whole_answered_time_while_the_service_is_slow_to_bind(harness):
+    """The dialplan starts MixMonitor the moment the debtor answers, before it asks the service:
+    a database that keeps bind's write waiting for seconds delays the bridge, never the
+    recording. The answered span is measured from the PBX's own events as they arrive: the
+    channel Up, and the carrier's hang-up request (the channel's Hangup event comes only after
+    the hang-up handler ran). The carrier talks from its answer, as a debtor would."""
+    import sqlite3
+    import threading
+
+    from ami.events import Hangup, Newstate, UnknownEvent
+
+    number = "15555300001"  # carrier: answer after 1 s, talk 6 s, hang up
+    await harness.add_case("E2E-SLOW", number)
+    events = harness.service.link.subscribe()
+    attempt = await harness.service.dial("E2E-SLOW")
+    holder = sqlite3.connect(harness.service.settings.database.url.split("///", 1)[1], isolation_level=None,
+                             check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")  # every write waits: bind's too, for the next 3 s
+    release = threading.Timer(3.0, lambda: holder.execute("ROLLBACK"))
+    release.start()
+    try:
+        up = down = gone = None
+        while gone is None:
+            event = await asyncio.wait_for(events.get(), timeout=30)
+            if isinstance(event, UnknownEvent) and event.name == "HangupRequest":
+                if event.headers.get("Uniqueid") == attempt.id and down is None:
+                    down = event.at  # the carrier hung up
+                continue
+            if getattr(event, "uniqueid", None) != attempt.id:
+                continue
+            if isinstance(event, Newstate) and event.channel_state == 6 and up is None:
+                up = event.at
+            elif isinstance(event, Hangup):
+                gone = event.at
+    finally:
+        release.join()
+        holder.close()
+        harness.service.link.unsubscribe(events)
+    rec = await harness.wait_recording(attempt.id)
+    ended = await harness.wait_attempt(attempt.id)
+    assert up is not None and down is not None and ended.outcome == "answered"
+    answered_span = down - up
+    async with harness.service.db.session() as s:
+        bound = [e for e in await repo.audit_events(s, subject=attempt.id) if e.action == "call.bound"]
+    assert bound, "bound once the lock was released"
+    print(f"answered {answered_span:.2f} s, bridged {ended.bridged_seconds} s, recorded {rec.duration_s:.2f} s")
+    assert ended.bridged_seconds < answered_span - 1.0, "the slow bind did keep the collector waiting"
+    assert rec.duration_s >= answered_span - 0.1, "no more than 100 ms of the answered call is missing"
 
 
 @pytest.mark.parametrize("number, outcome, cause", [

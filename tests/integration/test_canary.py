@@ -149,7 +149,7 @@ async def test_place_canary_writes_ahead_on_the_reserved_case_without_policy(db,
                                                                              "originated")
     channel, kw = link.sent[0]
     assert channel == "PJSIP/15551100000@carrier" and kw["channel_id"] == first.id
-    assert kw["variables"] == {"DUNLINE_ATTEMPT": first.id, "DUNLINE_CASE": CANARY_CASE}
+    assert kw["variables"] == {"DUNLINE_ATTEMPT": first.id, "DUNLINE_CASE": CANARY_CASE, "DUNLINE_CANARY": "1"}
     assert queued == [("q1", first.id)]
     async with db.session() as s:
         case = await repo.get_case(s, CANARY_CASE)
