@@ -76,10 +76,6 @@ class Service:
         )
         self.accounts = open_accounts(settings, self.db, clock)
         self.policy = build_policy_book(settings)  # which rules apply to which case
-        # one policy decision + attempt write at a time in this process (the clock rule wants
-        # decisions in time order); a number is excluded across processes by the database's
-        # dial leases (storage/dial_leases.py)
-        self._dial_lock = asyncio.Lock()
         self._collectors = itertools.cycle(settings.pbx.collectors)
         self._tasks: list[asyncio.Task[Any]] = []
         self._runner: web.AppRunner | None = None
@@ -256,16 +252,17 @@ class Service:
     # -- work ------------------------------------------------------------------------
     async def dial(self, case_id: str, number: str | None = None) -> Attempt:
         assert self.link is not None, "service not started"
-        async with self._dial_lock:
-            if self.watchdog is not None and not self.watchdog.gate.is_open:
-                reason = self.watchdog.gate.reason
-                await self.writer.audit(actor="dialer", action="dial.gate_closed", subject=case_id, reason=reason)
-                raise GateClosed(f"dialing gate closed: {reason}")
-            return await place_call(self.db, self.link, self.dial_settings, case_id=case_id,
-                                    collector=next(self._collectors), clock=self.clock,
-                                    policy=self.policy, writer=self.writer,
-                                    number=number,
-                                    on_queued=self.monitor.originate_queued if self.monitor else None)
+        # no lock in the process: a number is excluded by its lease in the database, and the
+        # lease's write orders the decisions in time (dialer/originate.py, storage/dial_leases.py)
+        if self.watchdog is not None and not self.watchdog.gate.is_open:
+            reason = self.watchdog.gate.reason
+            await self.writer.audit(actor="dialer", action="dial.gate_closed", subject=case_id, reason=reason)
+            raise GateClosed(f"dialing gate closed: {reason}")
+        return await place_call(self.db, self.link, self.dial_settings, case_id=case_id,
+                                collector=next(self._collectors), clock=self.clock,
+                                policy=self.policy, writer=self.writer,
+                                number=number,
+                                on_queued=self.monitor.originate_queued if self.monitor else None)
 
     async def hang_up_unrecorded(self, attempt_id: str, channel: str) -> None:
         """No recording, no call: cut a call whose recording stopped growing."""
