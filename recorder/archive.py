@@ -19,7 +19,10 @@ import hashlib
 import json
 import os
 import shutil
+import threading
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -127,8 +130,27 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _incoming(target: Path) -> Path:
+    """A temporary name beside `target`, unique to this write (two threads writing the same
+    object at once must not share one)."""
+    return target.with_name(f".incoming-{os.getpid()}-{uuid.uuid4().hex[:12]}-{target.name}")
+
+
+_OBJECT_LOCKS = tuple(threading.Lock() for _ in range(64))  # striped: an object's path picks one
+
+
+@contextmanager
+def _object_lock(path: Path) -> Iterator[None]:
+    """One writer of an object's file and retention at a time in this process: two calls
+    with identical audio store one content-addressed file, and the second must see the
+    first's retention (and only ever extend it)."""
+    digest = hashlib.blake2b(str(path).encode(), digest_size=2).digest()
+    with _OBJECT_LOCKS[int.from_bytes(digest, "big") % len(_OBJECT_LOCKS)]:
+        yield
+
+
 def _write_atomically(target: Path, data: bytes, mode: int = READ_ONLY_MODE) -> None:
-    tmp = target.with_name(f".incoming-{os.getpid()}-{target.name}")
+    tmp = _incoming(target)
     with tmp.open("wb") as handle:
         handle.write(data)
         handle.flush()
@@ -161,21 +183,22 @@ class FilesystemArchive:
         """Copy `source` in (hashing while copying); idempotent for identical content."""
         day_dir = self.root / f"{when:%Y}" / f"{when:%m}" / f"{when:%d}"
         make_dirs(day_dir)
-        tmp = day_dir / f".incoming-{os.getpid()}-{source.name}"
+        tmp = _incoming(day_dir / source.name)
         with source.open("rb") as src, tmp.open("wb") as dst:
             sha, size = copy_hashing(src, dst)
         final = day_dir / f"{sha}{suffix}"
         key = str(final.relative_to(self.root))
-        if final.exists():
-            tmp.unlink()
-            current = self.retention_of(key)
-            if retain_until > current.retain_until:
-                self._write_retention(key, ObjectRetention(retain_until, current.legal_hold))
-        else:
-            self._write_retention(key, ObjectRetention(retain_until, False))
-            os.chmod(tmp, READ_ONLY_MODE)
-            os.rename(tmp, final)
-            _fsync_dir(day_dir)
+        with _object_lock(final):
+            if final.exists():
+                tmp.unlink()
+                current = self.retention_of(key)
+                if retain_until > current.retain_until:
+                    self._write_retention(key, ObjectRetention(retain_until, current.legal_hold))
+            else:
+                self._write_retention(key, ObjectRetention(retain_until, False))
+                os.chmod(tmp, READ_ONLY_MODE)
+                os.rename(tmp, final)
+                _fsync_dir(day_dir)
         return StoredObject(key=key, sha256=sha, size_bytes=size)
 
     def open_read(self, key: str) -> BinaryIO:
@@ -222,13 +245,15 @@ class FilesystemArchive:
         _write_atomically(self._sidecar(key), data)
 
     def extend_retention(self, key: str, retain_until: datetime) -> None:
-        current = self.retention_of(key)
-        self._write_retention(key, ObjectRetention(check_extend(current.retain_until, retain_until),
-                                                   current.legal_hold))
+        with _object_lock(self.path_of(key)):
+            current = self.retention_of(key)
+            self._write_retention(key, ObjectRetention(check_extend(current.retain_until, retain_until),
+                                                       current.legal_hold))
 
     def set_legal_hold(self, key: str, on: bool) -> None:
-        current = self.retention_of(key)
-        self._write_retention(key, ObjectRetention(current.retain_until, on))
+        with _object_lock(self.path_of(key)):
+            current = self.retention_of(key)
+            self._write_retention(key, ObjectRetention(current.retain_until, on))
 
     def delete(self, key: str, *, now: datetime) -> None:
         check_deletable(key, self.retention_of(key), now)
