@@ -4,8 +4,11 @@ The PBX starts the recording itself: the moment the carrier answers, the dialpla
 MixMonitor named by the attempt (asterisk_conf/templates/pbx/extensions.conf), whatever
 the service is doing, so no second of an answered call depends on the service being
 quick. Then it asks `bind`, which confirms that the recording runs (MixMonitor has opened
-the file) and ties call and recording to the attempt in one short write (the lifecycle's
-`bound`: answered, recording named); only then does it set DUNLINE_BOUND=1 and the
+the file) and ties call and recording to the attempt in one write (the lifecycle's
+`bound`: answered, recording named). When AMI already reports this very channel answered
+(with the token, that vouches for the attempt) the write waits until after the bridge: a
+database busy with a burst of answers delays nothing; a refusal then hangs the call up.
+Otherwise (AMI down) the write comes first. Then bind sets DUNLINE_BOUND=1 and the
 dialplan bridges the debtor to the collector the Originate named (DUNLINE_COLLECTOR), or,
 for the watchdog's canary (DUNLINE_CANARY=1 at Originate), plays the known prompt.
 Anything unexpected (unknown or garbled attempt id, a channel that is not the attempt's, a
@@ -68,6 +71,10 @@ def _no_view(attempt_id: str) -> PbxChannel | None:
     return None
 
 
+async def _no_hang_up(attempt_id: str, channel: str, reason: str) -> None:
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class RecordingTarget:
     dir_host: Path  # where the dialplan's MixMonitor writes, as this host sees it
@@ -94,7 +101,10 @@ class CallRoutes:
     pbx_watching: Callable[[], bool] = lambda: False
     pbx_ended: Callable[[str], bool] = lambda attempt_id: False  # AMI saw the attempt's channel hang up
     confirm_timeout_s: float = 1.0  # how long bind waits for AMI to report the channel
+    # (attempt id, channel, reason): hang up a bridged call whose binding the database refused
+    hang_up: Callable[[str, str, str], Awaitable[None]] = _no_hang_up
     _watches: set[asyncio.Task[None]] = field(default_factory=set)
+    _bridged: set[str] = field(default_factory=set)  # bridged on AMI's word, until their watch ends
     _audits: set[asyncio.Task[None]] = field(default_factory=set)
     _refusal_audit: RateLimiter = field(default_factory=lambda: RateLimiter(burst=20, window_s=10.0))
 
@@ -172,6 +182,11 @@ class CallRoutes:
         if (disagreement := await self._pbx_disagrees(session, attempt_id, must_be_answered=True)) is not None:
             await self._reject(session, attempt_id, disagreement)
             return
+        # AMI already reports this very channel answered: with the token, that vouches for the
+        # attempt (only the service originates channels with an attempt's id), so nothing needs
+        # the database before the bridge
+        view = self.pbx_view(attempt_id) if self.pbx_watching() else None
+        vouched = view is not None and view.name == session.channel and view.answered
         name = recording_name_of(attempt_id)
         path = self.recording.dir_host / spool_file_names(name)["mixed"]
         try:
@@ -180,9 +195,18 @@ class CallRoutes:
                 self.on_recording_incident(attempt_id, "recording did not start")
                 await self._reject(session, attempt_id, "recording did not start (no file)")
                 return
-            # the one write on the path from answer to bridge: answered, recording runs
-            bound = await self.writer.report(attempt_id, Report(
-                event=Event.BOUND, source=Source.AGI, at=self.clock(), recording_name=name))
+            report = Report(event=Event.BOUND, source=Source.AGI, at=self.clock(), recording_name=name)
+            if vouched:
+                if attempt_id in self._bridged:  # a second bind of one call: a replay
+                    await self._reject(session, attempt_id, "attempt already bound")
+                    return
+                self._bridged.add(attempt_id)
+                await session.set_variable("DUNLINE_BOUND", "1")
+                self._background(self._store_binding(attempt_id, session.channel, report), self._audits)
+                self._watch(attempt_id, session.channel, path)
+                return
+            # AMI cannot vouch (the link is down): the database must, before the bridge
+            bound = await self.writer.report(attempt_id, report)
             # None: the database cannot take it now (kept in the journal): the call is recorded, go on
             if bound is not None and (bound.refused or bound.state is not State.BOUND):
                 # refused, or the debtor hung up meanwhile (the recording is kept and archived)
@@ -196,6 +220,23 @@ class CallRoutes:
             self._watch(attempt_id, session.channel, path)
         except AgiHangup:
             log.info("debtor hung up during bind of %s", attempt_id)
+
+    async def _store_binding(self, attempt_id: str, channel: str, report: Report) -> None:
+        """After the bridge: the one write of the binding (answered, recording named, its ingest
+        job). A refusal of a call still live (the attempt is unknown to the database, or was
+        bound before) hangs it up; a call that ended meanwhile only gets its binding noted."""
+        stored = await self.writer.report(attempt_id, report)
+        if stored is None or not stored.refused or (stored.state is not None and is_over(stored.state)):
+            return
+        log.warning("binding of %s refused after the bridge (%s): hanging up", attempt_id, stored.reason)
+        await self.writer.audit(actor="agi", action="bind.rejected", subject=attempt_id, reason=stored.reason,
+                                channel=channel, after_bridge=True)
+        await self.hang_up(attempt_id, channel, stored.reason)
+
+    def _background(self, work: Awaitable[None], tasks: set[asyncio.Task[None]]) -> None:
+        task = asyncio.ensure_future(work)
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
 
     async def _wait_size(self, path: Path, more_than: int, timeout_s: float, poll_s: float | None = None) -> bool:
         """True once the file exists and is larger than `more_than` bytes."""
@@ -215,6 +256,7 @@ class CallRoutes:
         task = asyncio.create_task(self._watch_growth(attempt_id, channel, path))
         self._watches.add(task)
         task.add_done_callback(self._watches.discard)
+        task.add_done_callback(lambda _: self._bridged.discard(attempt_id))
 
     async def _call_over(self, attempt_id: str) -> bool:
         """The call has ended: as AMI saw it, as reported and not stored yet (a database that

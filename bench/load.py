@@ -107,6 +107,7 @@ class CpuSnapshot:
 @dataclass
 class CallTimes:
     up: float | None = None  # the debtor channel answered
+    dialled: float | None = None  # ... bound: the dialplan rings the collector (DialBegin)
     bridged: float | None = None  # ... and entered the bridge with the collector
     hangup_request: float | None = None  # the carrier hung up
     gone: float | None = None
@@ -128,7 +129,7 @@ class PbxObserver:
         self._task = asyncio.create_task(self._watch(queue))
 
     async def _watch(self, queue) -> None:
-        from ami.events import BridgeEnter, Hangup, Newstate, UnknownEvent
+        from ami.events import BridgeEnter, DialBegin, Hangup, Newstate, UnknownEvent
 
         while True:
             event = await queue.get()
@@ -144,6 +145,8 @@ class PbxObserver:
             times = self.calls.setdefault(uid, CallTimes())
             if isinstance(event, Newstate) and event.channel_state == 6 and times.up is None:
                 times.up = event.pbx_at
+            elif isinstance(event, DialBegin) and times.dialled is None:
+                times.dialled = event.pbx_at
             elif isinstance(event, BridgeEnter) and times.bridged is None:
                 times.bridged = event.pbx_at
             elif isinstance(event, Hangup):
@@ -245,6 +248,7 @@ class LevelResult:
     recorded: int = 0
     verified: int = 0
     bridge_s: list[float] = field(default_factory=list)
+    bind_s: list[float] = field(default_factory=list)  # answer -> the collector rung (dunline's part)
     not_recorded_s: list[float] = field(default_factory=list)
     gate_closures: int = 0
     cpu: dict[str, float] = field(default_factory=dict)
@@ -281,6 +285,8 @@ async def run_level(node: Node, observer: PbxObserver, name: str, case_ids: list
     result.gate_closures = node.query("SELECT count(*) FROM audit_events WHERE action = 'gate.closed'")[0][0] \
         - closures_before
     measure(node, observer, result)
+    (node.db_path.parent / f"calls-{name.replace(':', '-')}.json").write_text(json.dumps(
+        {a: vars(observer.calls.get(a, CallTimes())) for a in result.attempts}, indent=1))
     return result
 
 
@@ -313,6 +319,8 @@ def measure(node: Node, observer: PbxObserver, result: LevelResult) -> None:
         times = observer.calls.get(attempt_id, CallTimes())
         if times.up is not None and times.bridged is not None:
             result.bridge_s.append(times.bridged - times.up)
+        if times.up is not None and times.dialled is not None:
+            result.bind_s.append(times.dialled - times.up)
         if duration is not None:
             result.recorded += 1
             end = times.hangup_request or times.gone
@@ -351,8 +359,8 @@ def pct(values: list[float], q: float) -> float:
 def table(results: list[LevelResult], idle: dict[str, float]) -> str:
     base = pct(results[0].bridge_s, 0.95) if results else float("nan")
     lines = ["| level | placed | refused | answered | recorded | verified | answer → bridge p50 / p95 / max (s) "
-             "| p95 vs baseline | not recorded, max (s) | gate closed | CPU-s per call: dunline / PBX / carrier / phones |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| p95 vs baseline | of which answer → collector rung, p95 (s) | not recorded, max (s) | gate closed | CPU-s per call: dunline / PBX / carrier / phones |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         placed = r.statuses.get(201, 0)
         refused = ", ".join(f"{n}×{s}" for s, n in sorted(r.statuses.items()) if s != 201) or "0"
@@ -362,7 +370,7 @@ def table(results: list[LevelResult], idle: dict[str, float]) -> str:
         lines.append(
             f"| {r.name} | {placed} | {refused} | {r.answered} | {r.recorded} | {r.verified} "
             f"| {pct(r.bridge_s, 0.5):.3f} / {p95:.3f} / {max(r.bridge_s, default=float('nan')):.3f} "
-            f"| {p95 / base:.2f}× | {max(r.not_recorded_s, default=float('nan')):.3f} | {r.gate_closures} "
+            f"| {p95 / base:.2f}× | {pct(r.bind_s, 0.95):.3f} | {max(r.not_recorded_s, default=float('nan')):.3f} | {r.gate_closures} "
             f"| {cpu} |")
     lines.append("")
     lines.append(f"dunline idle (no calls, watchdog running): {idle.get('before', float('nan')):.3f} CPU-s per "

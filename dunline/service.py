@@ -118,6 +118,7 @@ class Service:
             writer=self.writer,
             tokens=self.tokens,
             on_recording_failed=self.hang_up_unrecorded,
+            hang_up=self.hang_up_refused,
             on_recording_incident=self._recording_incident,
             pbx_view=self._pbx_view,
             pbx_watching=lambda: bool(self.link and self.link.connected),
@@ -276,6 +277,19 @@ class Service:
             return
         await self.writer.audit(actor="dialer", action="recording.call_cut", subject=attempt_id, channel=channel,
                                reason="recording not growing")
+
+    async def hang_up_refused(self, attempt_id: str, channel: str, reason: str) -> None:
+        """A call bridged on AMI's word whose binding the database then refused."""
+        assert self.link is not None
+        try:
+            await self.link.action("Hangup", Channel=channel, Cause=21)
+        except AmiError as exc:
+            log.error("could not hang up refused call %s (%s): %s", attempt_id, channel, exc)
+            await self.writer.audit(actor="dialer", action="bind.call_cut_failed", subject=attempt_id,
+                                    channel=channel, error=str(exc))
+            return
+        await self.writer.audit(actor="dialer", action="bind.call_cut", subject=attempt_id, channel=channel,
+                                reason=reason)
 
     async def _on_report(self, result: ReportResult) -> None:
         """A report was stored: a call that is over with a recording goes to ingest."""

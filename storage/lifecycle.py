@@ -300,11 +300,15 @@ def _outside_table(facts: Facts, report: Report) -> Verdict:
     if event is Event.BOUND:
         if state is State.BOUND and facts.recording_name == report.recording_name:
             return _same(facts)
-        if state in (State.ENDED, State.UNKNOWN) and facts.answered_at is not None \
-                and facts.recording_name is None and report.recording_name:
-            # the debtor hung up while bind started the recording: the file exists, keep it
-            return Verdict("fill", state, {"bound_at": report.at, "recording_name": report.recording_name},
-                           ingest="due")
+        answered = facts.answered_at is not None or facts.outcome is Outcome.ANSWERED
+        if state in (State.ENDED, State.UNKNOWN) and answered and report.recording_name \
+                and facts.recording_name in (None, report.recording_name):
+            # the call ended before its binding was stored (the debtor hung up during bind, or
+            # right after a bridge that did not wait for the database): note it, keep the file
+            if facts.recording_name is None:
+                return Verdict("fill", state, {"bound_at": report.at, "recording_name": report.recording_name},
+                               ingest="due")
+            return Verdict("fill", state, {"bound_at": report.at})
         return _refuse(facts, f"attempt {state.value}: cannot be bound now")
     if event is Event.HUNG_UP:
         if state is State.ENDED:

@@ -330,3 +330,71 @@ async def test_a_call_ended_while_the_database_keeps_writes_waiting_is_not_calle
     assert routes_server.cut == [] and routes_server.incidents == [], "no false 'not growing'"
     async with db.session() as s:
         assert (await repo.get_attempt(s, GOOD)).state == "ended"
+
+
+def ami_vouches(routes, views):
+    object.__setattr__(routes, "pbx_view", views.get)
+    object.__setattr__(routes, "pbx_watching", lambda: True)
+    object.__setattr__(routes, "confirm_timeout_s", 0.1)
+
+
+async def test_when_ami_vouches_the_bridge_does_not_wait_for_the_database(routes_server, db, tmp_path):
+    """A burst of answers keeps the database busy: bind bridges on AMI's word (and the token),
+    and stores the binding after; the call is bound once the write lands."""
+    import sqlite3
+    import threading
+
+    ami_vouches(routes_server.call_routes, {GOOD: PbxChannel("PJSIP/carrier-0001", answered=True)})
+    holder = sqlite3.connect(tmp_path / "dunline.db", isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    released = threading.Event()
+
+    def release():
+        holder.execute("ROLLBACK")
+        released.set()
+
+    timer = threading.Timer(1.5, release)
+    timer.start()
+    try:
+        pbx = ScriptedPbx(routes_server.spool)
+        await pbx.run(routes_server.port, signed("bind", GOOD), GOOD)
+        bridged_while_locked = not released.is_set()
+    finally:
+        timer.join()
+        holder.close()
+    assert pbx.commands == ["SET VARIABLE DUNLINE_BOUND 1"] and bridged_while_locked
+    await routes_server.call_routes.close()  # the binding lands after the bridge
+    async with db.session() as s:
+        attempt = await repo.get_attempt(s, GOOD)
+    assert attempt.state == "bound" and attempt.recording_name == GOOD
+
+
+async def test_a_binding_refused_after_the_bridge_hangs_the_call_up(routes_server, db):
+    """AMI reports the channel and the token is right, but the database knows no such attempt
+    (or it was bound before): the bridged call is hung up and the refusal audited."""
+    stranger = "b2" * 16
+    routes = routes_server.call_routes
+    ami_vouches(routes, {stranger: PbxChannel("PJSIP/carrier-0001", answered=True)})
+    cut = []
+
+    async def hang_up(attempt_id, channel, reason):
+        cut.append((attempt_id, channel, reason))
+
+    object.__setattr__(routes, "hang_up", hang_up)
+    pbx = ScriptedPbx(routes_server.spool)
+    await pbx.run(routes_server.port, signed("bind", stranger), stranger)
+    assert pbx.commands == ["SET VARIABLE DUNLINE_BOUND 1"]
+    await routes.close()
+    assert cut == [(stranger, "PJSIP/carrier-0001", "unknown attempt")]
+    async with db.session() as s:
+        rejected = [e for e in await repo.audit_events(s, subject=stranger) if e.action == "bind.rejected"]
+    assert rejected and rejected[0].detail["after_bridge"] is True
+
+
+async def test_a_replayed_bind_of_a_bridged_call_is_rejected(routes_server, db):
+    ami_vouches(routes_server.call_routes, {GOOD: PbxChannel("PJSIP/carrier-0001", answered=True)})
+    await ScriptedPbx(routes_server.spool).run(routes_server.port, signed("bind", GOOD), GOOD)
+    again = ScriptedPbx(routes_server.spool)
+    await again.run(routes_server.port, signed("bind", GOOD), GOOD)
+    assert again.commands == ["HANGUP"]
+    assert any("already bound" in (r or "") for r in await audit_reasons(db))

@@ -190,3 +190,13 @@ def test_every_table_entry_moves_forward_or_reconciles():
     for (state, event), target in TRANSITIONS.items():
         assert state is not State.ENDED
         assert RANK[target] > RANK[state] or state is State.UNKNOWN, (state, event, target)
+
+
+def test_a_binding_stored_after_a_quick_end_is_noted_not_refused():
+    """Bridged on AMI's word, the debtor hung up before the binding was written: the end
+    (with the recording's name) came first; the binding only notes when it happened."""
+    ended = Facts(State.ENDED, outcome=Outcome.ANSWERED, ended_at=T0, recording_name="r1")
+    verdict = decide(ended, report(Event.BOUND, Source.AGI, recording_name="r1"))
+    assert (verdict.kind, verdict.state, verdict.ingest) == ("fill", State.ENDED, None)
+    assert dict(verdict.changes) == {"bound_at": T0}
+    assert decide(ended, report(Event.BOUND, Source.AGI, recording_name="other")).kind == "refuse"
