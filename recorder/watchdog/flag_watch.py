@@ -21,6 +21,7 @@ How it stays complete:
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -76,19 +77,27 @@ class FlagWatch:
     cursor: Cursor | None = None  # None until the first look
     found: dict[str, tuple[int, datetime]] = field(default_factory=dict)  # attempt -> (recording id, created)
     rows_read: int = 0  # recording rows fetched so far (tests and the benchmark)
+    _ageing: list[tuple[datetime, str]] = field(default_factory=list)  # heap: the oldest found first
+    _answer: tuple[str, ...] | None = None  # `found` in recording order, until it changes
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def current(self, session: AsyncSession, now: datetime) -> tuple[str, ...]:
         """Attempt ids of the flagged recordings created within the window before `now`,
-        in recording order."""
+        in recording order. Costs the rows new since the last look and the recordings that
+        left the window, not the number found (thousands on a bad day)."""
         async with self._lock:
             since = now - self.window
             if self.cursor is None:
                 self.cursor = await self._prime(session, since)
             await self._advance(session, self.cursor, since)
-            for attempt_id in [a for a, (_, created) in self.found.items() if created <= since]:
-                del self.found[attempt_id]
-            return tuple(a for a, _ in sorted(self.found.items(), key=lambda item: item[1][0]))
+            while self._ageing and self._ageing[0][0] <= since:
+                _, attempt_id = heapq.heappop(self._ageing)
+                if attempt_id in self.found and self.found[attempt_id][1] <= since:
+                    del self.found[attempt_id]
+                    self._answer = None
+            if self._answer is None:
+                self._answer = tuple(a for a, _ in sorted(self.found.items(), key=lambda item: item[1][0]))
+            return self._answer
 
     async def _prime(self, session: AsyncSession, since: datetime) -> Cursor:
         newest = await session.scalar(select(func.max(Recording.id))) or 0
@@ -121,5 +130,8 @@ class FlagWatch:
     def _take(self, rows: Iterable, since: datetime) -> None:
         for row in rows:
             self.rows_read += 1
-            if row.created_at > since and self.flag in (row.flags or ()):
+            if row.created_at > since and self.flag in (row.flags or ()) \
+                    and self.found.get(row.attempt_id) != (row.id, row.created_at):
                 self.found[row.attempt_id] = (row.id, row.created_at)
+                heapq.heappush(self._ageing, (row.created_at, row.attempt_id))
+                self._answer = None
