@@ -14,7 +14,9 @@ any call's answered time missing from its recording (the channel's Up to the car
 hang-up request, against the recording's length), the dialing gate's closures, and
 CPU-seconds per answered call for dunline (with any worker processes), the PBX, the carrier
 and the phones (utime + stime from /proc). The first level is the baseline the others'
-latency is compared with.
+latency is compared with. Then the watchdog's idle cost at 0 / 10 000 / 100 000 recordings
+of the last day (bench/watchdog_idle.py). Each call's PBX times are kept in the work
+directory (`calls-<level>.json`, with --keep-work).
 
     python -m bench.load [--levels burst:10,burst:25,burst:100,paced:100] [--talk 60] [--spread 30]
 """
@@ -431,6 +433,11 @@ async def main_async(args: argparse.Namespace) -> int:
     print(f"\n## Load on one node ({os.cpu_count()} cores; calls of {talk} s; paced = spread over "
           f"{args.spread:.0f} s; baseline = {levels[0]})\n")
     print(table(results, idle))
+    if args.watchdog_idle:  # the watchdog's idle cost at 0 / 10 000 / 100 000 recordings of the last day
+        from bench import watchdog_idle
+
+        print()
+        watchdog_idle.main()
     if not args.keep_work:
         shutil.rmtree(work, ignore_errors=True)
     return 0 if ok else 1
@@ -442,6 +449,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--talk", type=int, default=60, help="seconds each call talks (1..99)")
     parser.add_argument("--spread", type=float, default=30.0, help="paced levels: dials spread over this many s")
     parser.add_argument("--idle", type=float, default=20.0, help="seconds of idle CPU measured before and after")
+    parser.add_argument("--no-watchdog-idle", dest="watchdog_idle", action="store_false",
+                        help="skip the watchdog's idle cost at 0 / 10 000 / 100 000 recordings")
     parser.add_argument("--keep-sandbox", action="store_true")
     parser.add_argument("--keep-work", action="store_true")
     args = parser.parse_args(argv)
