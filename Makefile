@@ -2,7 +2,7 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench install pbx-up pbx-down clean
+.PHONY: demo test bench bench-load install pbx-up pbx-down clean
 
 install: $(VENV)/.installed
 
@@ -18,6 +18,10 @@ test: install
 
 bench: install
 	$(BIN)/python -m bench
+
+# one node under a full floor on the sandbox PBX (minutes; not part of `make test`)
+bench-load: install
+	$(BIN)/python -m bench.load $(BENCH_LOAD_ARGS)
 
 pbx-up: install
 	$(BIN)/dunline pbx up

@@ -1,13 +1,20 @@
 """FastAGI routes of the outbound call: `bind` (answered) and `ended` (hang-up handler).
 
-`bind` runs when the carrier answers. It ties the call to its write-ahead Attempt row,
-starts MixMonitor with the archive name and waits until MixMonitor has opened the file
-before it sets DUNLINE_BOUND=1; only then does the dialplan bridge the debtor to a
-collector. A canary attempt (the watchdog's test call, `decision.canary`) also gets
-DUNLINE_CANARY=1: the dialplan plays a known prompt to the carrier instead of ringing a
-collector. Anything unexpected (unknown or garbled attempt id, a channel that is not the
-attempt's, a second bind, a recording that does not start, MixMonitor missing) hangs the
-call up and leaves an audit event: never an unbound or unrecorded conversation.
+The PBX starts the recording itself: the moment the carrier answers, the dialplan runs
+MixMonitor named by the attempt (asterisk_conf/templates/pbx/extensions.conf), whatever
+the service is doing, so no second of an answered call depends on the service being
+quick. Then it asks `bind`, which confirms that the recording runs (MixMonitor has opened
+the file) and ties call and recording to the attempt in one write (the lifecycle's
+`bound`: answered, recording named). When AMI already reports this very channel answered
+(with the token, that vouches for the attempt) the write waits until after the bridge: a
+database busy with a burst of answers delays nothing; a refusal then hangs the call up.
+Otherwise (AMI down) the write comes first. Then bind sets DUNLINE_BOUND=1 and the
+dialplan bridges the debtor to the collector the Originate named (DUNLINE_COLLECTOR), or,
+for the watchdog's canary (DUNLINE_CANARY=1 at Originate), plays the known prompt.
+Anything unexpected (unknown or garbled attempt id, a channel that is not the attempt's, a
+second bind, a recording that does not start) hangs the call up and leaves an audit event:
+never an unbound or unrecorded conversation. What was recorded before a refusal is still
+archived: every report of an answered call's end names its recording.
 
 Only the PBX speaks FastAGI (`authorize`, enforced by the server before any handler runs):
 each request names its attempt and carries that attempt's token (storage/call_tokens.py,
@@ -35,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agi_scripts.admission import RateLimiter
-from agi_scripts.errors import AgiCommandError, AgiError, AgiHangup
+from agi_scripts.errors import AgiError, AgiHangup
 from agi_scripts.protocol import AgiRequest
 from agi_scripts.server import AgiSession
 from storage import repositories as repo
@@ -44,7 +51,7 @@ from storage.call_tokens import CallTokens
 from storage.clock import Clock
 from storage.db import Database
 from storage.lifecycle import Event, Report, Source, State, is_over
-from storage.names import ATTEMPT_ID_PATTERN, mixmonitor_argument, spool_file_names
+from storage.names import ATTEMPT_ID_PATTERN, recording_name_of, spool_file_names
 
 log = logging.getLogger("dunline.agi")
 
@@ -64,11 +71,15 @@ def _no_view(attempt_id: str) -> PbxChannel | None:
     return None
 
 
+async def _no_hang_up(attempt_id: str, channel: str, reason: str) -> None:
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class RecordingTarget:
-    dir_pbx: str  # where MixMonitor writes, as the PBX sees it
-    dir_host: Path  # the same directory as this host sees it
+    dir_host: Path  # where the dialplan's MixMonitor writes, as this host sees it
     start_timeout_s: float = 2.0  # until MixMonitor has opened the file
+    start_poll_s: float = 0.005  # the dialplan started it a moment ago: it opens within milliseconds
     grow_timeout_s: float = 5.0  # MixMonitor flushes in 32 KB steps (~2 s at 8 kHz)
     poll_s: float = 0.05
 
@@ -90,7 +101,10 @@ class CallRoutes:
     pbx_watching: Callable[[], bool] = lambda: False
     pbx_ended: Callable[[str], bool] = lambda attempt_id: False  # AMI saw the attempt's channel hang up
     confirm_timeout_s: float = 1.0  # how long bind waits for AMI to report the channel
+    # (attempt id, channel, reason): hang up a bridged call whose binding the database refused
+    hang_up: Callable[[str, str, str], Awaitable[None]] = _no_hang_up
     _watches: set[asyncio.Task[None]] = field(default_factory=set)
+    _bridged: set[str] = field(default_factory=set)  # bridged on AMI's word, until their watch ends
     _audits: set[asyncio.Task[None]] = field(default_factory=set)
     _refusal_audit: RateLimiter = field(default_factory=lambda: RateLimiter(burst=20, window_s=10.0))
 
@@ -156,6 +170,8 @@ class CallRoutes:
             pass
 
     async def bind(self, session: AgiSession) -> None:
+        """The debtor answered and the dialplan started the recording: confirm it runs, tie it
+        to the attempt (one short write), let the dialplan bridge."""
         attempt_id = session.query.get("attempt", "")
         if not ATTEMPT_ID_PATTERN.fullmatch(attempt_id):
             await self._reject(session, attempt_id, "garbled attempt id")
@@ -166,47 +182,61 @@ class CallRoutes:
         if (disagreement := await self._pbx_disagrees(session, attempt_id, must_be_answered=True)) is not None:
             await self._reject(session, attempt_id, disagreement)
             return
-        async with self.db.session() as s:
-            attempt = await repo.get_attempt(s, attempt_id)
-        if attempt is None:
-            await self._reject(session, attempt_id, "unknown attempt")
-            return
-        answered = await self.writer.report(attempt_id, Report(event=Event.ANSWERED, source=Source.AGI,
-                                                              at=self.clock()))
-        # None: the database cannot take it now (kept in the journal): record all the same
-        if answered is not None and answered.refused:
-            await self._reject(session, attempt_id, answered.reason)
-            return
-        name = attempt_id
+        # AMI already reports this very channel answered: with the token, that vouches for the
+        # attempt (only the service originates channels with an attempt's id), so nothing needs
+        # the database before the bridge
+        view = self.pbx_view(attempt_id) if self.pbx_watching() else None
+        vouched = view is not None and view.name == session.channel and view.answered
+        name = recording_name_of(attempt_id)
+        path = self.recording.dir_host / spool_file_names(name)["mixed"]
         try:
-            await session.set_variable("CDR(userfield)", f"case={attempt.case_id};attempt={attempt_id}")
-            try:
-                await session.exec("MixMonitor", mixmonitor_argument(self.recording.dir_pbx, name))
-            except AgiCommandError as exc:  # e.g. app_mixmonitor not loaded: no recording, no call
-                self.on_recording_incident(attempt_id, "recording did not start")
-                await self._reject(session, attempt_id, f"recording did not start ({exc})")
-                return
-            path = self.recording.dir_host / spool_file_names(name)["mixed"]
-            if not await self._wait_size(path, 0, self.recording.start_timeout_s):
+            if not await self._wait_size(path, 0, self.recording.start_timeout_s, self.recording.start_poll_s):
+                # the dialplan's MixMonitor did not open the file (not loaded, spool unwritable)
                 self.on_recording_incident(attempt_id, "recording did not start")
                 await self._reject(session, attempt_id, "recording did not start (no file)")
                 return
-            bound = await self.writer.report(attempt_id, Report(
-                event=Event.BOUND, source=Source.AGI, at=self.clock(), recording_name=name))
+            report = Report(event=Event.BOUND, source=Source.AGI, at=self.clock(), recording_name=name)
+            if vouched:
+                if attempt_id in self._bridged:  # a second bind of one call: a replay
+                    await self._reject(session, attempt_id, "attempt already bound")
+                    return
+                self._bridged.add(attempt_id)
+                await session.set_variable("DUNLINE_BOUND", "1")
+                self._background(self._store_binding(attempt_id, session.channel, report), self._audits)
+                self._watch(attempt_id, session.channel, path)
+                return
+            # AMI cannot vouch (the link is down): the database must, before the bridge
+            bound = await self.writer.report(attempt_id, report)
+            # None: the database cannot take it now (kept in the journal): the call is recorded, go on
             if bound is not None and (bound.refused or bound.state is not State.BOUND):
                 # refused, or the debtor hung up meanwhile (the recording is kept and archived)
                 if bound.refused:
                     await self._reject(session, attempt_id, bound.reason)
                 return
-            if (attempt.decision or {}).get("canary"):
-                # the watchdog's test call: the dialplan plays a known prompt, no collector
-                await session.set_variable("DUNLINE_CANARY", "1")
-            else:
-                await session.set_variable("DUNLINE_COLLECTOR", attempt.collector or "")
+            if bound is not None and not bound.changed:  # a second bind of one call: a replay
+                await self._reject(session, attempt_id, "attempt already bound")
+                return
             await session.set_variable("DUNLINE_BOUND", "1")
             self._watch(attempt_id, session.channel, path)
         except AgiHangup:
             log.info("debtor hung up during bind of %s", attempt_id)
+
+    async def _store_binding(self, attempt_id: str, channel: str, report: Report) -> None:
+        """After the bridge: the one write of the binding (answered, recording named, its ingest
+        job). A refusal of a call still live (the attempt is unknown to the database, or was
+        bound before) hangs it up; a call that ended meanwhile only gets its binding noted."""
+        stored = await self.writer.report(attempt_id, report)
+        if stored is None or not stored.refused or (stored.state is not None and is_over(stored.state)):
+            return
+        log.warning("binding of %s refused after the bridge (%s): hanging up", attempt_id, stored.reason)
+        await self.writer.audit(actor="agi", action="bind.rejected", subject=attempt_id, reason=stored.reason,
+                                channel=channel, after_bridge=True)
+        await self.hang_up(attempt_id, channel, stored.reason)
+
+    def _background(self, work: Awaitable[None], tasks: set[asyncio.Task[None]]) -> None:
+        task = asyncio.ensure_future(work)
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
 
     async def _wait_size(self, path: Path, more_than: int, timeout_s: float, poll_s: float | None = None) -> bool:
         """True once the file exists and is larger than `more_than` bytes."""
@@ -226,6 +256,7 @@ class CallRoutes:
         task = asyncio.create_task(self._watch_growth(attempt_id, channel, path))
         self._watches.add(task)
         task.add_done_callback(self._watches.discard)
+        task.add_done_callback(lambda _: self._bridged.discard(attempt_id))
 
     async def _call_over(self, attempt_id: str) -> bool:
         """The call has ended: as AMI saw it, as reported and not stored yet (a database that
@@ -283,7 +314,7 @@ class CallRoutes:
         await self.writer.report(attempt_id, Report(
             event=Event.HUNG_UP, source=Source.AGI, at=self.clock(), answered=True,
             hangup_cause=_int_or_none(values["HANGUPCAUSE"]), dial_status=values["DIALSTATUS"] or None,
-            answered_seconds=_float_or_none(values["ANSWEREDTIME"])))
+            answered_seconds=_float_or_none(values["ANSWEREDTIME"]), recording_name=recording_name_of(attempt_id)))
 
 
 def _int_or_none(text: str | None) -> int | None:

@@ -1,5 +1,5 @@
 """Run every benchmark and print its table."""
-from bench import case_list, ingest_speed, intake_speed, lookup_by_case
+from bench import case_list, ingest_speed, intake_speed, lookup_by_case, watchdog_idle
 
 
 def main() -> None:
@@ -7,6 +7,7 @@ def main() -> None:
     lookup_by_case.main()
     intake_speed.main()
     case_list.main()
+    watchdog_idle.main()
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 """`GET /metrics`: Prometheus text for the gate, every watchdog check, calls and recordings.
 
 Gauges are read at scrape time: the service's health snapshot (gate, checks, canary, AMI,
-ingest backlog) plus a few counts from the database (attempts by outcome, recordings by
-flag). A fresh registry per scrape keeps the numbers exactly what the snapshot says.
+ingest backlog) plus the counts the database keeps as calls end and recordings are
+archived (storage/counters.py: calls by outcome, recordings, recordings by flag; the calls
+still open by the state index), so a scrape costs the same at any size of the archive. A
+fresh registry per scrape keeps the numbers exactly what the snapshot says.
 """
 from __future__ import annotations
 
@@ -13,10 +15,9 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
 
 from console.deps import DEPS
-from storage.models import Attempt, Recording
+from storage import counters
 
 STATE_VALUE = {"ok": 0, "warn": 1, "critical": 2}
 
@@ -71,13 +72,12 @@ class Snapshot(Collector):
 async def metrics(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     async with deps.db.session() as s:
-        outcomes = {(o or "open"): n for o, n in (await s.execute(
-            select(Attempt.outcome, func.count()).group_by(Attempt.outcome))).all()}
-        recordings = await s.scalar(select(func.count()).select_from(Recording)) or 0
-        flagged: dict[str, int] = {}
-        for flags in (await s.scalars(select(Recording.flags).where(Recording.flags != "[]"))).all():
-            for flag in flags or ():
-                flagged[flag] = flagged.get(flag, 0) + 1
+        counts = await counters.read(s)
+        open_calls = await counters.open_calls(s)
+    outcomes = {label: n for (name, label), n in counts.items() if name == counters.CALLS and n}
+    if open_calls:
+        outcomes["open"] = open_calls
+    flagged = {label: n for (name, label), n in counts.items() if name == counters.FLAGGED and n}
     registry = CollectorRegistry()
-    registry.register(Snapshot(deps.health(), outcomes, recordings, flagged))
+    registry.register(Snapshot(deps.health(), outcomes, counts.get((counters.RECORDINGS, ""), 0), flagged))
     return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -23,7 +23,7 @@ from storage.attempt_reports import FactWriter
 from storage.clock import Clock
 from storage.db import Database
 from storage.lifecycle import LIVE_CALL_STATES, Event, Report, Source, State
-from storage.names import ATTEMPT_ID_PATTERN
+from storage.names import ATTEMPT_ID_PATTERN, recording_name_of
 
 log = logging.getLogger("dunline.monitor")
 
@@ -93,7 +93,7 @@ class CallMonitor:
         await self.writer.report(call.uniqueid, Report(
             event=Event.HUNG_UP, source=Source.AMI, at=self.clock(), answered=call.answered,
             hangup_cause=call.hangup_cause, dial_status=call.dial_status or None, bridged_seconds=bridged,
-            pbx_started_at=pbx_started))
+            pbx_started_at=pbx_started, recording_name=recording_name_of(call.uniqueid) if call.answered else None))
         log.info("attempt %s ended (cause %s, answered %s)", call.uniqueid, call.hangup_cause, call.answered)
 
     async def _originate_response(self, event: OriginateResponse) -> None:

@@ -188,6 +188,12 @@ async def _originate(
 ) -> Attempt:
     """Originate a written attempt once; return the attempt as it then stands."""
     variables = {"DUNLINE_ATTEMPT": attempt.id, "DUNLINE_CASE": attempt.case_id}
+    # what the dialplan does once bind has confirmed the recording: ring the collector, or
+    # (the watchdog's canary) play the known prompt; bind itself then needs no lookup
+    if (attempt.decision or {}).get("canary"):
+        variables["DUNLINE_CANARY"] = "1"
+    elif attempt.collector:
+        variables["DUNLINE_COLLECTOR"] = attempt.collector
     if settings.tokens is not None:
         variables["DUNLINE_TOKEN"] = settings.tokens.token_for(attempt.id)
     try:

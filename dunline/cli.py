@@ -100,10 +100,11 @@ def cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _serve_until_signal(settings) -> None:
+async def serve_until_signal(settings, clock=None) -> None:
+    """Run the service until SIGINT/SIGTERM, then let calls in progress finish."""
     from dunline.service import Service
 
-    service = Service(settings)
+    service = Service(settings) if clock is None else Service(settings, clock=clock)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -119,7 +120,7 @@ async def _serve_until_signal(settings) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     from dunline.wiring import settings_with_sandbox
 
-    asyncio.run(_serve_until_signal(settings_with_sandbox(args.config, args.state_dir)))
+    asyncio.run(serve_until_signal(settings_with_sandbox(args.config, args.state_dir)))
     return 0
 
 

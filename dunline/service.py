@@ -78,10 +78,6 @@ class Service:
         )
         self.accounts = open_accounts(settings, self.db, clock)
         self.policy = build_policy_book(settings)  # which rules apply to which case
-        # one policy decision + attempt write at a time in this process (the clock rule wants
-        # decisions in time order); a number is excluded across processes by the database's
-        # dial leases (storage/dial_leases.py)
-        self._dial_lock = asyncio.Lock()
         self._collectors = itertools.cycle(settings.pbx.collectors)
         self._tasks: list[asyncio.Task[Any]] = []
         self._runner: web.AppRunner | None = None
@@ -118,13 +114,14 @@ class Service:
                                     on_failure=self._recording_incident, analyse=self._pool.analyse)
         routes = CallRoutes(
             db=self.db,
-            recording=RecordingTarget(dir_pbx=s.recording.dir_pbx, dir_host=Path(s.recording.dir_host),
+            recording=RecordingTarget(dir_host=Path(s.recording.dir_host),
                                       start_timeout_s=s.recording.start_timeout_s,
                                       grow_timeout_s=s.recording.grow_timeout_s),
             clock=self.clock,
             writer=self.writer,
             tokens=self.tokens,
             on_recording_failed=self.hang_up_unrecorded,
+            hang_up=self.hang_up_refused,
             on_recording_incident=self._recording_incident,
             pbx_view=self._pbx_view,
             pbx_watching=lambda: bool(self.link and self.link.connected),
@@ -261,21 +258,22 @@ class Service:
     # -- work ------------------------------------------------------------------------
     async def dial(self, case_id: str, number: str | None = None) -> Attempt:
         assert self.link is not None, "service not started"
-        async with self._dial_lock:
-            if self.watchdog is not None and not self.watchdog.gate.is_open:
-                reason = self.watchdog.gate.reason
-                await self.writer.audit(actor="dialer", action="dial.gate_closed", subject=case_id, reason=reason)
-                raise GateClosed(f"dialing gate closed: {reason}")
-            held = self.watchdog.held_back() if self.watchdog is not None else None
-            if held is not None:  # busy, not broken: the gate stays open
-                await self.writer.audit(actor="dialer", action="dial.held_back", subject=case_id,
-                                        rule=held.rule, reason=held.reason, retry_after_s=held.retry_after_s)
-                raise DialsHeldBack(held.reason, held.retry_after_s)
-            return await place_call(self.db, self.link, self.dial_settings, case_id=case_id,
-                                    collector=next(self._collectors), clock=self.clock,
-                                    policy=self.policy, writer=self.writer,
-                                    number=number,
-                                    on_queued=self.monitor.originate_queued if self.monitor else None)
+        # no lock in the process: a number is excluded by its lease in the database, and the
+        # lease's write orders the decisions in time (dialer/originate.py, storage/dial_leases.py)
+        if self.watchdog is not None and not self.watchdog.gate.is_open:
+            reason = self.watchdog.gate.reason
+            await self.writer.audit(actor="dialer", action="dial.gate_closed", subject=case_id, reason=reason)
+            raise GateClosed(f"dialing gate closed: {reason}")
+        held = self.watchdog.held_back() if self.watchdog is not None else None
+        if held is not None:  # busy, not broken: the gate stays open
+            await self.writer.audit(actor="dialer", action="dial.held_back", subject=case_id,
+                                    rule=held.rule, reason=held.reason, retry_after_s=held.retry_after_s)
+            raise DialsHeldBack(held.reason, held.retry_after_s)
+        return await place_call(self.db, self.link, self.dial_settings, case_id=case_id,
+                                collector=next(self._collectors), clock=self.clock,
+                                policy=self.policy, writer=self.writer,
+                                number=number,
+                                on_queued=self.monitor.originate_queued if self.monitor else None)
 
     async def hang_up_unrecorded(self, attempt_id: str, channel: str) -> None:
         """No recording, no call: cut a call whose recording stopped growing."""
@@ -289,6 +287,19 @@ class Service:
             return
         await self.writer.audit(actor="dialer", action="recording.call_cut", subject=attempt_id, channel=channel,
                                reason="recording not growing")
+
+    async def hang_up_refused(self, attempt_id: str, channel: str, reason: str) -> None:
+        """A call bridged on AMI's word whose binding the database then refused."""
+        assert self.link is not None
+        try:
+            await self.link.action("Hangup", Channel=channel, Cause=21)
+        except AmiError as exc:
+            log.error("could not hang up refused call %s (%s): %s", attempt_id, channel, exc)
+            await self.writer.audit(actor="dialer", action="bind.call_cut_failed", subject=attempt_id,
+                                    channel=channel, error=str(exc))
+            return
+        await self.writer.audit(actor="dialer", action="bind.call_cut", subject=attempt_id, channel=channel,
+                                reason=reason)
 
     async def _on_report(self, result: ReportResult) -> None:
         """A report was stored: a call that is over with a recording goes to ingest."""

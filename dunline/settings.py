@@ -199,6 +199,8 @@ class Settings:
                      "reconcile_after_s", "ingest_max_age_s", "ingest_stall_s", "clock_max_skew_s"):
             if getattr(w, name) <= 0:
                 raise SettingsError(f"watchdog.{name}: must be positive")
+        if w.canary_tries < 1 or w.canary_recheck_s < 0:
+            raise SettingsError("watchdog.canary_tries: at least 1; watchdog.canary_recheck_s: not negative")
         if w.interval_s > 1.0:
             raise SettingsError("watchdog.interval_s: the gate must close within 1 s; at most 1.0")
         if not 0 <= w.ingest_low_water < w.ingest_high_water:

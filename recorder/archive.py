@@ -18,10 +18,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import secrets
 import shutil
 import threading
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -129,13 +130,27 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _incoming(directory: Path, name: str) -> Path:
-    """A temporary name nobody else writes to (another process, or another thread of this one)."""
-    return directory / f".incoming-{os.getpid()}-{secrets.token_hex(4)}-{name}"
+def _incoming(target: Path) -> Path:
+    """A temporary name beside `target`, unique to this write (two threads writing the same
+    object at once must not share one)."""
+    return target.with_name(f".incoming-{os.getpid()}-{uuid.uuid4().hex[:12]}-{target.name}")
+
+
+_OBJECT_LOCKS = tuple(threading.Lock() for _ in range(64))  # striped: an object's path picks one
+
+
+@contextmanager
+def _object_lock(path: Path) -> Iterator[None]:
+    """One writer of an object's file and retention at a time in this process: two calls
+    with identical audio store one content-addressed file, and the second must see the
+    first's retention (and only ever extend it)."""
+    digest = hashlib.blake2b(str(path).encode(), digest_size=2).digest()
+    with _OBJECT_LOCKS[int.from_bytes(digest, "big") % len(_OBJECT_LOCKS)]:
+        yield
 
 
 def _write_atomically(target: Path, data: bytes, mode: int = READ_ONLY_MODE) -> None:
-    tmp = _incoming(target.parent, target.name)
+    tmp = _incoming(target)
     with tmp.open("wb") as handle:
         handle.write(data)
         handle.flush()
@@ -146,17 +161,12 @@ def _write_atomically(target: Path, data: bytes, mode: int = READ_ONLY_MODE) -> 
 
 
 class FilesystemArchive:
-    """A local directory of read-only, content-addressed evidence files (blocking I/O).
-
-    Safe for threads of one process (ingest archives several recordings at once, and two
-    calls may leave identical files): whether an object exists and its retention record are
-    read and changed under one lock; the copy and its hash are not."""
+    """A local directory of read-only, content-addressed evidence files (blocking I/O)."""
 
     name = "fs"
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
-        self._lock = threading.RLock()
 
     def path_of(self, key: str) -> Path:
         path = (self.root / key).resolve()
@@ -173,12 +183,12 @@ class FilesystemArchive:
         """Copy `source` in (hashing while copying); idempotent for identical content."""
         day_dir = self.root / f"{when:%Y}" / f"{when:%m}" / f"{when:%d}"
         make_dirs(day_dir)
-        tmp = _incoming(day_dir, source.name)
+        tmp = _incoming(day_dir / source.name)
         with source.open("rb") as src, tmp.open("wb") as dst:
             sha, size = copy_hashing(src, dst)
         final = day_dir / f"{sha}{suffix}"
         key = str(final.relative_to(self.root))
-        with self._lock:
+        with _object_lock(final):
             if final.exists():
                 tmp.unlink()
                 current = self.retention_of(key)
@@ -235,13 +245,13 @@ class FilesystemArchive:
         _write_atomically(self._sidecar(key), data)
 
     def extend_retention(self, key: str, retain_until: datetime) -> None:
-        with self._lock:
+        with _object_lock(self.path_of(key)):
             current = self.retention_of(key)
             self._write_retention(key, ObjectRetention(check_extend(current.retain_until, retain_until),
                                                        current.legal_hold))
 
     def set_legal_hold(self, key: str, on: bool) -> None:
-        with self._lock:
+        with _object_lock(self.path_of(key)):
             current = self.retention_of(key)
             self._write_retention(key, ObjectRetention(current.retain_until, on))
 

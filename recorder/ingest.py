@@ -140,6 +140,9 @@ async def ingest_attempt(
         case = await repo.get_case(session, attempt.case_id)
     files = spool_paths(settings.spool_dir, attempt.recording_name)
     missing = [p.name for p in files.values() if not p.exists()]
+    if len(missing) == len(files) and attempt.bound_at is None:
+        # bind never saw the file: the dialplan's MixMonitor did not open it (not loaded, spool unwritable)
+        raise IngestError(f"recording did not start: attempt {attempt_id}: recording files missing: {', '.join(missing)}")
     if missing:
         raise IngestError(f"attempt {attempt_id}: recording files missing: {', '.join(missing)}")
     flags: list[str] = []

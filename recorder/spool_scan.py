@@ -34,7 +34,7 @@ from storage.clock import Clock
 from storage.db import Database
 from storage.lifecycle import Event, Report, Source, is_over
 from storage.models import Attempt, IngestJob, Recording
-from storage.names import END_SUFFIX, attempt_of_spool_file, end_file_name
+from storage.names import END_SUFFIX, attempt_of_spool_file, end_file_name, recording_name_of
 
 log = logging.getLogger("dunline.spool")
 
@@ -171,7 +171,7 @@ async def _report_end(path: Path, attempt_id: str, writer: FactWriter, tokens: C
         event=Event.HUNG_UP, source=Source.SPOOL, at=clock() - timedelta(seconds=age), answered=True,
         hangup_cause=record.hangup_cause, dial_status=record.dial_status,
         answered_seconds=record.answered_seconds, pbx_started_at=record.pbx_started_at,
-        note="end learnt from the PBX's hang-up record in the spool"))
+        recording_name=recording_name_of(attempt_id), note="end learnt from the PBX's hang-up record in the spool"))
     result.reported.append(attempt_id)
 
 

@@ -6,7 +6,8 @@ report does, and writes it in the caller's transaction:
   the same end cannot overwrite each other; a lost race is re-read and decided again);
 - the ingest job: created when the recording starts, made due when the call is over;
 - an audit event for a notable transition (unknown, failed, reconciled) and for every
-  refused report (a report that would move the attempt backwards).
+  refused report (a report that would move the attempt backwards);
+- the count of calls by outcome (storage/counters.py) when the outcome is set or changes.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from typing import Any, Protocol
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import ingest_jobs
+from storage import counters, ingest_jobs
 from storage import repositories as repo
 from storage.lifecycle import Facts, Report, State, Verdict, decide
 from storage.models import Attempt
@@ -82,9 +83,12 @@ async def apply_report(session: AsyncSession, attempt_id: str, report: Report) -
         before = State(row.state)
         verdict = decide(Facts.of(row), report)
         if verdict.kind in ("apply", "fill"):
+            guard = [Attempt.id == attempt_id, Attempt.state == before.value]
+            moves = counters.outcome_changed(row.outcome, verdict.changes.get("outcome", row.outcome))
+            if moves:  # a fill keeps the state: guard the outcome too, or two fills would count twice
+                guard.append(Attempt.outcome.is_not_distinct_from(row.outcome))
             result = await session.execute(
-                update(Attempt).where(Attempt.id == attempt_id, Attempt.state == before.value)
-                .values(**verdict.changes).execution_options(synchronize_session=False))
+                update(Attempt).where(*guard).values(**verdict.changes).execution_options(synchronize_session=False))
             if result.rowcount != 1:
                 continue  # another report moved it meanwhile: read again, decide again
             recording = verdict.changes.get("recording_name", row.recording_name)
@@ -95,6 +99,7 @@ async def apply_report(session: AsyncSession, attempt_id: str, report: Report) -
             if verdict.audit:
                 await repo.audit(session, at=report.at, actor=report.source.value, action=verdict.audit,
                                  subject=attempt_id, case_id=row.case_id, report=report.to_json())
+            await counters.bump(session, moves)  # last: a count's row stays locked until the commit
             return ReportResult(attempt_id, report, verdict, before, recording)
         if verdict.kind == "refuse":
             await _audit_refusal(session, attempt_id, report, verdict.reason)

@@ -5,10 +5,16 @@ handler through FastAGI, the PBX's channel events over AMI, the hang-up record t
 dialplan leaves in the spool, the resync after an AMI reconnect) goes through
 :func:`decide`, which says what the report changes, or why it is refused::
 
-    created ──originate queued──▶ originated ──answered (bind)──▶ answered ──recording runs──▶ bound
-       │  └─originate unknown─▶ unknown                                                         │
+    created ──originate queued──▶ originated ──answered──▶ answered ──recording runs──▶ bound
+       │  └─originate unknown─▶ unknown    └──────── bound (bind: answered, recording runs) ──▶ │
        └─────── originate failed / hung up (any open state, unknown too) ──▶ ended ◀────────────┘
     originated / answered / bound ──vanished (gone, nobody reported its end)──▶ unknown
+
+The PBX starts the recording itself the moment the debtor answers (the dialplan's
+MixMonitor, named by the attempt), so `bind` reports the answer and the running recording
+in one report (`bound` straight from `created`, `originated` or an unknown Originate), and
+every report of an answered call's end names its recording: a call whose bind never
+happened (the service was slow, down, or refused it) is still archived.
 
 `ended` is terminal; `unknown` ends too, but a later record of the PBX (the hang-up
 handler's report or its spool record) reconciles it to `ended`. A report that would move
@@ -110,7 +116,7 @@ class Report:
     source: Source
     at: datetime  # when the reporter learnt it (the service's clock)
     note: str | None = None
-    recording_name: str | None = None  # BOUND
+    recording_name: str | None = None  # BOUND; the end of an answered call: the dialplan's recording
     answered: bool = False  # HUNG_UP: the PBX saw the call answered (AMI Up, the hang-up handler ran)
     hangup_cause: int | None = None
     dial_status: str | None = None
@@ -201,6 +207,10 @@ TRANSITIONS: Mapping[tuple[State, Event], State] = MappingProxyType({
     (State.ORIGINATED, Event.ANSWERED): State.ANSWERED,
     (State.UNKNOWN, Event.ANSWERED): State.ANSWERED,  # only an unknown Originate, see decide
     (State.ANSWERED, Event.BOUND): State.BOUND,
+    # bind reports the answer and the dialplan's running recording at once
+    (State.CREATED, Event.BOUND): State.BOUND,
+    (State.ORIGINATED, Event.BOUND): State.BOUND,
+    (State.UNKNOWN, Event.BOUND): State.BOUND,  # only an unknown Originate, see decide
     (State.CREATED, Event.HUNG_UP): State.ENDED,
     (State.ORIGINATED, Event.HUNG_UP): State.ENDED,
     (State.ANSWERED, Event.HUNG_UP): State.ENDED,
@@ -219,7 +229,7 @@ def decide(facts: Facts, report: Report) -> Verdict:
     """What `report` does to an attempt in `facts` (see the module docstring)."""
     event, state = report.event, facts.state
     target = TRANSITIONS.get((state, event))
-    if state is State.UNKNOWN and event in (Event.ANSWERED, Event.ORIGINATE_FAILED) \
+    if state is State.UNKNOWN and event in (Event.ANSWERED, Event.BOUND, Event.ORIGINATE_FAILED) \
             and (facts.ended_at is not None or facts.answered_at is not None):
         # only an Originate whose fate was unknown may still turn out answered or failed
         return _refuse(facts, f"the call was {'answered' if facts.answered_at else 'gone'} before: "
@@ -246,6 +256,8 @@ def _transition(facts: Facts, report: Report, target: State) -> Verdict:
         changes["answered_at"] = at
     elif event is Event.BOUND:
         changes.update(bound_at=at, recording_name=report.recording_name)
+        if facts.answered_at is None:
+            changes["answered_at"] = at
         ingest = "start"
         audit = "call.bound"
     elif event is Event.HUNG_UP:
@@ -257,7 +269,10 @@ def _transition(facts: Facts, report: Report, target: State) -> Verdict:
             changes["note"] = report.note
         if facts.state is State.UNKNOWN:
             audit = "attempt.reconciled"
-        ingest = "due" if facts.recording_name else None
+        recording = _recording_of_end(facts, report)
+        if recording != facts.recording_name:
+            changes["recording_name"] = recording
+        ingest = "due" if recording else None
     elif event is Event.VANISHED:
         changes.update(outcome=Outcome.UNKNOWN.value, ended_at=at, note=report.note)
         audit = "attempt.unknown"
@@ -285,11 +300,15 @@ def _outside_table(facts: Facts, report: Report) -> Verdict:
     if event is Event.BOUND:
         if state is State.BOUND and facts.recording_name == report.recording_name:
             return _same(facts)
-        if state in (State.ENDED, State.UNKNOWN) and facts.answered_at is not None \
-                and facts.recording_name is None and report.recording_name:
-            # the debtor hung up while bind started the recording: the file exists, keep it
-            return Verdict("fill", state, {"bound_at": report.at, "recording_name": report.recording_name},
-                           ingest="due")
+        answered = facts.answered_at is not None or facts.outcome is Outcome.ANSWERED
+        if state in (State.ENDED, State.UNKNOWN) and answered and report.recording_name \
+                and facts.recording_name in (None, report.recording_name):
+            # the call ended before its binding was stored (the debtor hung up during bind, or
+            # right after a bridge that did not wait for the database): note it, keep the file
+            if facts.recording_name is None:
+                return Verdict("fill", state, {"bound_at": report.at, "recording_name": report.recording_name},
+                               ingest="due")
+            return Verdict("fill", state, {"bound_at": report.at})
         return _refuse(facts, f"attempt {state.value}: cannot be bound now")
     if event is Event.HUNG_UP:
         if state is State.ENDED:
@@ -307,6 +326,10 @@ def _fill_end(facts: Facts, report: Report) -> Verdict:
     known (the hang-up handler ran: the call was answered), a known one never changes."""
     changes: dict[str, Any] = {name: getattr(report, name) for name in _END_FACTS
                                if getattr(facts, name) is None and getattr(report, name) is not None}
+    ingest: IngestStep = None
+    if facts.recording_name is None and (recording := _recording_of_end(facts, report)):
+        changes["recording_name"] = recording  # the first report of the end did not name it
+        ingest = "due"
     if facts.outcome in (None, Outcome.UNKNOWN):
         better = classify(facts.answered_at is not None or report.answered,
                           facts.hangup_cause if facts.hangup_cause is not None else report.hangup_cause)
@@ -314,7 +337,16 @@ def _fill_end(facts: Facts, report: Report) -> Verdict:
             changes["outcome"] = better.value
     if not changes:
         return _same(facts)
-    return Verdict("fill", facts.state, changes)
+    return Verdict("fill", facts.state, changes, ingest=ingest)
+
+
+def _recording_of_end(facts: Facts, report: Report) -> str | None:
+    """The recording of a call that is over: the one bind confirmed, else the one the report
+    of an answered call names (the dialplan records every answered call from its answer)."""
+    if facts.recording_name is not None:
+        return facts.recording_name
+    answered = facts.answered_at is not None or report.answered
+    return report.recording_name if answered else None
 
 
 def is_over(state: State | str) -> bool:

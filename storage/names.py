@@ -24,6 +24,13 @@ _SPOOL_FILE = re.compile(r"^([0-9a-f]{32})(?:-(rx|tx))?\.wav$")
 _END_FILE = re.compile(r"^([0-9a-f]{32})\.end$")
 
 
+def recording_name_of(attempt_id: str) -> str:
+    """The recording of an answered call: the dialplan starts MixMonitor at answer under
+    its attempt's id (tests/unit/test_conf_render.py holds the dialplan to `mixmonitor_argument`)."""
+    return attempt_id
+
+
+
 def spool_file_names(name: str) -> dict[str, str]:
     """The three file names MixMonitor writes for one call: mixed, rx leg, tx leg."""
     return {"mixed": f"{name}.wav", "rx": f"{name}-rx.wav", "tx": f"{name}-tx.wav"}

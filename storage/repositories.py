@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, false, select, true, union, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from storage import counters
 from storage.models import ApprovedCallerId, Attempt, AuditEvent, Case, Phone, PolicyDecision, Recording
 
 
@@ -115,6 +116,7 @@ async def approve_caller_id(session: AsyncSession, client: str, number: str) -> 
 async def create_attempt(session: AsyncSession, attempt: Attempt) -> Attempt:
     session.add(attempt)
     await session.flush()
+    await counters.bump(session, counters.outcome_changed(None, attempt.outcome))  # the dialer's have none
     return attempt
 
 
@@ -148,8 +150,10 @@ async def open_attempts(session: AsyncSession) -> Sequence[Attempt]:
 # -- recordings --------------------------------------------------------------------
 
 async def add_recording(session: AsyncSession, recording: Recording) -> Recording:
+    """The one writer of recording rows: counted (storage/counters.py) in the same transaction."""
     session.add(recording)
     await session.flush()
+    await counters.bump(session, counters.recording_archived(recording.flags or ()))
     return recording
 
 

@@ -41,6 +41,28 @@ async def fast_db(tmp_path):
 
 
 @pytest.fixture
+async def postgres_db():
+    """A migrated, empty PostgreSQL database when DUNLINE_TEST_POSTGRES_URL names one
+    (`postgresql+asyncpg://...`, a throw-away database: its schema is dropped); skipped
+    otherwise, and without asyncpg."""
+    import os
+
+    from sqlalchemy import text
+
+    url = os.environ.get("DUNLINE_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("DUNLINE_TEST_POSTGRES_URL is not set")
+    pytest.importorskip("asyncpg")
+    database = Database(url)
+    async with database.engine.begin() as connection:
+        await connection.execute(text("DROP SCHEMA public CASCADE"))
+        await connection.execute(text("CREATE SCHEMA public"))
+    await database.migrate()
+    yield database
+    await database.close()
+
+
+@pytest.fixture
 def signer() -> Signer:
     return Signer(Ed25519PrivateKey.generate())
 

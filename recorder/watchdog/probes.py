@@ -4,8 +4,10 @@ Each probe answers one question cheaply (it runs every half second) and never ra
 for an expected failure: a failed PBX query means "cannot tell" (None), which the checks
 treat as critical. The PBX is reached through the small `PbxLink` seam (the service wraps
 its AMI link in it), so the watchdog does not depend on the AMI package.
-Missing recordings come from the ingest jobs (however old); length mismatches from the last
-day of recordings.
+Missing recordings come from the ingest jobs (however old: the few due ones, by the state
+index); length mismatches from the last day of recordings, kept by `FlagWatch` from the
+recordings archived since the last look (flag_watch.py); the silent rate from the newest
+few. No probe reads more rows as the archive grows.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from recorder.watchdog.checks import DirectoryAccess, DiskFacts, IngestBacklog, PbxUptime, Reconciliation
+from recorder.watchdog.flag_watch import FlagWatch
 from storage.clock import Clock
 from storage.db import Database
 from storage import ingest_jobs
@@ -90,6 +93,7 @@ class ServiceProbes:
     backlog: Callable[[], IngestBacklog]  # the ingest runner's
     journal: Callable[[], tuple[int, float]] = lambda: (0, 0.0)  # facts waiting for the database
     spool_dir: Path | None = None
+    mismatches: FlagWatch = field(default_factory=lambda: FlagWatch("duration_mismatch", RECONCILE_WINDOW))
     _rates: dict[str, _WriteRate] = field(default_factory=dict)
     _spool_writer: tuple[int, int] | None = None  # the spool's owner at start: the PBX user
 
@@ -162,10 +166,8 @@ class ServiceProbes:
         now = self.clock()
         settled = now - timedelta(seconds=older_than_s)
         async with self.db.session() as session:
-            missing = [job.attempt_id for job in await ingest_jobs.overdue(session, settled, limit=1000)]
-            mismatched = [r.attempt_id for r in (await session.scalars(
-                select(Recording).where(Recording.created_at > now - RECONCILE_WINDOW))).all()
-                if "duration_mismatch" in (r.flags or [])]
+            missing = await ingest_jobs.overdue(session, settled, limit=1000)
+            mismatched = await self.mismatches.current(session, now)
             orphans = await self._spool_orphans(session, older_than_s)
         return Reconciliation(missing=tuple(missing), orphans=tuple(orphans), mismatched=tuple(mismatched))
 
@@ -199,9 +201,11 @@ class ServiceProbes:
         return found
 
     async def recent_recordings(self) -> tuple[int, int]:
+        """The newest few recordings (the primary key read backwards: a few rows at any size)."""
         async with self.db.session() as session:
-            rows = (await session.scalars(select(Recording).where(Recording.case_id != CANARY_CASE)
+            rows = (await session.execute(select(Recording.duration_s, Recording.flags)
+                                          .where(Recording.case_id != CANARY_CASE)
                                           .order_by(Recording.id.desc()).limit(RECENT_RECORDINGS))).all()
-        bad = sum(1 for r in rows if r.duration_s < SHORT_RECORDING_S
-                  or any(f.startswith(BAD_FLAGS) for f in (r.flags or [])))
+        bad = sum(1 for duration_s, flags in rows if duration_s < SHORT_RECORDING_S
+                  or any(f.startswith(BAD_FLAGS) for f in (flags or [])))
         return bad, len(rows)

@@ -4,7 +4,8 @@
 (b) busy / no answer / congestion / invalid are told apart by the Hangup cause;
 (c) the AMI link is cut mid-call: it reconnects, resyncs, the outcome is still recorded
     and the Originate was sent exactly once;
-(d) the FastAGI server survives hostile clients and still binds the next real call.
+(d) the FastAGI server survives hostile clients and still binds the next real call;
+(e) the PBX records from the answer even while the service is slow to bind.
 """
 from __future__ import annotations
 
@@ -49,6 +50,47 @@ async def test_answered_call_is_bound_recorded_and_archived(harness):
     assert rec.flags == [], rec.flags
     assert actions[:2] == ["attempt.created", "call.bound"] and "recording.ingested" in actions
     assert harness.carrier_calls(number) == 1
+
+
+async def test_the_recording_covers_the_whole_answered_time_while_the_service_is_slow_to_bind(harness):
+    """The dialplan starts MixMonitor the moment the debtor answers, before it asks the service:
+    a service that stalls (here its event loop blocked for 2.5 s the moment the debtor
+    answers: a pause, a starved CPU) delays the bridge, never the recording. The answered span
+    is measured from the PBX's own events as they arrive: the channel Up, and the carrier's
+    hang-up request (the channel's Hangup event comes only after the hang-up handler ran).
+    The carrier talks from its answer, as a debtor would."""
+    import time
+
+    from ami.events import Hangup, Newstate, UnknownEvent
+
+    number = "15555300001"  # carrier: answer after 1 s, talk 6 s, hang up
+    await harness.add_case("E2E-SLOW", number)
+    events = harness.service.link.subscribe()
+    attempt = await harness.service.dial("E2E-SLOW")
+    try:
+        up = down = gone = None
+        while gone is None:
+            event = await asyncio.wait_for(events.get(), timeout=30)
+            if isinstance(event, UnknownEvent) and event.name == "HangupRequest":
+                if event.headers.get("Uniqueid") == attempt.id and down is None:
+                    down = event.at  # the carrier hung up
+                continue
+            if getattr(event, "uniqueid", None) != attempt.id:
+                continue
+            if isinstance(event, Newstate) and event.channel_state == 6 and up is None:
+                up = event.at
+                time.sleep(2.5)  # the whole service stalls: FastAGI, AMI, the database, everything
+            elif isinstance(event, Hangup):
+                gone = event.at
+    finally:
+        harness.service.link.unsubscribe(events)
+    rec = await harness.wait_recording(attempt.id)
+    ended = await harness.wait_attempt(attempt.id, until=lambda a: a.bridged_seconds is not None)
+    assert up is not None and down is not None and ended.outcome == "answered"
+    answered_span = down - up
+    print(f"answered {answered_span:.2f} s, bridged {ended.bridged_seconds} s, recorded {rec.duration_s:.2f} s")
+    assert ended.bridged_seconds < answered_span - 1.0, "the stalled service did keep the collector waiting"
+    assert rec.duration_s >= answered_span - 0.1, "no more than 100 ms of the answered call is missing"
 
 
 @pytest.mark.parametrize("number, outcome, cause", [

@@ -87,6 +87,24 @@ def test_put_is_idempotent_and_only_extends_retention(store, source):
     assert list(store.keys()) == [first.key]
 
 
+def test_identical_recordings_stored_at_once_make_one_object_with_the_longest_retention(store, source):
+    """Two calls with the same audio (two muted lines of one length, the same prompt) are
+    ingested by two threads at once: one content-addressed object, no failed put, and the
+    retention is the longer of the two, whoever came last (found by the load bench: a shared
+    temporary name made one put fail)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    data = b"RIFF the same silence " * 4000
+    paths = [source(data, f"call-{i}.wav") for i in range(8)]
+    retentions = [FIVE_YEARS if i == 3 else THREE_YEARS for i in range(8)]
+    for _ in range(3):
+        with ThreadPoolExecutor(8) as pool:
+            stored = list(pool.map(lambda pr: store.put(pr[0], WHEN, retain_until=pr[1]), zip(paths, retentions)))
+        assert len({s.key for s in stored}) == 1
+        assert store.retention_of(stored[0].key).retain_until == FIVE_YEARS
+        assert list(store.keys()) == [stored[0].key]
+
+
 def test_put_keeps_a_legal_hold(store, source):
     path = source(b"held")
     stored = store.put(path, WHEN, retain_until=THREE_YEARS)

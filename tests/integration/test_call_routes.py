@@ -1,9 +1,10 @@
 """The `bind` and `ended` routes over a real socket, Asterisk played by a script.
 
-The contract: a call is bridged (DUNLINE_BOUND=1) only when its attempt exists, the
-channel is the attempt's, and MixMonitor has opened the recording file; otherwise the
-call is hung up and an audit event says why. A file that then does not grow gets the
-call hung up (on_recording_failed) within the growth bound.
+The contract: the dialplan started MixMonitor at answer, before `bind`; a call is bridged
+(DUNLINE_BOUND=1) only when its attempt exists, the channel is the attempt's, and
+MixMonitor has opened the recording file; otherwise the call is hung up and an audit event
+says why. A file that then does not grow gets the call hung up (on_recording_failed)
+within the growth bound. Bind sends the PBX one command (DUNLINE_BOUND) and writes once.
 """
 from __future__ import annotations
 
@@ -30,18 +31,22 @@ def signed(route: str, attempt_id: str) -> str:
 
 
 class ScriptedPbx:
-    """Plays Asterisk's side of one FastAGI session; answers every command."""
+    """Plays Asterisk's side of one FastAGI session; answers every command. Before it asks,
+    the dialplan has started MixMonitor (`mixmonitor_opens`: the file is there; with
+    `mixmonitor_writes` past its header)."""
 
     def __init__(self, spool: Path, *, mixmonitor_writes: bool = True, mixmonitor_opens: bool = True,
-                 variables=None, mixmonitor_loaded: bool = True) -> None:
+                 variables=None) -> None:
         self.spool = spool
-        self.mixmonitor_loaded = mixmonitor_loaded
         self.mixmonitor_writes = mixmonitor_writes
         self.mixmonitor_opens = mixmonitor_opens
         self.variables = dict(variables or {})
         self.commands: list[str] = []
 
     async def run(self, port: int, script: str, uniqueid: str) -> None:
+        if script.startswith("bind") and self.mixmonitor_opens and not (self.spool / f"{uniqueid}.wav").exists():
+            grown = b"\1" * 32768 if self.mixmonitor_writes else b""
+            (self.spool / f"{uniqueid}.wav").write_bytes(b"RIFF" + b"\0" * 40 + grown)
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write((f"agi_network: yes\nagi_network_script: {script}\n"
                       f"agi_request: agi://127.0.0.1:{port}/{script}\n"
@@ -53,14 +58,6 @@ class ScriptedPbx:
                 break
             words = shlex.split(line)
             self.commands.append(" ".join(words))
-            if words[:2] == ["EXEC", "MixMonitor"] and not self.mixmonitor_loaded:
-                writer.write(b"200 result=-2\n")  # Asterisk: no such application
-                await writer.drain()
-                continue
-            if words[:2] == ["EXEC", "MixMonitor"] and self.mixmonitor_opens:
-                name = words[2].split(",")[0].rsplit("/", 1)[1]
-                grown = b"\1" * 32768 if self.mixmonitor_writes else b""
-                (self.spool / name).write_bytes(b"RIFF" + b"\0" * 40 + grown)
             if words[:2] == ["GET", "VARIABLE"]:
                 name = words[2]
                 value = self.variables.get(name)
@@ -95,7 +92,7 @@ async def routes_server(db, clock, tmp_path, writer):
         cut.append((attempt_id, channel))
 
     incidents: list[tuple[str, str]] = []
-    routes = CallRoutes(db=db, recording=RecordingTarget(dir_pbx="/pbx/spool", dir_host=spool,
+    routes = CallRoutes(db=db, recording=RecordingTarget(dir_host=spool,
                                                           start_timeout_s=0.3, grow_timeout_s=0.5),
                         clock=clock, writer=writer, tokens=TOKENS, on_recording_failed=on_recording_failed,
                         on_recording_incident=lambda attempt_id, reason: incidents.append((attempt_id, reason)))
@@ -113,17 +110,16 @@ async def audit_reasons(db):
         return [e.detail.get("reason") for e in await repo.audit_events(s) if e.action == "bind.rejected"]
 
 
-async def test_bind_records_then_bridges(routes_server, db):
+async def test_bind_confirms_the_recording_then_bridges(routes_server, db, clock):
     pbx = ScriptedPbx(routes_server.spool)
     await pbx.run(routes_server.port, signed("bind", GOOD), GOOD)
-    assert pbx.commands[0] == f"SET VARIABLE CDR(userfield) case=C-R;attempt={GOOD}"
-    assert pbx.commands[1] == (f"EXEC MixMonitor /pbx/spool/{GOOD}.wav,r(/pbx/spool/{GOOD}-rx.wav)"
-                               f"t(/pbx/spool/{GOOD}-tx.wav)")
-    assert pbx.commands[-1] == "SET VARIABLE DUNLINE_BOUND 1"
-    assert "SET VARIABLE DUNLINE_COLLECTOR 6001" in pbx.commands
+    assert pbx.commands == ["SET VARIABLE DUNLINE_BOUND 1"], "one command: the collector came with the Originate"
     async with db.session() as s:
         attempt = await repo.get_attempt(s, GOOD)
+        actions = [e.action for e in await repo.audit_events(s, subject=GOOD)]
     assert attempt.state == "bound" and attempt.recording_name == GOOD
+    assert attempt.answered_at == attempt.bound_at == clock()
+    assert actions == ["call.bound"]
 
 
 @pytest.mark.parametrize("script, uniqueid, reason", [
@@ -133,9 +129,7 @@ async def test_bind_records_then_bridges(routes_server, db):
 async def test_bind_rejects_and_hangs_up(routes_server, db, script, uniqueid, reason):
     pbx = ScriptedPbx(routes_server.spool)
     await pbx.run(routes_server.port, script, uniqueid)
-    assert pbx.commands[-1] == "HANGUP"
-    assert not any("DUNLINE_BOUND" in c for c in pbx.commands)
-    assert not any("MixMonitor" in c for c in pbx.commands)
+    assert pbx.commands == ["HANGUP"]
     assert any(reason in (r or "") for r in await audit_reasons(db))
     async with db.session() as s:
         assert (await repo.get_attempt(s, GOOD)).state == "originated"
@@ -281,38 +275,36 @@ async def test_ended_reports_cause_and_bridged_time(routes_server, db):
     assert routes_server.ended == [GOOD]
 
 
-async def test_a_canary_is_recorded_then_told_to_play_its_prompt_not_to_ring_a_collector(routes_server, db, clock):
+async def test_a_canary_is_bound_like_any_call(routes_server, db, clock):
+    """The Originate told the dialplan it is a canary (DUNLINE_CANARY=1): bind needs nothing
+    more than for any call."""
     canary = "c1" * 16
     async with db.session() as s:
         await repo.create_attempt(s, Attempt(id=canary, case_id="C-R", number="15551100000", collector=None,
                                              state="originated", created_at=clock(), decision={"canary": True}))
     pbx = ScriptedPbx(routes_server.spool)
     await pbx.run(routes_server.port, signed("bind", canary), canary)
-    assert pbx.commands[1].startswith(f"EXEC MixMonitor /pbx/spool/{canary}.wav,")
-    assert pbx.commands[-2:] == ["SET VARIABLE DUNLINE_CANARY 1", "SET VARIABLE DUNLINE_BOUND 1"]
-    assert not any("DUNLINE_COLLECTOR" in c for c in pbx.commands)
+    assert pbx.commands == ["SET VARIABLE DUNLINE_BOUND 1"]
     async with db.session() as s:
         attempt = await repo.get_attempt(s, canary)
     assert attempt.state == "bound" and attempt.recording_name == canary
 
 
-async def test_a_debtor_call_is_never_told_it_is_a_canary(routes_server, db):
-    pbx = ScriptedPbx(routes_server.spool)
-    await pbx.run(routes_server.port, signed("bind", GOOD), GOOD)
-    assert not any("DUNLINE_CANARY" in c for c in pbx.commands)
-
-
-async def test_mixmonitor_missing_from_the_pbx_means_no_call(routes_server, db):
-    pbx = ScriptedPbx(routes_server.spool, mixmonitor_loaded=False)
-    await pbx.run(routes_server.port, signed("bind", GOOD), GOOD)
-    assert pbx.commands[-1] == "HANGUP"
-    assert not any("DUNLINE_BOUND" in c for c in pbx.commands)
-    reasons = await audit_reasons(db)
-    assert any("recording did not start" in (r or "") and "'MixMonitor' not found" in (r or "") for r in reasons)
-    assert routes_server.incidents == [(GOOD, "recording did not start")], "the watchdog is told"
+async def test_a_call_answered_but_refused_is_still_archived(routes_server, db):
+    """The dialplan recorded from the answer; bind refused the call (here: another channel
+    claims the attempt). The hang-up handler's report names the recording: it is archived."""
+    routes = routes_server.call_routes
+    object.__setattr__(routes, "pbx_view", {GOOD: PbxChannel("PJSIP/carrier-0001", answered=True)}.get)
+    object.__setattr__(routes, "pbx_watching", lambda: True)
+    forged = ScriptedPbx(routes_server.spool)
+    await forged.run(routes_server.port, signed("bind", GOOD), "1764380000.7")
+    assert forged.commands == ["HANGUP"]
+    pbx = ScriptedPbx(routes_server.spool, variables={"HANGUPCAUSE": "16", "ANSWEREDTIME": "2"})
+    await pbx.run(routes_server.port, signed("ended", GOOD), GOOD)
     async with db.session() as s:
         attempt = await repo.get_attempt(s, GOOD)
-    assert (attempt.state, attempt.recording_name) == ("answered", None), "answered, hung up, never bound"
+    assert (attempt.state, attempt.outcome, attempt.recording_name) == ("ended", "answered", GOOD)
+    assert routes_server.ended == [GOOD], "due for ingest"
 
 
 async def test_a_call_ended_while_the_database_keeps_writes_waiting_is_not_called_not_growing(routes_server, db,
@@ -338,3 +330,71 @@ async def test_a_call_ended_while_the_database_keeps_writes_waiting_is_not_calle
     assert routes_server.cut == [] and routes_server.incidents == [], "no false 'not growing'"
     async with db.session() as s:
         assert (await repo.get_attempt(s, GOOD)).state == "ended"
+
+
+def ami_vouches(routes, views):
+    object.__setattr__(routes, "pbx_view", views.get)
+    object.__setattr__(routes, "pbx_watching", lambda: True)
+    object.__setattr__(routes, "confirm_timeout_s", 0.1)
+
+
+async def test_when_ami_vouches_the_bridge_does_not_wait_for_the_database(routes_server, db, tmp_path):
+    """A burst of answers keeps the database busy: bind bridges on AMI's word (and the token),
+    and stores the binding after; the call is bound once the write lands."""
+    import sqlite3
+    import threading
+
+    ami_vouches(routes_server.call_routes, {GOOD: PbxChannel("PJSIP/carrier-0001", answered=True)})
+    holder = sqlite3.connect(tmp_path / "dunline.db", isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    released = threading.Event()
+
+    def release():
+        holder.execute("ROLLBACK")
+        released.set()
+
+    timer = threading.Timer(1.5, release)
+    timer.start()
+    try:
+        pbx = ScriptedPbx(routes_server.spool)
+        await pbx.run(routes_server.port, signed("bind", GOOD), GOOD)
+        bridged_while_locked = not released.is_set()
+    finally:
+        timer.join()
+        holder.close()
+    assert pbx.commands == ["SET VARIABLE DUNLINE_BOUND 1"] and bridged_while_locked
+    await routes_server.call_routes.close()  # the binding lands after the bridge
+    async with db.session() as s:
+        attempt = await repo.get_attempt(s, GOOD)
+    assert attempt.state == "bound" and attempt.recording_name == GOOD
+
+
+async def test_a_binding_refused_after_the_bridge_hangs_the_call_up(routes_server, db):
+    """AMI reports the channel and the token is right, but the database knows no such attempt
+    (or it was bound before): the bridged call is hung up and the refusal audited."""
+    stranger = "b2" * 16
+    routes = routes_server.call_routes
+    ami_vouches(routes, {stranger: PbxChannel("PJSIP/carrier-0001", answered=True)})
+    cut = []
+
+    async def hang_up(attempt_id, channel, reason):
+        cut.append((attempt_id, channel, reason))
+
+    object.__setattr__(routes, "hang_up", hang_up)
+    pbx = ScriptedPbx(routes_server.spool)
+    await pbx.run(routes_server.port, signed("bind", stranger), stranger)
+    assert pbx.commands == ["SET VARIABLE DUNLINE_BOUND 1"]
+    await routes.close()
+    assert cut == [(stranger, "PJSIP/carrier-0001", "unknown attempt")]
+    async with db.session() as s:
+        rejected = [e for e in await repo.audit_events(s, subject=stranger) if e.action == "bind.rejected"]
+    assert rejected and rejected[0].detail["after_bridge"] is True
+
+
+async def test_a_replayed_bind_of_a_bridged_call_is_rejected(routes_server, db):
+    ami_vouches(routes_server.call_routes, {GOOD: PbxChannel("PJSIP/carrier-0001", answered=True)})
+    await ScriptedPbx(routes_server.spool).run(routes_server.port, signed("bind", GOOD), GOOD)
+    again = ScriptedPbx(routes_server.spool)
+    await again.run(routes_server.port, signed("bind", GOOD), GOOD)
+    assert again.commands == ["HANGUP"]
+    assert any("already bound" in (r or "") for r in await audit_reasons(db))

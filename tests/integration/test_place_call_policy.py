@@ -59,6 +59,9 @@ async def test_allowed_call_carries_the_approved_caller_id_and_its_decision(db, 
     attempt = await dial(db, link, clock, writer)
     assert link.originated[0]["caller_id"] == "4008001000"
     assert attempt.caller_id == "4008001000"
+    # the dialplan learns where to bridge from the Originate: bind looks nothing up
+    assert link.originated[0]["variables"]["DUNLINE_COLLECTOR"] == "6001"
+    assert "DUNLINE_CANARY" not in link.originated[0]["variables"]
     facts = attempt.decision.pop("facts")
     assert attempt.decision == {"allowed": True, "profile": "client-default", "zone": "Asia/Shanghai",
                                 "caller_id": "4008001000", "campaign": None}
@@ -162,3 +165,28 @@ async def test_a_lease_left_by_a_dead_dialer_expires(db, writer):
     assert refused.value.decision.rule == "number_busy" and link.originated == []
     clock.advance(dial_leases.LEASE.total_seconds())
     assert (await dial(db, link, clock, writer)).number == "15551100001"
+
+
+async def test_many_dials_at_once_need_no_process_lock_and_keep_the_decisions_in_time_order(db, writer):
+    """Twenty dials of twenty numbers at once with a clock that runs: the first write of each
+    dial (its number's lease) takes the database's write lock and the decision's time is read
+    after it, so decisions are stored in time order and the policy's "clock went backwards"
+    rule never refuses a dial because another one was decided a moment earlier."""
+    import asyncio
+
+    from storage.clock import OffsetClock
+
+    clock = OffsetClock(beijing(10))
+    async with db.session() as s:
+        await repo.approve_caller_id(s, "cu", "4008001000")
+        for i in range(20):
+            await repo.add_case(s, Case(id=f"C-M{i}", client="cu", debtor_name="Zhou", timezone="Asia/Shanghai",
+                                        created_at=clock()), [repo.NewPhone(f"155511{i:05d}")])
+    link = RecordingLink()
+    results = await asyncio.gather(*(
+        place_call(db, link, DialSettings(), case_id=f"C-M{i}", collector="6001", clock=clock, writer=writer,
+                   policy=profile("client-default")) for i in range(20)), return_exceptions=True)
+    assert all(isinstance(r, Attempt) for r in results), [r for r in results if not isinstance(r, Attempt)]
+    assert len(link.originated) == 20
+    stored = await decisions(db)
+    assert [d.at for d in stored] == sorted(d.at for d in stored)

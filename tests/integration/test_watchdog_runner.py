@@ -122,6 +122,56 @@ async def test_a_failed_canary_is_retried_and_keeps_the_gate_closed(clock):
         await stop(dog, task)
 
 
+async def test_a_canary_spoilt_once_by_a_loaded_host_does_not_close_the_gate(clock):
+    """An open gate's periodic canary fails once (a judgement spoilt by load) and passes when
+    tried again a moment later: no close, no 503s; both calls counted."""
+    probes, canary, changes = ScriptedProbes(uptime=PbxUptime(clock(), None)), Canary(), []
+    dog, task = await running(probes, canary, clock, changes, canary_interval_s=0.1)
+    try:
+        await wait_for(lambda: dog.gate.is_open)
+        runs = canary.runs
+        clock.advance(1)
+        canary.results = [False, True]
+        await wait_for(lambda: canary.runs >= runs + 2 and not canary.results and dog.last_canary.passed)
+        await asyncio.sleep(0.05)
+        assert [c.opened for c in changes] == [True], "the failed try closed nothing"
+        assert dog.status()["checks"]["canary"]["state"] == "ok" and dog.status()["canary"]["runs"] == canary.runs
+    finally:
+        await stop(dog, task)
+
+
+async def test_a_canary_failing_every_try_counts_and_says_so(clock):
+    probes, canary, changes = ScriptedProbes(uptime=PbxUptime(clock(), None)), Canary(), []
+    dog, task = await running(probes, canary, clock, changes, canary_interval_s=0.1, canary_recheck_s=0.02)
+    try:
+        await wait_for(lambda: dog.gate.is_open)
+        runs = canary.runs
+        clock.advance(1)  # the failure comes after the pass that opened the gate
+        canary.results = [False, False]
+        await wait_for(lambda: not dog.gate.is_open, timeout=2.0)
+        assert canary.runs == runs + 2, "closed by the second failed try, not the first"
+        assert changes[-1].reason == ("canary: canary failed: no speech on the collector leg "
+                                      "(failed 2 tries, 0.02 s apart)"), changes[-1].reason
+        assert "failed 2 tries" in dog.status()["canary"]["reason"]
+    finally:
+        await stop(dog, task)
+
+
+async def test_with_one_try_a_failed_canary_counts_at_once(clock):
+    probes, canary, changes = ScriptedProbes(uptime=PbxUptime(clock(), None)), Canary(), []
+    dog, task = await running(probes, canary, clock, changes, canary_interval_s=0.1, canary_tries=1)
+    try:
+        await wait_for(lambda: dog.gate.is_open)
+        runs = canary.runs
+        clock.advance(1)
+        canary.results = [False]
+        await wait_for(lambda: not dog.gate.is_open, timeout=2.0)
+        assert canary.runs == runs + 1
+        assert changes[-1].reason == "canary: canary failed: no speech on the collector leg"
+    finally:
+        await stop(dog, task)
+
+
 async def test_incidents_close_the_gate_until_a_canary_passes(clock):
     probes, canary, changes = ScriptedProbes(uptime=PbxUptime(clock(), None)), Canary(), []
     dog, task = await running(probes, canary, clock, changes)

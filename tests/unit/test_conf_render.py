@@ -77,8 +77,8 @@ def test_pbx_dialplan_contract():
     ext = render.render_set("pbx", pbx_values())["extensions.conf"]
     assert "DUNLINE_AGI=agi://127.0.0.1:4573" in ext
     assert "DUNLINE_RING_S=15" in ext
-    for line in ("exten => s,1,NoOp(dunline attempt ${DUNLINE_ATTEMPT} case ${DUNLINE_CASE})",
-                 " same => n,Set(CHANNEL(hangup_handler_push)=dunline-ended,s,1)",
+    for line in ('exten => s,1,GotoIf($[${REGEX("^[0-9a-f]{32}$" ${DUNLINE_ATTEMPT})}]?answered)',
+                 " same => n(answered),Set(CHANNEL(hangup_handler_push)=dunline-ended,s,1)",
                  " same => n,AGI(${DUNLINE_AGI}/bind?attempt=${DUNLINE_ATTEMPT}&token=${DUNLINE_TOKEN})",
                  ' same => n,GotoIf($["${DUNLINE_BOUND}" = "1"]?bridge)',
                  " same => n,Hangup(21)",
@@ -89,6 +89,23 @@ def test_pbx_dialplan_contract():
         assert line in ext.splitlines(), line
     for context in ("dunline-outbound", "dunline-ended", "dunline-collectors", "dunline-inbound", "dunline-selftest"):
         assert f"[{context}]" in ext
+
+
+def test_the_pbx_records_an_answered_call_before_it_asks_the_service_under_the_names_the_service_reads():
+    """The debtor's channel enters dunline-outbound when it answers: the recording starts there,
+    before `bind` (whatever the service is doing), after the hang-up handler is pushed (so an
+    answered call always reports its end), under the names storage/names.py gives the service."""
+    from storage.names import mixmonitor_argument, recording_name_of
+
+    ext = render.render_set("pbx", pbx_values())["extensions.conf"].splitlines()
+    outbound = ext[ext.index("[dunline-outbound]") + 1:]
+    outbound = outbound[:next(i for i, l in enumerate(outbound) if l.startswith("["))]
+    argument = mixmonitor_argument("${DUNLINE_REC_DIR}", recording_name_of("${DUNLINE_ATTEMPT}"))
+    steps = [l.split(",", 1)[1] for l in outbound if l.startswith(("exten =>", " same =>"))]
+    record = steps.index(f"MixMonitor({argument})")
+    assert steps.index("Set(CHANNEL(hangup_handler_push)=dunline-ended,s,1)") < record
+    assert record < next(i for i, step in enumerate(steps) if "/bind?" in step)
+    assert not any(";" in step for step in steps), "a ';' would start a comment and cut the line short"
 
 
 def test_the_hang_up_record_the_dialplan_writes_is_the_one_the_spool_scan_reads():

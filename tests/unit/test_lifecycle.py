@@ -91,8 +91,38 @@ def test_the_debtor_hanging_up_during_bind_keeps_the_recording():
     assert verdict.changes["recording_name"] == "r1"
 
 
-def test_bound_without_an_answer_is_refused():
-    assert decide(Facts(State.ORIGINATED), report(Event.BOUND, Source.AGI, recording_name="r")).kind == "refuse"
+def test_bind_reports_the_answer_and_the_running_recording_at_once():
+    """The dialplan records from the answer; bind's one report is the answer and the binding."""
+    for state in (State.CREATED, State.ORIGINATED):
+        verdict = decide(Facts(state), report(Event.BOUND, Source.AGI, recording_name="r"))
+        assert (verdict.kind, verdict.state, verdict.ingest, verdict.audit) == ("apply", State.BOUND, "start", "call.bound")
+        assert verdict.changes["answered_at"] == T0 and verdict.changes["recording_name"] == "r"
+    answered_earlier = Facts(State.ANSWERED, answered_at=T0 - timedelta(seconds=1))
+    assert "answered_at" not in decide(answered_earlier, report(Event.BOUND, Source.AGI, recording_name="r")).changes
+
+
+def test_bound_of_a_call_that_is_over_without_an_answer_is_refused():
+    never_answered = Facts(State.ENDED, outcome=Outcome.NO_ANSWER, ended_at=T0)
+    assert decide(never_answered, report(Event.BOUND, Source.AGI, recording_name="r")).kind == "refuse"
+    vanished = Facts(State.UNKNOWN, ended_at=T0, outcome=Outcome.UNKNOWN)
+    assert decide(vanished, report(Event.BOUND, Source.AGI, recording_name="r")).kind == "refuse"
+    unknown_originate = Facts(State.UNKNOWN, outcome=Outcome.UNKNOWN)
+    assert decide(unknown_originate, report(Event.BOUND, Source.AGI, recording_name="r")).state is State.BOUND
+
+
+def test_every_report_of_an_answered_calls_end_names_its_recording():
+    """A call the service never bound (slow, down, or it refused) was recorded by the dialplan
+    from its answer: the end names the recording and makes it due for ingest."""
+    end = report(Event.HUNG_UP, Source.AGI, answered=True, hangup_cause=16, recording_name="r")
+    verdict = decide(Facts(State.ORIGINATED), end)
+    assert (verdict.state, verdict.ingest, verdict.changes["recording_name"]) == (State.ENDED, "due", "r")
+    # AMI told the end first without naming it: the hang-up handler's report fills it in
+    first = Facts(State.ENDED, outcome=Outcome.ANSWERED, ended_at=T0, hangup_cause=16)
+    filled = decide(first, end)
+    assert (filled.kind, filled.ingest, filled.changes.get("recording_name")) == ("fill", "due", "r")
+    # an unanswered call has no recording, whatever a report claims
+    unanswered = report(Event.HUNG_UP, Source.AMI, hangup_cause=19, recording_name="r")
+    assert "recording_name" not in decide(Facts(State.ORIGINATED), unanswered).changes
 
 
 def test_a_vanished_call_is_unknown_and_a_later_pbx_record_reconciles_it():
@@ -160,3 +190,13 @@ def test_every_table_entry_moves_forward_or_reconciles():
     for (state, event), target in TRANSITIONS.items():
         assert state is not State.ENDED
         assert RANK[target] > RANK[state] or state is State.UNKNOWN, (state, event, target)
+
+
+def test_a_binding_stored_after_a_quick_end_is_noted_not_refused():
+    """Bridged on AMI's word, the debtor hung up before the binding was written: the end
+    (with the recording's name) came first; the binding only notes when it happened."""
+    ended = Facts(State.ENDED, outcome=Outcome.ANSWERED, ended_at=T0, recording_name="r1")
+    verdict = decide(ended, report(Event.BOUND, Source.AGI, recording_name="r1"))
+    assert (verdict.kind, verdict.state, verdict.ingest) == ("fill", State.ENDED, None)
+    assert dict(verdict.changes) == {"bound_at": T0}
+    assert decide(ended, report(Event.BOUND, Source.AGI, recording_name="other")).kind == "refuse"

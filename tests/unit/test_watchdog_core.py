@@ -201,3 +201,50 @@ def test_the_spool_must_stay_writable_by_its_owner_at_start():
     assert "read-only" in spool_writable(DirectoryAccess(**pbx, exists=True, uid=101, gid=102, mode=0o40750,
                                                          read_only_mount=True)).reason
     assert not spool_writable(None).critical
+
+
+# -- the cursor over new recordings (flag_watch.Cursor) ------------------------------------
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_the_cursor_misses_no_id_whatever_the_commit_order(data):
+    """Ids are handed out 1..n in order but committed in any order (PostgreSQL: a sequence
+    value is taken at insert, seen at commit), with looks in between: every committed id
+    is read by some look, as long as it commits within the grace time of its hole."""
+    from recorder.watchdog.flag_watch import Cursor
+
+    n = data.draw(st.integers(1, 40))
+    commit_order = data.draw(st.permutations(range(1, n + 1)))
+    looks_after = data.draw(st.sets(st.integers(0, n)))  # look after this many commits
+    cursor, committed, read = Cursor(), set(), set()
+
+    def look(now):
+        ids = {i for i in committed if i > cursor.last_id or i in cursor.holes}
+        read.update(ids)
+        cursor.read(ids, now)
+        cursor.expire(now, grace_s=1000)
+
+    for count, i in enumerate(commit_order):
+        if count in looks_after:
+            look(float(count))
+        committed.add(i)
+    look(float(n))
+    assert read == set(range(1, n + 1))
+    assert not cursor.holes and cursor.last_id == n
+
+
+def test_holes_expire_and_a_jump_of_ids_is_bounded():
+    from recorder.watchdog import flag_watch
+    from recorder.watchdog.flag_watch import Cursor
+
+    cursor = Cursor()
+    cursor.read([1, 2, 5], now=0.0)
+    assert (cursor.last_id, sorted(cursor.holes)) == (5, [3, 4])
+    cursor.read([4], now=1.0)  # a hole filled: asked no more
+    assert sorted(cursor.holes) == [3]
+    cursor.expire(now=500.0, grace_s=600)
+    assert sorted(cursor.holes) == [3]
+    cursor.expire(now=601.0, grace_s=600)  # a rolled-back insert: forgotten after the grace time
+    assert not cursor.holes
+    cursor.read([5 + 10 * flag_watch.MAX_HOLES], now=602.0)  # ids jumped (a sequence moved on)
+    assert len(cursor.holes) == flag_watch.MAX_HOLES and min(cursor.holes) == 5 + 9 * flag_watch.MAX_HOLES
