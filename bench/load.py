@@ -255,6 +255,7 @@ class LevelResult:
     gate_closures: int = 0
     cpu: dict[str, float] = field(default_factory=dict)
     wall_s: float = 0.0
+    dials_s: float = 0.0  # from the first dial posted to the last one answered by the API
 
 
 async def dial(http: aiohttp.ClientSession, node: Node, case_id: str, result: LevelResult) -> None:
@@ -281,6 +282,7 @@ async def run_level(node: Node, observer: PbxObserver, name: str, case_ids: list
                 tasks.append(asyncio.create_task(dial(http, node, case_id, result)))
                 await asyncio.sleep(gap)
             await asyncio.gather(*tasks)
+    result.dials_s = time.monotonic() - t0
     await wait_done(node, result.attempts, timeout_s=talk_s + spread_s + 240)
     result.wall_s = time.monotonic() - t0
     result.cpu = CpuSnapshot.take(node.process.pid).minus(cpu_before)
@@ -360,9 +362,9 @@ def pct(values: list[float], q: float) -> float:
 
 def table(results: list[LevelResult], idle: dict[str, float]) -> str:
     base = pct(results[0].bridge_s, 0.95) if results else float("nan")
-    lines = ["| level | placed | refused | answered | recorded | verified | answer → bridge p50 / p95 / max (s) "
+    lines = ["| level | dials took (s) | placed | refused | answered | recorded | verified | answer → bridge p50 / p95 / max (s) "
              "| p95 vs baseline | of which answer → collector rung, p95 (s) | not recorded, max (s) | gate closed | CPU-s per call: dunline / PBX / carrier / phones |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         placed = r.statuses.get(201, 0)
         refused = ", ".join(f"{n}×{s}" for s, n in sorted(r.statuses.items()) if s != 201) or "0"
@@ -370,7 +372,7 @@ def table(results: list[LevelResult], idle: dict[str, float]) -> str:
         p95 = pct(r.bridge_s, 0.95)
         cpu = " / ".join(f"{per_call.get(k, float('nan')):.3f}" for k in ("dunline", "pbx", "carrier", "phones"))
         lines.append(
-            f"| {r.name} | {placed} | {refused} | {r.answered} | {r.recorded} | {r.verified} "
+            f"| {r.name} | {r.dials_s:.2f} | {placed} | {refused} | {r.answered} | {r.recorded} | {r.verified} "
             f"| {pct(r.bridge_s, 0.5):.3f} / {p95:.3f} / {max(r.bridge_s, default=float('nan')):.3f} "
             f"| {p95 / base:.2f}× | {pct(r.bind_s, 0.95):.3f} | {max(r.not_recorded_s, default=float('nan')):.3f} | {r.gate_closures} "
             f"| {cpu} |")
