@@ -3,14 +3,18 @@
 Energy (dBFS), the share of frames webrtcvad calls speech, and a steady-tone check: a
 pure or cadenced tone (ringback, a test tone, a stuck line) is "speech" to VAD, so a leg
 whose loud frames all have the same level and the same zero-crossing rate is a tone.
+
+Vectorised with numpy: a 60 s call's two legs are about a million samples, which pure
+Python summed at about 0.2 CPU-s per call (measured), more than the rest of the service's
+work on the call. The arithmetic is the same: integer sums of squares, population
+standard deviations.
 """
 from __future__ import annotations
 
 import math
-import struct
-from array import array
 from dataclasses import dataclass
 
+import numpy as np
 import webrtcvad
 
 SILENCE_FLOOR_DBFS = -42.0  # Asterisk's own silence threshold (256) is about -42 dBFS
@@ -30,13 +34,18 @@ class LegSignal:
         return self.rms_dbfs > SILENCE_FLOOR_DBFS and self.speech_ratio > 0.05 and not self.steady_tone
 
 
+def _samples(pcm: bytes) -> np.ndarray:
+    """Mono 16-bit little-endian PCM as int64 (squares and their sums stay exact)."""
+    count = len(pcm) // 2
+    return np.frombuffer(pcm, dtype="<i2", count=count).astype(np.int64)
+
+
 def rms_dbfs(pcm: bytes) -> float:
     """RMS level of mono 16-bit little-endian PCM, in dB relative to full scale."""
-    count = len(pcm) // 2
-    if count == 0:
+    samples = _samples(pcm)
+    if samples.size == 0:
         return -120.0
-    samples = struct.unpack(f"<{count}h", pcm[: count * 2])
-    power = sum(s * s for s in samples) / count
+    power = int(np.dot(samples, samples)) / samples.size
     if power <= 0:
         return -120.0
     return 10 * math.log10(power / (32768.0 ** 2))
@@ -55,32 +64,30 @@ def speech_ratio(pcm: bytes, sample_rate: int, aggressiveness: int = 2) -> float
     return voiced / frames
 
 
-def _cv(values: list[float]) -> float:
-    mean = sum(values) / len(values)
+def _cv(values: np.ndarray) -> float:
+    """Coefficient of variation (population standard deviation over the mean)."""
+    mean = float(values.mean())
     if mean <= 0:
         return 0.0
-    return math.sqrt(sum((v - mean) ** 2 for v in values) / len(values)) / mean
+    return float(np.sqrt(((values - mean) ** 2).mean())) / mean
 
 
 def is_steady_tone(pcm: bytes, sample_rate: int, floor_dbfs: float = SILENCE_FLOOR_DBFS) -> bool:
     """True when every frame above the floor has (nearly) the same level and pitch."""
     frame = sample_rate // 50
-    count = len(pcm) // 2
-    samples = array("h")
-    samples.frombytes(pcm[: count * 2])
-    floor = 32768.0 * 10 ** (floor_dbfs / 20)
-    levels: list[float] = []
-    crossings: list[float] = []
-    for start in range(0, count - frame + 1, frame):
-        chunk = samples[start:start + frame]
-        level = math.sqrt(sum(x * x for x in chunk) / frame)
-        if level <= floor:
-            continue
-        levels.append(level)
-        crossings.append(sum(1 for a, b in zip(chunk, chunk[1:]) if (a < 0) != (b < 0)))
-    if len(levels) < 25:  # under half a second of sound: no verdict
+    samples = _samples(pcm)
+    frames = samples.size // frame
+    if frames == 0:
         return False
-    return _cv(levels) < TONE_MAX_VARIATION and _cv(crossings) < TONE_MAX_VARIATION
+    chunks = samples[: frames * frame].reshape(frames, frame)
+    levels = np.sqrt((chunks * chunks).sum(axis=1) / frame)
+    floor = 32768.0 * 10 ** (floor_dbfs / 20)
+    loud = levels > floor
+    if int(loud.sum()) < 25:  # under half a second of sound: no verdict
+        return False
+    negative = chunks[loud] < 0
+    crossings = (negative[:, 1:] != negative[:, :-1]).sum(axis=1).astype(np.float64)
+    return _cv(levels[loud]) < TONE_MAX_VARIATION and _cv(crossings) < TONE_MAX_VARIATION
 
 
 def analyse_leg(pcm: bytes, sample_rate: int) -> LegSignal:

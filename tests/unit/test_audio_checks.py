@@ -3,7 +3,10 @@ import math
 import random
 import struct
 
-from recorder.audio_checks import analyse_leg, rms_dbfs
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from recorder.audio_checks import SILENCE_FLOOR_DBFS, analyse_leg, is_steady_tone, rms_dbfs
 
 
 def pcm(samples):
@@ -64,3 +67,58 @@ def test_speech_like_audio_is_not_a_tone():
 
 def test_too_little_sound_gets_no_tone_verdict():
     assert not analyse_leg(tone(425, seconds=0.3) + pcm([0] * 16000), 8000).steady_tone
+
+
+# -- the vectorised checks say what the plain arithmetic says ----------------------------------
+
+def _reference_rms_dbfs(samples: list[int]) -> float:
+    if not samples:
+        return -120.0
+    power = sum(s * s for s in samples) / len(samples)
+    return -120.0 if power <= 0 else 10 * math.log10(power / (32768.0 ** 2))
+
+
+def _reference_steady_tone(samples: list[int], rate: int) -> bool:
+    frame = rate // 50
+    floor = 32768.0 * 10 ** (SILENCE_FLOOR_DBFS / 20)
+    levels, crossings = [], []
+    for start in range(0, len(samples) - frame + 1, frame):
+        chunk = samples[start:start + frame]
+        level = math.sqrt(sum(x * x for x in chunk) / frame)
+        if level <= floor:
+            continue
+        levels.append(level)
+        crossings.append(sum(1 for a, b in zip(chunk, chunk[1:]) if (a < 0) != (b < 0)))
+    if len(levels) < 25:
+        return False
+
+    def cv(values):
+        mean = sum(values) / len(values)
+        return 0.0 if mean <= 0 else math.sqrt(sum((v - mean) ** 2 for v in values) / len(values)) / mean
+
+    return cv(levels) < 0.08 and cv(crossings) < 0.08
+
+
+@st.composite
+def legs(draw):
+    """Silence, tones at a level, noise: in runs, as calls are made of."""
+    samples: list[int] = []
+    for _ in range(draw(st.integers(0, 6))):
+        n = draw(st.integers(0, 3000))
+        kind = draw(st.sampled_from(["silence", "tone", "noise"]))
+        if kind == "silence":
+            samples += [0] * n
+        elif kind == "tone":
+            amp, hz = draw(st.integers(0, 32767)), draw(st.sampled_from([425, 440, 1000, 2100]))
+            samples += [int(amp * math.sin(2 * math.pi * hz * i / 8000)) for i in range(n)]
+        else:
+            samples += draw(st.lists(st.integers(-32768, 32767), min_size=n, max_size=n))
+    return samples
+
+
+@given(legs())
+@settings(max_examples=60, deadline=None)
+def test_the_vectorised_checks_agree_with_plain_arithmetic(samples):
+    pcm = struct.pack(f"<{len(samples)}h", *samples)
+    assert math.isclose(rms_dbfs(pcm), _reference_rms_dbfs(samples), rel_tol=1e-12, abs_tol=1e-12)
+    assert is_steady_tone(pcm, 8000) == _reference_steady_tone(samples, 8000)
