@@ -10,17 +10,50 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 from datetime import datetime
+from pathlib import Path
 
 from dunline.cli import serve_until_signal
 from dunline.settings import load_settings
 from storage.clock import OffsetClock
 
 
+def _profile_sql(out: Path) -> None:
+    """BENCH_SQL_PROFILE=<file>: every statement's count and total time, written at exit."""
+    import atexit
+    import time
+    from collections import defaultdict
+
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    totals: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
+
+    @event.listens_for(Engine, "before_cursor_execute")
+    def before(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+        conn.info.setdefault("t0", []).append(time.perf_counter())
+
+    @event.listens_for(Engine, "after_cursor_execute")
+    def after(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+        spent = time.perf_counter() - conn.info["t0"].pop()
+        entry = totals[" ".join(statement.split())[:300]]
+        entry[0] += 1
+        entry[1] += spent
+
+    def dump() -> None:
+        rows = sorted(totals.items(), key=lambda kv: -kv[1][1])
+        out.write_text("\n".join(f"{t:9.3f} s {n:7d}x  {sql}" for sql, (n, t) in rows))
+
+    atexit.register(dump)
+
+
 def main(argv: list[str]) -> int:
     overrides, start = json.loads(argv[0]), datetime.fromisoformat(argv[1])
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s node %(levelname)s %(name)s: %(message)s")
+    if os.environ.get("BENCH_SQL_PROFILE"):
+        _profile_sql(Path(os.environ["BENCH_SQL_PROFILE"]))
     asyncio.run(serve_until_signal(load_settings(env={}, overrides=overrides), clock=OffsetClock(start)))
     return 0
 

@@ -109,6 +109,7 @@ class Service:
         self._tasks.append(asyncio.create_task(self._ledger.run(s.recording.checkpoint_interval_s),
                                                name="ledger-checkpoints"))
         self._pool = AnalysisPool(s.recording.ingest_processes or None)
+        self._tasks.append(asyncio.create_task(self._pool.warm(), name="analysis-pool-warm-up"))
         self._ingest = IngestRunner(self.db, self.archive, self.ingest_settings, self.clock, self._ledger,
                                     self.writer, workers=s.recording.ingest_workers,
                                     on_failure=self._recording_incident, analyse=self._pool.analyse)

@@ -117,6 +117,14 @@ def _worker_init(parent: int, nice: int) -> None:
             pass
 
 
+def _worker_pid(hold_s: float) -> int:
+    """A worker's pid, held a moment so that the next warm-up task goes to another worker."""
+    import time
+
+    time.sleep(hold_s)
+    return os.getpid()
+
+
 class AnalysisPool:
     """`processes` spawned workers (default: one per core) that analyse recordings."""
 
@@ -131,6 +139,18 @@ class AnalysisPool:
     def _new(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=_worker_init, initargs=(os.getpid(), self._nice))
+
+    async def warm(self) -> int:
+        """Start every worker now (spawning one costs about a second of CPU: the interpreter
+        and the service's modules), at service start rather than at the first calls' end.
+        Returns the number of distinct workers that answered."""
+        executor = self._executor
+        if executor is None:
+            return 0
+        loop = asyncio.get_running_loop()
+        pids = await asyncio.gather(*(loop.run_in_executor(executor, _worker_pid, 0.2)
+                                      for _ in range(self.processes)))
+        return len(set(pids))
 
     async def analyse(self, files: Mapping[str, Path]) -> Analysis:
         """Analyse one call's files in a worker; the event loop runs on meanwhile."""

@@ -151,6 +151,14 @@ async def test_the_pool_gives_what_a_thread_gives(tmp_path):
     assert there.legs["tx"]["has_signal"] is False and there.legs["rx"]["has_signal"] is True
 
 
+async def test_warming_up_starts_every_worker_before_the_first_call_ends(tmp_path):
+    pool = AnalysisPool(2)
+    try:
+        assert await pool.warm() == 2
+    finally:
+        await pool.close()
+
+
 async def test_a_dead_worker_is_replaced_and_its_analysis_tried_again(tmp_path):
     files = spool_paths(tmp_path, attempt(2))
     for k, path in enumerate(files.values()):
