@@ -109,6 +109,7 @@ class CpuSnapshot:
 @dataclass
 class CallTimes:
     up: float | None = None  # the debtor channel answered
+    recording: float | None = None  # MixMonitor started on it (the AMI event MixMonitorStart)
     dialled: float | None = None  # ... bound: the dialplan rings the collector (DialBegin)
     bridged: float | None = None  # ... and entered the bridge with the collector
     hangup_request: float | None = None  # the carrier hung up
@@ -136,10 +137,13 @@ class PbxObserver:
         while True:
             event = await queue.get()
             if isinstance(event, UnknownEvent):
-                if event.name == "HangupRequest":
-                    uid, at = event.headers.get("Uniqueid", ""), event.headers.get("Timestamp")
-                    if uid in self.calls and at and self.calls[uid].hangup_request is None:
-                        self.calls[uid].hangup_request = float(at)
+                uid, at = event.headers.get("Uniqueid", ""), event.headers.get("Timestamp")
+                if uid not in self.calls or not at:
+                    continue
+                if event.name == "HangupRequest" and self.calls[uid].hangup_request is None:
+                    self.calls[uid].hangup_request = float(at)
+                elif event.name == "MixMonitorStart" and self.calls[uid].recording is None:
+                    self.calls[uid].recording = float(at)
                 continue
             uid = getattr(event, "uniqueid", "")
             if len(uid) != 32 or getattr(event, "pbx_at", None) is None:
@@ -251,7 +255,8 @@ class LevelResult:
     verified: int = 0
     bridge_s: list[float] = field(default_factory=list)
     bind_s: list[float] = field(default_factory=list)  # answer -> the collector rung (dunline's part)
-    not_recorded_s: list[float] = field(default_factory=list)
+    not_recorded_s: list[float] = field(default_factory=list)  # the recording shorter than the answered span
+    start_missing_s: list[float] = field(default_factory=list)  # answer -> MixMonitor started
     gate_closures: int = 0
     cpu: dict[str, float] = field(default_factory=dict)
     wall_s: float = 0.0
@@ -325,6 +330,8 @@ def measure(node: Node, observer: PbxObserver, result: LevelResult) -> None:
             result.bridge_s.append(times.bridged - times.up)
         if times.up is not None and times.dialled is not None:
             result.bind_s.append(times.dialled - times.up)
+        if times.up is not None and times.recording is not None:
+            result.start_missing_s.append(max(0.0, times.recording - times.up))
         if duration is not None:
             result.recorded += 1
             end = times.hangup_request or times.gone
@@ -363,8 +370,8 @@ def pct(values: list[float], q: float) -> float:
 def table(results: list[LevelResult], idle: dict[str, float]) -> str:
     base = pct(results[0].bridge_s, 0.95) if results else float("nan")
     lines = ["| level | dials took (s) | placed | refused | answered | recorded | verified | answer → bridge p50 / p95 / max (s) "
-             "| p95 vs baseline | of which answer → collector rung, p95 (s) | not recorded, max (s) | gate closed | CPU-s per call: dunline / PBX / carrier / phones |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| p95 vs baseline | of which answer → collector rung, p95 (s) | start not recorded, max (s) | recording short of the answered time, max (s) | gate closed | CPU-s per call: dunline / PBX / carrier / phones |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         placed = r.statuses.get(201, 0)
         refused = ", ".join(f"{n}×{s}" for s, n in sorted(r.statuses.items()) if s != 201) or "0"
@@ -374,7 +381,8 @@ def table(results: list[LevelResult], idle: dict[str, float]) -> str:
         lines.append(
             f"| {r.name} | {r.dials_s:.2f} | {placed} | {refused} | {r.answered} | {r.recorded} | {r.verified} "
             f"| {pct(r.bridge_s, 0.5):.3f} / {p95:.3f} / {max(r.bridge_s, default=float('nan')):.3f} "
-            f"| {p95 / base:.2f}× | {pct(r.bind_s, 0.95):.3f} | {max(r.not_recorded_s, default=float('nan')):.3f} | {r.gate_closures} "
+            f"| {p95 / base:.2f}× | {pct(r.bind_s, 0.95):.3f} | {max(r.start_missing_s, default=float('nan')):.3f} "
+            f"| {max(r.not_recorded_s, default=float('nan')):.3f} | {r.gate_closures} "
             f"| {cpu} |")
     lines.append("")
     lines.append(f"dunline idle (no calls, watchdog running): {idle.get('before', float('nan')):.3f} CPU-s per "
@@ -435,11 +443,6 @@ async def main_async(args: argparse.Namespace) -> int:
     print(f"\n## Load on one node ({os.cpu_count()} cores; calls of {talk} s; paced = spread over "
           f"{args.spread:.0f} s; baseline = {levels[0]})\n")
     print(table(results, idle))
-    if args.watchdog_idle:  # the watchdog's idle cost at 0 / 10 000 / 100 000 recordings of the last day
-        from bench import watchdog_idle
-
-        print()
-        watchdog_idle.main()
     if not args.keep_work:
         shutil.rmtree(work, ignore_errors=True)
     return 0 if ok else 1
@@ -458,7 +461,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 1 <= args.talk <= 99:
         parser.error("--talk must be 1..99")
-    return asyncio.run(main_async(args))
+    status = asyncio.run(main_async(args))
+    if args.watchdog_idle:  # the watchdog's idle cost at 0 / 10 000 / 100 000 recordings of the last day
+        from bench import watchdog_idle
+
+        print()
+        watchdog_idle.main()
+    return status
 
 
 if __name__ == "__main__":

@@ -8,10 +8,12 @@ data is an audit event with the reader's name.
 """
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy.exc import OperationalError
 
 from console import batches_api
 from console.assign_api import ENDPOINTS as ASSIGN_ENDPOINTS
@@ -34,6 +36,8 @@ from recorder.watchdog.gate import DialsHeldBack, GateClosed
 from storage import repositories as repo
 from storage.models import ATTEMPT_ID_PATTERN, Attempt, Case, Recording
 from storage.names import case_subject
+
+log = logging.getLogger("dunline.console")
 
 ATTEMPT_ID_SCHEMA = {"type": "string", "pattern": ATTEMPT_ID_PATTERN.pattern}
 
@@ -162,7 +166,12 @@ async def dial_case(request: web.Request) -> web.Response:
         await audit(blocked="dialing_gate")
         return web.json_response({"blocked": True, "rule": "dialing_gate", "reason": str(exc)},
                                  status=503, headers={"Retry-After": "15"})
-    except DialsHeldBack as exc:  # back-pressure: ingest is busy, not broken; the gate stays open
+    except OperationalError:  # the database kept the dial's write waiting past its busy timeout
+        log.warning("dial of %s: the database is busy; refused with 503", case_id)
+        return web.json_response({"blocked": True, "rule": "database_busy",
+                                  "reason": "the database is busy: nothing was stored or dialled; try again"},
+                                 status=503, headers={"Retry-After": "2"})
+    except DialsHeldBack as exc:  # back-pressure: busy, not broken; the gate stays open
         await audit(blocked=exc.rule)
         return web.json_response({"blocked": True, "rule": exc.rule, "reason": str(exc),
                                   "retry_after_s": exc.retry_after_s},
@@ -232,8 +241,9 @@ ENDPOINTS = [
              tags=("cases",), responses={201: "the attempt", 404: "no such case or phone",
                                          409: "blocked by the dialing policy (the rule)",
                                          503: "the dialing gate is closed (rule dialing_gate), or new "
-                                              "dials are held back while ingest is busy (rule "
-                                              "ingest_backlog); Retry-After says when to try again"}),
+                                              "dials are held back while ingest or the database is busy "
+                                              "(rules ingest_backlog, database_busy); Retry-After says "
+                                              "when to try again"}),
     Endpoint("GET", "/api/attempts/{attempt_id}", get_attempt, P.CASE_VIEW, "One call attempt",
              params=(Param("attempt_id", "path", ATTEMPT_ID_SCHEMA),), tags=("cases",),
              responses={200: "the attempt", 404: "no such attempt"}),

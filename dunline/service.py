@@ -269,7 +269,7 @@ class Service:
         if held is not None:  # busy, not broken: the gate stays open
             await self.writer.audit(actor="dialer", action="dial.held_back", subject=case_id,
                                     rule=held.rule, reason=held.reason, retry_after_s=held.retry_after_s)
-            raise DialsHeldBack(held.reason, held.retry_after_s)
+            raise DialsHeldBack(held.reason, held.retry_after_s, held.rule)
         return await place_call(self.db, self.link, self.dial_settings, case_id=case_id,
                                 collector=next(self._collectors), clock=self.clock,
                                 policy=self.policy, writer=self.writer,

@@ -196,7 +196,8 @@ class Settings:
             raise SettingsError("recording.s3_bucket: needed when recording.store = \"s3\"")
         w = self.watchdog
         for name in ("interval_s", "canary_interval_s", "canary_retry_s", "canary_timeout_s",
-                     "reconcile_after_s", "ingest_max_age_s", "ingest_stall_s", "clock_max_skew_s"):
+                     "reconcile_after_s", "ingest_max_age_s", "ingest_stall_s", "journal_stuck_s",
+                     "clock_max_skew_s"):
             if getattr(w, name) <= 0:
                 raise SettingsError(f"watchdog.{name}: must be positive")
         if w.canary_tries < 1 or w.canary_recheck_s < 0:

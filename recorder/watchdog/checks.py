@@ -248,14 +248,21 @@ def ingest_backlog(backlog: IngestBacklog, limits: BacklogLimits, *, holding: bo
     return ok("ingest_backlog", 0)
 
 
-def database_writes(waiting: int, oldest_age_s: float) -> CheckResult:
-    """Facts (attempt reports, audit events) wait in the local journal: the database does not
-    take writes (locked, read-only, full, gone). Nothing is lost, but no call may be placed
-    until it takes them again: a new call could not even be written ahead."""
-    if waiting:
+def database_writes(waiting: int, oldest_age_s: float, *, stuck_after_s: float = 3.0) -> CheckResult:
+    """Facts (attempt reports, audit events) wait in the local journal: the database did not
+    take a write within its busy timeout. Nothing is lost. Busy (the oldest has waited less
+    than `stuck_after_s`: the replay takes them in a moment; a burst of dials and hang-ups
+    does this to SQLite) is a warning with back-pressure on new dials; stuck (locked,
+    read-only, full, gone) is critical: no call may be placed, a new call could not even be
+    written ahead."""
+    if waiting and oldest_age_s >= stuck_after_s:
         return CheckResult("database_writes", State.CRITICAL,
                            f"the database takes no writes: {waiting} fact(s) waiting in the local journal, "
                            f"oldest {oldest_age_s:.0f} s", waiting)
+    if waiting:
+        return CheckResult("database_writes", State.WARN,
+                           f"the database is busy: {waiting} fact(s) waiting in the local journal, "
+                           f"oldest {oldest_age_s:.1f} s", waiting, back_pressure=True)
     return ok("database_writes", 0)
 
 

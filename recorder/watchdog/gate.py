@@ -33,14 +33,13 @@ class GateClosed(RuntimeError):
 
 class DialsHeldBack(RuntimeError):
     """A dial was refused by back-pressure, not by a fault: recordings wait for ingest faster
-    than it archives them (a busy backlog). The gate stays open and nothing is an incident;
-    try again after `retry_after_s`."""
+    than it archives them (a busy backlog, rule `ingest_backlog`), or facts wait a moment for
+    a busy database (`database_busy`). The gate stays open and nothing is an incident; try
+    again after `retry_after_s`."""
 
-    rule = "ingest_backlog"
-
-    def __init__(self, reason: str, retry_after_s: int) -> None:
-        super().__init__(f"{self.rule}: {reason}")
-        self.reason, self.retry_after_s = reason, retry_after_s
+    def __init__(self, reason: str, retry_after_s: int, rule: str = "ingest_backlog") -> None:
+        super().__init__(f"{rule}: {reason}")
+        self.reason, self.retry_after_s, self.rule = reason, retry_after_s, rule
 
 
 class GateState(enum.Enum):

@@ -49,6 +49,7 @@ class WatchdogSettings:
     min_hours_to_full: float = 24.0
     ingest_max_age_s: float = 120.0  # the oldest recording waiting for ingest longer: stuck
     ingest_stall_s: float = 60.0  # nothing archived for this long while recordings wait: stuck
+    journal_stuck_s: float = 3.0  # facts waiting in the journal this long: the database is stuck, not busy
     ingest_high_water: int = 100  # busy: from this many recordings waiting, new dials are held back...
     ingest_low_water: int = 25  # ...until no more than this many wait
     silent_warn_ratio: float = 0.3
@@ -108,6 +109,7 @@ class Watchdog:
         self._uptime: PbxUptime | None = None
         self._clock_mark: tuple[float, float] | None = None
         self._held_back: DialsHeldBack | None = None  # back-pressure of a busy ingest backlog
+        self._database_busy: DialsHeldBack | None = None  # ... of facts waiting a moment for the database
         self._poke = asyncio.Event()
         self._canary_task: asyncio.Task[None] | None = None
         self._canary_started_mono: float | None = None
@@ -166,7 +168,10 @@ class Watchdog:
             results.append(checks.disk_space(name, disk, min_free_bytes=s.min_free_mb * 2**20,
                                              min_hours_to_full=s.min_hours_to_full))
         results.append(self._backlog_check(await p.ingest_backlog()))
-        results.append(checks.database_writes(*await p.journal_backlog()))
+        written = checks.database_writes(*await p.journal_backlog(), stuck_after_s=s.journal_stuck_s)
+        self._database_busy = (DialsHeldBack(written.reason, max(1, round(s.journal_stuck_s)), "database_busy")
+                               if written.back_pressure else None)
+        results.append(written)
         found = await p.reconciliation(s.reconcile_after_s)
         results.append(checks.reconciliation(found, proven=frozenset(self._incidents.cleared)))
         failed = self._incidents.open_ones(tuple(self._incidents.failed_recordings))
@@ -191,8 +196,8 @@ class Watchdog:
         return result
 
     def held_back(self) -> DialsHeldBack | None:
-        """The back-pressure on new dials now (a busy ingest backlog), or None."""
-        return self._held_back
+        """The back-pressure on new dials now (a busy ingest backlog, or a busy database), or None."""
+        return self._held_back or self._database_busy
 
     def _clock_check(self) -> CheckResult:
         # both clocks read at the same instant (not the wall time from before the probes and
@@ -289,9 +294,8 @@ class Watchdog:
             "gate_open": self.gate.is_open,
             "gate_reason": self.gate.reason,
             "gate_changed_at": self.gate.changed_at.isoformat() if self.gate.changed_at else None,
-            "dials_held_back": None if self._held_back is None else {
-                "rule": self._held_back.rule, "reason": self._held_back.reason,
-                "retry_after_s": self._held_back.retry_after_s},
+            "dials_held_back": None if (held := self.held_back()) is None else {
+                "rule": held.rule, "reason": held.reason, "retry_after_s": held.retry_after_s},
             "evaluated_at": self.last_evaluated_at.isoformat() if self.last_evaluated_at else None,
             "checks": {name: {"state": r.state.name.lower(), "reason": r.reason, "value": r.value}
                        for name, r in sorted(self.results.items())},

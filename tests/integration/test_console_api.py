@@ -139,3 +139,24 @@ async def test_the_cli_shows_dials_held_back_with_the_gate_open_and_exits_0(db, 
     out = capsys.readouterr().out
     assert "dialing gate: OPEN" in out
     assert "dials held back (ingest_backlog, the gate stays open; retry after 7 s): busy: 140" in out
+
+
+async def test_a_dial_the_busy_database_could_not_take_is_503_and_stores_nothing(db, clock, accounts):
+    """The dial's write waited past SQLite's busy timeout (a burst of dials and hang-ups): a
+    clear 503 with Retry-After, not a 500; nothing of the dial was stored."""
+    from sqlalchemy.exc import OperationalError
+
+    async with db.session() as s:
+        await repo.add_case(s, Case(id="C-B", client="cu", debtor_name="Lu", created_at=clock()),
+                            [repo.NewPhone("15551100003")])
+
+    async def dial(case_id, number):
+        raise OperationalError("INSERT INTO dial_leases ...", {}, Exception("database is locked"))
+
+    async with console(db, accounts, dial=dial, health=lambda: {"ready": True}) as running:
+        client = await running.browser(Role.SUPERVISOR)
+        resp = await client.post("/api/cases/C-B/dial")
+        assert resp.status == 503 and resp.headers["Retry-After"] == "2"
+        assert (await resp.json())["rule"] == "database_busy"
+    async with db.session() as s:
+        assert await repo.attempts_for_case(s, "C-B") == []

@@ -21,6 +21,7 @@ class ScriptedProbes:
     missing: tuple[str, ...] = ()
     orphans: tuple[str, ...] = ()
     journaled: int = 0  # facts the database could not take
+    journal_age: float = 3.0  # how long the oldest has waited
     backlog: IngestBacklog = IngestBacklog()
     calls: list[str] = field(default_factory=list)
 
@@ -43,7 +44,7 @@ class ScriptedProbes:
         return self.backlog
 
     async def journal_backlog(self):
-        return self.journaled, 3.0 if self.journaled else 0.0
+        return self.journaled, (self.journal_age if self.journaled else 0.0)
 
     async def reconciliation(self, older_than_s):
         return Reconciliation(missing=self.missing, orphans=self.orphans)
@@ -301,3 +302,19 @@ async def test_a_slow_probe_is_not_a_clock_jump():
         pass_time(0.5)
     wall.advance(10.0)  # a real jump of the wall clock alone is still caught
     assert {r.name: r for r in await dog.evaluate()}["clock"].state is State.CRITICAL
+
+
+async def test_facts_waiting_a_moment_for_a_busy_database_hold_dials_back_and_keep_the_gate_open(clock):
+    probes, canary, changes = ScriptedProbes(uptime=PbxUptime(clock(), None)), Canary(), []
+    dog, task = await running(probes, canary, clock, changes)
+    try:
+        await wait_for(lambda: dog.gate.is_open)
+        probes.journaled, probes.journal_age = 3, 1.0  # a burst: the replay takes them in a moment
+        await wait_for(lambda: dog.held_back() is not None)
+        assert dog.held_back().rule == "database_busy" and dog.gate.is_open
+        assert dog.status()["dials_held_back"]["rule"] == "database_busy"
+        probes.journaled = 0
+        await wait_for(lambda: dog.held_back() is None)
+        assert dog.gate.is_open and changes[-1].opened, "never closed"
+    finally:
+        await stop(dog, task)

@@ -248,3 +248,14 @@ def test_holes_expire_and_a_jump_of_ids_is_bounded():
     assert not cursor.holes
     cursor.read([5 + 10 * flag_watch.MAX_HOLES], now=602.0)  # ids jumped (a sequence moved on)
     assert len(cursor.holes) == flag_watch.MAX_HOLES and min(cursor.holes) == 5 + 9 * flag_watch.MAX_HOLES
+
+
+def test_a_busy_database_holds_dials_back_a_stuck_one_closes_the_gate():
+    """A burst of dials and hang-ups can keep SQLite's write lock past its busy timeout for a
+    moment: the facts wait in the journal and land within a second or two. That is busy
+    (warn, back-pressure), not a database that takes no writes (critical)."""
+    assert checks.database_writes(0, 0.0).state is State.OK
+    busy = checks.database_writes(3, 1.0, stuck_after_s=3.0)
+    assert (busy.state, busy.back_pressure) == (State.WARN, True) and "busy" in busy.reason
+    stuck = checks.database_writes(3, 3.0, stuck_after_s=3.0)
+    assert (stuck.state, stuck.back_pressure) == (State.CRITICAL, False) and "takes no writes" in stuck.reason
