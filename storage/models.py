@@ -151,7 +151,8 @@ class PolicyDecision(Base):
     """Every verdict of the dialing policy at origination time, allowed or blocked."""
 
     __tablename__ = "policy_decisions"
-    __table_args__ = (Index("ix_policy_decisions_case_at", "case_id", "at"),)
+    __table_args__ = (Index("ix_policy_decisions_case_at", "case_id", "at"),
+                      Index("ix_policy_decisions_at", "at"))  # the latest decision's time, read by every dial
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -190,3 +190,15 @@ async def test_many_dials_at_once_need_no_process_lock_and_keep_the_decisions_in
     assert len(link.originated) == 20
     stored = await decisions(db)
     assert [d.at for d in stored] == sorted(d.at for d in stored)
+
+
+async def test_the_latest_decision_time_every_dial_reads_uses_an_index(db):
+    """Read inside the dial's write transaction: a scan of every decision ever taken would
+    grow with the history and keep every other writer waiting."""
+    from sqlalchemy import func
+    from sqlalchemy.dialects import sqlite
+
+    sql = str(select(func.max(PolicyDecision.at)).compile(dialect=sqlite.dialect()))
+    async with db.engine.connect() as conn:
+        plan = " | ".join(row[-1] for row in (await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql)).all())
+    assert "USING COVERING INDEX ix_policy_decisions_at" in plan or "USING INDEX ix_policy_decisions_at" in plan, plan
