@@ -37,7 +37,7 @@ from sqlalchemy import func, select
 
 from console.deps import DEPS
 from console.metrics import metrics
-from recorder.watchdog.checks import Reconciliation
+from recorder.watchdog.checks import IngestBacklog, Reconciliation
 from recorder.watchdog.probes import RECONCILE_WINDOW, ServiceProbes
 from recorder.watchdog.runner import Watchdog, WatchdogSettings
 from storage import ingest_jobs
@@ -158,7 +158,7 @@ async def _setup(root: Path, n: int) -> dict[str, Any]:
 
     def probes(kind: type[ServiceProbes]) -> ServiceProbes:
         return kind(link=StubLink(), db=db, clock=clock, volumes={"spool_disk": spool, "archive_disk": archive},
-                    backlog=lambda: (0, 0.0), spool_dir=spool)
+                    backlog=IngestBacklog, spool_dir=spool)
 
     dog = Watchdog(probes(ServiceProbes), WatchdogSettings(min_free_mb=1), clock)
     started = time.process_time()
