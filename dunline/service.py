@@ -278,28 +278,23 @@ class Service:
 
     async def hang_up_unrecorded(self, attempt_id: str, channel: str) -> None:
         """No recording, no call: cut a call whose recording stopped growing."""
-        assert self.link is not None
-        try:
-            await self.link.action("Hangup", Channel=channel, Cause=41)
-        except AmiError as exc:
-            log.error("could not hang up unrecorded call %s (%s): %s", attempt_id, channel, exc)
-            await self.writer.audit(actor="dialer", action="recording.call_cut_failed", subject=attempt_id,
-                                   channel=channel, error=str(exc))
-            return
-        await self.writer.audit(actor="dialer", action="recording.call_cut", subject=attempt_id, channel=channel,
-                               reason="recording not growing")
+        await self._cut_call(attempt_id, channel, cause=41, audit_as="recording", reason="recording not growing")
 
     async def hang_up_refused(self, attempt_id: str, channel: str, reason: str) -> None:
         """A call bridged on AMI's word whose binding the database then refused."""
+        await self._cut_call(attempt_id, channel, cause=21, audit_as="bind", reason=reason)
+
+    async def _cut_call(self, attempt_id: str, channel: str, *, cause: int, audit_as: str, reason: str) -> None:
+        """Hang a call up over AMI; audited `<audit_as>.call_cut`, or `..._failed` with the error."""
         assert self.link is not None
         try:
-            await self.link.action("Hangup", Channel=channel, Cause=21)
+            await self.link.action("Hangup", Channel=channel, Cause=cause)
         except AmiError as exc:
-            log.error("could not hang up refused call %s (%s): %s", attempt_id, channel, exc)
-            await self.writer.audit(actor="dialer", action="bind.call_cut_failed", subject=attempt_id,
+            log.error("could not cut call %s (%s; %s): %s", attempt_id, channel, reason, exc)
+            await self.writer.audit(actor="dialer", action=f"{audit_as}.call_cut_failed", subject=attempt_id,
                                     channel=channel, error=str(exc))
             return
-        await self.writer.audit(actor="dialer", action="bind.call_cut", subject=attempt_id, channel=channel,
+        await self.writer.audit(actor="dialer", action=f"{audit_as}.call_cut", subject=attempt_id, channel=channel,
                                 reason=reason)
 
     async def _on_report(self, result: ReportResult) -> None:
