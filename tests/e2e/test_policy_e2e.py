@@ -55,7 +55,8 @@ async def test_only_allowed_calls_reach_the_carrier(sandbox_info, tmp_path):
         assert results["P-NY"].next_allowed_at == datetime(2026, 12, 2, 8, tzinfo=ZoneInfo("America/New_York"))
         assert results["P-DISPUTE"].rule == "dispute" and results["P-DISPUTE"].next_allowed_at is None
         assert results["P-CAP"].rule == "attempts_per_number_per_day"
-        await h.wait_attempt(results["P-SH"].id)
+        # both reports of the end in: the hang-up handler's, then AMI's with the PBX's own start time
+        await h.wait_attempt(results["P-SH"].id, until=lambda a: a.pbx_started_at is not None)
         report = await compliance_report(h.service.db, beijing(0), beijing(23, 59), h.service.policy)
         assert_only_the_injected_clock_is_named(report, results["P-SH"].id)
     finally:
@@ -81,7 +82,7 @@ async def test_an_agreed_time_after_hours_is_honoured_and_nothing_else(sandbox_i
         late = await try_dial(h, "P-LATE")
         assert isinstance(allowed, Attempt), allowed
         assert late.rule == "window"
-        await h.wait_attempt(allowed.id)
+        await h.wait_attempt(allowed.id, until=lambda a: a.pbx_started_at is not None)  # both ends reported
         report = await compliance_report(h.service.db, beijing(0), beijing(23, 59), h.service.policy)
         assert_only_the_injected_clock_is_named(report, allowed.id, unverified=("ab" * 16,))  # made up above
     finally:
