@@ -370,20 +370,23 @@ def pct(values: list[float], q: float) -> float:
 def table(results: list[LevelResult], idle: dict[str, float]) -> str:
     base = pct(results[0].bridge_s, 0.95) if results else float("nan")
     lines = ["| level | dials took (s) | placed | refused | answered | recorded | verified | answer → bridge p50 / p95 / max (s) "
-             "| p95 vs baseline | of which answer → collector rung, p95 (s) | start not recorded, max (s) | recording short of the answered time, max (s) | gate closed | CPU-s per call: dunline / PBX / carrier / phones |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| p95 vs baseline | of which answer → collector rung, p95 (s) | start not recorded, max (s) | recording short of the answered time, max (s) | gate closed | CPU-s per call: dunline / PBX / carrier / phones | dunline net of its idle cost |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         placed = r.statuses.get(201, 0)
         refused = ", ".join(f"{n}×{s}" for s, n in sorted(r.statuses.items()) if s != 201) or "0"
         per_call = {k: v / r.answered for k, v in r.cpu.items()} if r.answered else {}
         p95 = pct(r.bridge_s, 0.95)
         cpu = " / ".join(f"{per_call.get(k, float('nan')):.3f}" for k in ("dunline", "pbx", "carrier", "phones"))
+        # what the calls cost beyond the watchdog, pings and polls an idle node spends anyway
+        idle_cpu_s = idle.get("before", 0.0) / 60.0 * r.wall_s
+        net = (r.cpu.get("dunline", float("nan")) - idle_cpu_s) / r.answered if r.answered else float("nan")
         lines.append(
             f"| {r.name} | {r.dials_s:.2f} | {placed} | {refused} | {r.answered} | {r.recorded} | {r.verified} "
             f"| {pct(r.bridge_s, 0.5):.3f} / {p95:.3f} / {max(r.bridge_s, default=float('nan')):.3f} "
             f"| {p95 / base:.2f}× | {pct(r.bind_s, 0.95):.3f} | {max(r.start_missing_s, default=float('nan')):.3f} "
             f"| {max(r.not_recorded_s, default=float('nan')):.3f} | {r.gate_closures} "
-            f"| {cpu} |")
+            f"| {cpu} | {net:.3f} |")
     lines.append("")
     lines.append(f"dunline idle (no calls, watchdog running): {idle.get('before', float('nan')):.3f} CPU-s per "
                  f"minute before the levels, {idle.get('after', float('nan')):.3f} after them")
