@@ -60,6 +60,21 @@ async def test_answered_call_with_recording_is_queued_for_ingest(monitor, db, wr
     assert monitor.recorded_ended == [A2]
 
 
+async def test_an_answered_call_never_bound_still_names_its_recording(monitor, db):
+    """AMI saw the debtor answer and hang up, and no bind was ever stored (the service was slow
+    or refused it): the dialplan recorded from the answer, so the end names the recording and
+    makes it due for ingest. An unanswered call names none."""
+    await monitor.handle(Newchannel(at=1.0, channel="PJSIP/carrier-3", uniqueid=A3, linkedid=A3, channel_state=0))
+    await monitor.handle(Newstate(at=2.0, channel="PJSIP/carrier-3", uniqueid=A3, linkedid=A3, channel_state=6))
+    await monitor.handle(Hangup(at=4.0, channel="PJSIP/carrier-3", uniqueid=A3, linkedid=A3, cause=16))
+    await monitor.handle(Newchannel(at=1.0, channel="PJSIP/carrier-1", uniqueid=A1, linkedid=A1, channel_state=0))
+    await monitor.handle(Hangup(at=5.0, channel="PJSIP/carrier-1", uniqueid=A1, linkedid=A1, cause=19))
+    answered, unanswered = await state_of(db, A3), await state_of(db, A1)
+    assert (answered.outcome, answered.bound_at, answered.recording_name) == ("answered", None, A3)
+    assert (unanswered.outcome, unanswered.recording_name) == ("no_answer", None)
+    assert monitor.recorded_ended == [A3]
+
+
 async def test_failed_originate_without_a_channel_ends_the_attempt(monitor, db):
     await monitor.handle(OriginateResponse(at=1.0, response="Failure", reason=0, uniqueid=A3))
     attempt = await state_of(db, A3)

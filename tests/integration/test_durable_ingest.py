@@ -217,6 +217,33 @@ async def test_a_call_that_ended_while_the_service_was_down_ends_answered(world)
     assert not (w.spool / f"{A}.end").exists(), "the hang-up record goes with the recording, after the commit"
 
 
+async def test_a_call_the_service_never_bound_is_archived_from_the_pbxs_record(world):
+    """The service was killed (kill -9) as the debtor answered: the dialplan recorded the call
+    from its answer, no bind ever ran, the hang-up record waits in the spool. The end names
+    the recording and the call is archived like any other."""
+    w = world
+    async with w.db.session() as s:
+        await repo.add_case(s, Case(id="C-I", client="cu", debtor_name="Ma", created_at=w.clock()), [])
+        await repo.create_attempt(s, Attempt(id=A, case_id="C-I", number="1555", state="originated",
+                                             created_at=w.clock()))
+    for k, path in enumerate(spool_paths(w.spool, A).values()):
+        write_wav(path, 2.0, 6000 + k)
+    (w.spool / f"{A}.end").write_bytes(end_record(A, TOKENS.token_for(A), answered=2))
+    assert (await scan_spool(w.db, w.spool, w.writer, TOKENS, w.clock)).reported == [A]
+    async with w.db.session() as s:
+        attempt = await repo.get_attempt(s, A)
+    assert (attempt.state, attempt.outcome, attempt.bound_at, attempt.recording_name) == ("ended", "answered", None, A)
+    assert (await job(w, A)).state == "due"
+    runner = w.runner()
+    task = asyncio.create_task(runner.run())
+    try:
+        await until(lambda: _state_is(w, A, "archived"))
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert (await counts(w, A)) == (1, 1), "one recording, one ledger entry"
+
+
 @pytest.mark.parametrize("content", [
     end_record(A, "0" * 64),  # forged: no token
     end_record(A, TOKENS.token_for(B)),  # another attempt's token
