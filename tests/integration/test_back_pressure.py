@@ -170,3 +170,29 @@ async def test_a_stuck_backlog_closes_the_gate(service, clock, tmp_path, signer)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_facts_waiting_a_moment_for_a_busy_database_hold_dials_back_as_database_busy(service, clock):
+    """The console and `Service.dial` with the watchdog judging a journal whose oldest fact
+    waited under `journal_stuck_s`: 503 with the rule `database_busy`, the gate open."""
+    accounts = await people_and_one_case(service.db, clock)
+    service.link = Link()
+
+    probes = ScriptedProbes(uptime=PbxUptime(clock(), None), journaled=2, journal_age=0.5)
+    service.watchdog = dog = Watchdog(probes, WatchdogSettings(interval_s=0.05), clock,
+                                      gate=DialingGate(GateState.OPEN, ""))
+    task = asyncio.create_task(dog.run())
+    try:
+        async with console(service.db, accounts, dial=service.dial, health=service.health) as app:
+            supervisor = await app.browser(Role.SUPERVISOR)
+            await wait_for(lambda: dog.held_back() is not None, timeout=10)
+            resp = await supervisor.post("/api/cases/C-1/dial")
+            body = await resp.json()
+            assert resp.status == 503 and body["rule"] == "database_busy", body
+            assert service.link.originated == [] and dog.gate.is_open
+            async with service.db.session() as s:
+                [held] = [e for e in await repo.audit_events(s) if e.action == "dial.held_back"]
+            assert held.detail["rule"] == "database_busy"
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
