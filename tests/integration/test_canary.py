@@ -89,7 +89,7 @@ class ChainLink:
         if self.outcome != "answered":
             await self.report(attempt_id, Event.HUNG_UP, hangup_cause=17)
             return
-        await self.report(attempt_id, Event.ANSWERED)
+        # bind's one report: answered, the dialplan's recording runs
         await self.report(attempt_id, Event.BOUND, recording_name=attempt_id)
         if not self.hang_up:
             return
