@@ -175,6 +175,8 @@ async def test_a_restarted_runner_finds_the_due_work(world):
     task = asyncio.create_task(runner.run())
     try:
         await until(lambda: _all_archived(w, (A, B)))
+        # the job is marked archived inside ingest's transaction; the spool files go after it
+        await runner.wait_idle(5)
         assert not runner.busy
     finally:
         task.cancel()
