@@ -13,7 +13,6 @@ import re
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy.exc import OperationalError
 
 from console import batches_api
 from console.assign_api import ENDPOINTS as ASSIGN_ENDPOINTS
@@ -21,6 +20,7 @@ from console.casework_api import ENDPOINTS as CASEWORK_ENDPOINTS
 from console.reports_api import ENDPOINTS as REPORT_ENDPOINTS
 from console.rules_api import ENDPOINTS as RULE_ENDPOINTS
 from console.deps import DEPS, ConsoleDeps, principal
+from console.dialing import DialNotPossible, DialRefused, request_dial
 from console.endpoints import Endpoint, Param, register
 from console.metrics import metrics
 from console.openapi import openapi_json
@@ -32,7 +32,6 @@ from console.security import outer_wall, security_headers
 from console.session_api import ENDPOINTS as SESSION_ENDPOINTS
 from people.accounts import Principal
 from people.roles import Permission
-from recorder.watchdog.gate import DialsHeldBack, GateClosed
 from storage import repositories as repo
 from storage.models import ATTEMPT_ID_PATTERN, Attempt, Case, Recording
 from storage.names import case_subject
@@ -136,8 +135,6 @@ async def _number_to_dial(request: web.Request, case: Case) -> str | None:
 
 
 async def dial_case(request: web.Request) -> web.Response:
-    from dialer.originate import DialBlocked, DialError  # local: console only needs it here
-
     case_id, who, deps = case_id_of(request), principal(request), request.app[DEPS]
     async with deps.db.session() as s:
         try:
@@ -146,38 +143,20 @@ async def dial_case(request: web.Request) -> web.Response:
             raise web.HTTPNotFound(text=f"no case {case_id}") from None
     number = await _number_to_dial(request, case)
 
-    async def audit(**detail: Any) -> None:
-        async with deps.db.session() as s:
-            await repo.audit(s, at=deps.clock(), actor=who.username, action="case.dial_requested",
-                             subject=case_subject(case_id), **detail)
-
     try:
-        attempt = await deps.dial(case_id, number)
-    except DialBlocked as exc:
-        d = exc.decision
-        await audit(blocked=d.rule)
-        return web.json_response(
-            {"blocked": True, "rule": d.rule, "reason": masked_text(who, d.reason, [p.number for p in case.phones]),
-             "next_allowed_at": d.next_allowed_at.isoformat() if d.next_allowed_at else None},
-            status=409)
-    except DialError as exc:
+        outcome = await request_dial(deps, who, case, number)
+    except DialNotPossible as exc:
         raise web.HTTPNotFound(text=str(exc)) from None
-    except GateClosed as exc:  # no recording chain, no call: try again when the gate opens
-        await audit(blocked="dialing_gate")
-        return web.json_response({"blocked": True, "rule": "dialing_gate", "reason": str(exc)},
-                                 status=503, headers={"Retry-After": "15"})
-    except OperationalError:  # the database kept the dial's write waiting past its busy timeout
-        log.warning("dial of %s: the database is busy; refused with 503", case_id)
-        return web.json_response({"blocked": True, "rule": "database_busy",
-                                  "reason": "the database is busy: nothing was stored or dialled; try again"},
-                                 status=503, headers={"Retry-After": "2"})
-    except DialsHeldBack as exc:  # back-pressure: busy, not broken; the gate stays open
-        await audit(blocked=exc.rule)
-        return web.json_response({"blocked": True, "rule": exc.rule, "reason": str(exc),
-                                  "retry_after_s": exc.retry_after_s},
-                                 status=503, headers={"Retry-After": str(exc.retry_after_s)})
-    await audit(attempt_id=attempt.id)
-    return web.json_response(attempt_json(attempt, who), status=201)
+    if isinstance(outcome, DialRefused):
+        body: dict[str, Any] = {"blocked": True, "rule": outcome.rule, "reason": outcome.reason}
+        headers = {}
+        if outcome.status == 409:
+            body["next_allowed_at"] = outcome.next_allowed_at
+        if outcome.retry_after_s is not None:
+            headers["Retry-After"] = str(outcome.retry_after_s)
+            body["retry_after_s"] = outcome.retry_after_s
+        return web.json_response(body, status=outcome.status, headers=headers)
+    return web.json_response(attempt_json(outcome, who), status=201)
 
 
 async def get_attempt(request: web.Request) -> web.Response:

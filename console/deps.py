@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -16,7 +16,11 @@ from storage.clock import Clock
 from storage.db import Database
 from storage.models import Attempt
 
-DialFn = Callable[[str, str | None], Awaitable[Attempt]]
+
+class DialFn(Protocol):
+    """(case id, number or None, who asked) -> the new attempt (dunline/service.py: Service.dial)."""
+
+    def __call__(self, case_id: str, number: str | None, /, *, requested_by: str) -> Awaitable[Attempt]: ...
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
@@ -49,7 +53,7 @@ class WebSecurity:
 @dataclass(frozen=True, slots=True)
 class ConsoleDeps:
     db: Database
-    dial: DialFn  # (case_id, number or None) -> the new attempt
+    dial: DialFn
     health: Callable[[], dict[str, Any]]
     accounts: Accounts
     security: WebSecurity

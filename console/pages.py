@@ -25,6 +25,7 @@ from cases.refusals import Refused
 from console import i18n
 from console.batches_api import read_upload, run_import
 from console.deps import DEPS, PRINCIPAL, principal
+from console.dialing import DialNotPossible, DialRefused, request_dial
 from console.endpoints import Endpoint, Param
 from console.params import CASE_ID_PARAM, case_id_of, id_number_of
 from console.scope import (case_scope, client_only, id_number_shown, masked_text, phone_shown, team_limit,
@@ -35,7 +36,6 @@ from people.accounts import AccountError, Principal, SignInRefused
 from people.roles import Permission, Role, may
 from storage import repositories as repo
 from storage.intake import BatchImport
-from storage.names import case_subject
 
 HERE = Path(__file__).resolve().parent
 LANG_COOKIE = "dunline_lang"
@@ -209,9 +209,6 @@ class _Refused(Exception):
 
 
 async def dial(request: web.Request, case_id: str, who: Principal, form: dict[str, str]) -> str:
-    from dialer.originate import DialBlocked, DialError
-    from recorder.watchdog.gate import GateClosed
-
     deps, t = request.app[DEPS], i18n.translator(locale_of(request, who))
     async with deps.db.session() as s:
         case = await repo.get_case(s, case_id, case_scope(who))
@@ -219,24 +216,13 @@ async def dial(request: web.Request, case_id: str, who: Principal, form: dict[st
     if phone is None:
         raise Refused("choose one of the case's phones")
 
-    async def audit(**detail: Any) -> None:
-        async with deps.db.session() as s:
-            await repo.audit(s, at=deps.clock(), actor=who.username, action="case.dial_requested",
-                             subject=case_subject(case_id), page=True, **detail)
-
     try:
-        attempt = await deps.dial(case_id, phone.number)
-    except DialBlocked as exc:
-        await audit(blocked=exc.decision.rule)
-        reason = masked_text(who, exc.decision.reason, [p.number for p in case.phones])
-        raise _Refused(t("case.dial_refused", rule=exc.decision.rule, reason=reason), 409) from None
-    except GateClosed as exc:
-        await audit(blocked="dialing_gate")
-        raise _Refused(t("case.dial_refused", rule="dialing_gate", reason=str(exc)), 503) from None
-    except DialError as exc:
+        outcome = await request_dial(deps, who, case, phone.number, page=True)
+    except DialNotPossible as exc:
         raise _Refused(t("error", message=str(exc)), 404) from None
-    await audit(attempt_id=attempt.id)
-    return t("case.dialled", id=attempt.id)
+    if isinstance(outcome, DialRefused):
+        raise _Refused(t("case.dial_refused", rule=outcome.rule, reason=outcome.reason), outcome.status)
+    return t("case.dialled", id=outcome.id)
 
 
 async def add_phone_form(request: web.Request, case_id: str, who: Principal, form: dict[str, str]) -> str:

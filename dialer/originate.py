@@ -74,9 +74,12 @@ async def place_call(
     writer: FactWriter,
     number: str | None = None,
     on_queued: Callable[[str, str], None] | None = None,
+    requested_by: str | None = None,
 ) -> Attempt:
     """Ask the policy at this very moment; if allowed, write the attempt, originate it and
-    return the attempt as it then stands. A Blocked verdict is stored and raised."""
+    return the attempt as it then stands. A Blocked verdict is stored and raised. Who asked
+    (`requested_by`: a person through the console) is in the decision's audit entry."""
+    who = {"requested_by": requested_by} if requested_by else {}
     blocked: Blocked | None = None
     attempt_id = new_attempt_id()
     async with db.session() as session:
@@ -102,7 +105,7 @@ async def place_call(
             blocked = decision
             await record_decision(session, at=now, case_id=case.id, number=phone.number, decision=decision)
             await repo.audit(session, at=now, actor="dialer", action="dial.blocked", subject=case.id,
-                             number=phone.number, rule=decision.rule, reason=decision.reason)
+                             number=phone.number, rule=decision.rule, reason=decision.reason, **who)
             if busy_until is None:
                 await dial_leases.release(session, phone.number, attempt_id)
         elif busy_until is not None:  # allowed, but another attempt is being placed to it: nothing stored
@@ -114,7 +117,7 @@ async def place_call(
                 decision={**decision_json(decision, policy.name, facts_json(*facts)),
                           "campaign": case.campaign},
             )
-            await _write_ahead(session, attempt, now)
+            await _write_ahead(session, attempt, now, **who)
             await record_decision(session, at=now, case_id=case.id, number=phone.number,
                                   decision=decision, attempt_id=attempt.id)
     if blocked is not None:

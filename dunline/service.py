@@ -257,23 +257,27 @@ class Service:
         await self.db.close()
 
     # -- work ------------------------------------------------------------------------
-    async def dial(self, case_id: str, number: str | None = None) -> Attempt:
+    async def dial(self, case_id: str, number: str | None = None, *, requested_by: str | None = None) -> Attempt:
+        """Place a call now if the gate, the back-pressure and the policy allow; `requested_by`
+        (a person, through the console) goes into the dial's own audit entries."""
+        who = {"requested_by": requested_by} if requested_by else {}
         assert self.link is not None, "service not started"
         # no lock in the process: a number is excluded by its lease in the database, and the
         # lease's write orders the decisions in time (dialer/originate.py, storage/dial_leases.py)
         if self.watchdog is not None and not self.watchdog.gate.is_open:
             reason = self.watchdog.gate.reason
-            await self.writer.audit(actor="dialer", action="dial.gate_closed", subject=case_id, reason=reason)
+            await self.writer.audit(actor="dialer", action="dial.gate_closed", subject=case_id, reason=reason,
+                                    **who)
             raise GateClosed(f"dialing gate closed: {reason}")
         held = self.watchdog.held_back() if self.watchdog is not None else None
         if held is not None:  # busy, not broken: the gate stays open
             await self.writer.audit(actor="dialer", action="dial.held_back", subject=case_id,
-                                    rule=held.rule, reason=held.reason, retry_after_s=held.retry_after_s)
+                                    rule=held.rule, reason=held.reason, retry_after_s=held.retry_after_s, **who)
             raise DialsHeldBack(held.reason, held.retry_after_s, held.rule)
         return await place_call(self.db, self.link, self.dial_settings, case_id=case_id,
                                 collector=next(self._collectors), clock=self.clock,
                                 policy=self.policy, writer=self.writer,
-                                number=number,
+                                number=number, requested_by=requested_by,
                                 on_queued=self.monitor.originate_queued if self.monitor else None)
 
     async def hang_up_unrecorded(self, attempt_id: str, channel: str) -> None:

@@ -7,8 +7,8 @@ from dialer.originate import DialBlocked
 from dialer.policy import Blocked
 from people.roles import Role
 from storage import repositories as repo
-from storage.models import Case
-from tests.console_kit import cheap_accounts, console, seed_users
+from storage.models import Attempt, Case
+from tests.console_kit import cheap_accounts, console, seed_users, user_of
 
 
 @pytest.fixture
@@ -24,7 +24,7 @@ async def client(db, clock, accounts):
         await repo.add_case(s, Case(id="C-API", client="cu", debtor_name="Hu", created_at=clock()),
                             [repo.NewPhone("15551100001")])
 
-    async def dial(case_id, number):
+    async def dial(case_id, number, *, requested_by=None):
         from dialer.policy_store import record_decision
 
         decision = Blocked("debtor disputes the debt", "dispute", None)
@@ -72,7 +72,7 @@ async def gated_client(db, clock, accounts):
         await repo.add_case(s, Case(id="C-G", client="cu", debtor_name="Ma", created_at=clock()),
                             [repo.NewPhone("15551100002")])
 
-    async def dial(case_id, number):
+    async def dial(case_id, number, *, requested_by=None):
         raise GateClosed("dialing gate closed: ami_link: AMI link down")
 
     health = {"ready": False, "ami": "down", "ingest_backlog": 0,
@@ -150,7 +150,7 @@ async def test_a_dial_the_busy_database_could_not_take_is_503_and_stores_nothing
         await repo.add_case(s, Case(id="C-B", client="cu", debtor_name="Lu", created_at=clock()),
                             [repo.NewPhone("15551100003")])
 
-    async def dial(case_id, number):
+    async def dial(case_id, number, *, requested_by=None):
         raise OperationalError("INSERT INTO dial_leases ...", {}, Exception("database is locked"))
 
     async with console(db, accounts, dial=dial, health=lambda: {"ready": True}) as running:
@@ -160,3 +160,44 @@ async def test_a_dial_the_busy_database_could_not_take_is_503_and_stores_nothing
         assert (await resp.json())["rule"] == "database_busy"
     async with db.session() as s:
         assert await repo.attempts_for_case(s, "C-B") == []
+
+
+async def test_a_placed_dial_whose_request_audit_the_busy_database_refuses_is_still_201(fast_db, clock, tmp_path):
+    """The call was placed (its attempt and audit written by the dial, naming who asked), then
+    another process held the database's write lock: the console's `case.dial_requested` entry
+    cannot be written. The answer is the placed attempt (201), not a 500 that invites a
+    second dial; the lock's holder let go, everything the dial wrote is there."""
+    from contextlib import ExitStack
+
+    from tests.tampers import write_locked
+
+    db = fast_db  # a held lock fails a write in 0.1 s
+    accounts = cheap_accounts(db, clock)
+    await seed_users(accounts)
+    async with db.session() as s:
+        await repo.add_case(s, Case(id="C-L", client="cu", debtor_name="Lu", created_at=clock()),
+                            [repo.NewPhone("15551100004")])
+    held = ExitStack()
+
+    async def dial(case_id, number, *, requested_by=None):
+        async with db.session() as s:
+            case = await repo.get_case(s, case_id)
+            attempt = Attempt(id="b" * 32, case_id=case_id, phone_id=case.phones[0].id, number=case.phones[0].number,
+                              collector="6001", state="originated", created_at=clock())
+            await repo.create_attempt(s, attempt)
+            await repo.audit(s, at=clock(), actor="dialer", action="attempt.created", subject=attempt.id,
+                             requested_by=requested_by)
+        held.enter_context(write_locked(tmp_path / "d.db"))
+        return attempt
+
+    with held:
+        async with console(db, accounts, dial=dial, health=lambda: {"ready": True}) as running:
+            client = await running.browser(Role.SUPERVISOR)
+            resp = await client.post("/api/cases/C-L/dial")
+            assert resp.status == 201, await resp.text()
+            assert (await resp.json())["id"] == "b" * 32
+    async with db.session() as s:
+        assert [a.id for a in await repo.attempts_for_case(s, "C-L")] == ["b" * 32]
+        created = [e for e in await repo.audit_events(s) if e.action == "attempt.created"]
+        assert created[-1].detail["requested_by"] == user_of(Role.SUPERVISOR)
+        assert not [e for e in await repo.audit_events(s) if e.action == "case.dial_requested"]
