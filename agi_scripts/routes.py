@@ -40,6 +40,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from agi_scripts.admission import RateLimiter
 from agi_scripts.errors import AgiError, AgiHangup
@@ -75,6 +76,19 @@ async def _no_hang_up(attempt_id: str, channel: str, reason: str) -> None:
     return None
 
 
+class Seats(Protocol):
+    """The floor's waiting collectors (dialer/seats.py: SeatKeeper)."""
+
+    async def take(self, attempt_id: str, wait_s: float) -> "SeatLike | None": ...
+
+    def release(self, seat_id: str) -> None: ...
+
+
+class SeatLike(Protocol):
+    seat_id: str
+    channel: str
+
+
 @dataclass(frozen=True, slots=True)
 class RecordingTarget:
     dir_host: Path  # where the dialplan's MixMonitor writes, as this host sees it
@@ -103,6 +117,10 @@ class CallRoutes:
     confirm_timeout_s: float = 1.0  # how long bind waits for AMI to report the channel
     # (attempt id, channel, reason): hang up a bridged call whose binding the database refused
     hang_up: Callable[[str, str, str], Awaitable[None]] = _no_hang_up
+    # collectors waiting on the floor: an answered debtor is bridged to one of them within
+    # `seat_wait_s`, or hears the abandon message; None: the dialplan rings DUNLINE_COLLECTOR
+    seats: Seats | None = None
+    seat_wait_s: float = 2.0
     _watches: set[asyncio.Task[None]] = field(default_factory=set)
     _bridged: set[str] = field(default_factory=set)  # bridged on AMI's word, until their watch ends
     _audits: set[asyncio.Task[None]] = field(default_factory=set)
@@ -172,6 +190,7 @@ class CallRoutes:
     async def bind(self, session: AgiSession) -> None:
         """The debtor answered and the dialplan started the recording: confirm it runs, tie it
         to the attempt (one short write), let the dialplan bridge."""
+        started = asyncio.get_running_loop().time()
         attempt_id = session.query.get("attempt", "")
         if not ATTEMPT_ID_PATTERN.fullmatch(attempt_id):
             await self._reject(session, attempt_id, "garbled attempt id")
@@ -201,6 +220,7 @@ class CallRoutes:
                     await self._reject(session, attempt_id, "attempt already bound")
                     return
                 self._bridged.add(attempt_id)
+                await self._to_seat(session, attempt_id, started)
                 await session.set_variable("DUNLINE_BOUND", "1")
                 self._background(self._store_binding(attempt_id, session.channel, report), self._audits)
                 self._watch(attempt_id, session.channel, path)
@@ -216,10 +236,33 @@ class CallRoutes:
             if bound is not None and not bound.changed:  # a second bind of one call: a replay
                 await self._reject(session, attempt_id, "attempt already bound")
                 return
+            await self._to_seat(session, attempt_id, started)
             await session.set_variable("DUNLINE_BOUND", "1")
             self._watch(attempt_id, session.channel, path)
         except AgiHangup:
             log.info("debtor hung up during bind of %s", attempt_id)
+
+    async def _to_seat(self, session: AgiSession, attempt_id: str, started: float) -> None:
+        """On the floor: a ready collector's waiting channel for the dialplan's Bridge()
+        (DUNLINE_SEAT), or, when none is ready within `seat_wait_s` of the answer, the abandon
+        message (DUNLINE_ABANDON=1; audited `call.abandoned`). The canary takes no seat."""
+        if self.seats is None or session.query.get("canary") == "1":
+            return
+        wait_s = max(0.0, self.seat_wait_s - (asyncio.get_running_loop().time() - started))
+        seat = await self.seats.take(attempt_id, wait_s)
+        if seat is None:
+            log.warning("no collector ready within %.1f s for %s: abandoned with the message",
+                        self.seat_wait_s, attempt_id)
+            self._background(self.writer.audit(actor="agi", action="call.abandoned", subject=attempt_id,
+                                               reason=f"no collector ready within {self.seat_wait_s:g} s"),
+                             self._audits)
+            await session.set_variable("DUNLINE_ABANDON", "1")
+            return
+        try:
+            await session.set_variable("DUNLINE_SEAT", seat.channel)
+        except AgiError:
+            self.seats.release(seat.seat_id)
+            raise
 
     async def _store_binding(self, attempt_id: str, channel: str, report: Report) -> None:
         """After the bridge: the one write of the binding (answered, recording named, its ingest

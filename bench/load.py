@@ -3,11 +3,13 @@
 N concurrent recorded calls, each to its own number, through the whole chain: the console's
 dial API (an API token, as a script or the dialer's pacing would), the policy, the PBX, the
 carrier (each call talks for `--talk` seconds from its answer, then the carrier hangs up),
-the collector phones (25 baresip phones, up to 4 calls each), the recorder and the ledger.
+the collector phones (25 baresip phones, up to 4 calls each: rung for each call, or, with
+`--seats`, holding 4 collectors' seats each, waiting on the floor), the recorder and the ledger.
 dunline runs as its own process (bench/load_node.py) so that /proc tells its CPU apart.
 
 Per level (dialled in a burst: every dial posted at once; or paced: spread evenly over
-`--spread` seconds) it reports the calls placed / refused / answered / recorded / verified
+`--spread` seconds; a dial refused with 503 is tried again after its Retry-After, up to 3
+times, as a dialer would) it reports the calls placed / refused / answered / recorded / verified
 (`recordings verify`'s report at the end), answer -> collector bridged (the PBX's own
 timestamps: the debtor channel's Up and its BridgeEnter) p50 / p95 / max, the seconds of
 any call's answered time missing from its recording (the channel's Up to the carrier's
@@ -44,6 +46,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 SANDBOX_DIR = ROOT / "var" / "bench-sandbox"
 PHONES = 25  # baresip takes up to 4 calls each (call_max_calls): 100 calls at once
+SEATS_PER_PHONE = 4  # --seats: each phone stands for 4 collectors waiting on the floor
 CALLER_ID = "4008003000"
 # 10:00 in Beijing, whatever the hour of the machine: inside the calling hours
 START = datetime(2026, 12, 1, 2, 0, tzinfo=timezone.utc)
@@ -180,7 +183,7 @@ class Node:
             return db.execute(sql, args).fetchall()
 
 
-async def prepare(work: Path, info, cases: list[tuple[str, str]]) -> tuple[dict, str]:
+async def prepare(work: Path, info, cases: list[tuple[str, str]], seats: bool = False) -> tuple[dict, str]:
     """The settings, the database with the cases and an API token (before the node starts)."""
     from dunline.settings import load_settings
     from dunline.wiring import open_accounts, sandbox_overrides
@@ -195,6 +198,8 @@ async def prepare(work: Path, info, cases: list[tuple[str, str]]) -> tuple[dict,
     overrides["console"] = {"port": free_port()}
     overrides["pbx"]["ring_timeout_s"] = 20
     overrides["watchdog"] = {"enabled": True}
+    if seats:  # collectors wait on the floor: each of the 25 phones holds 4 seats (100 collectors' worth)
+        overrides["floor"] = {"seats": True, "open_at_start": True, "seats_per_phone": SEATS_PER_PHONE}
     settings = load_settings(env={}, overrides=overrides)
     clock = OffsetClock(START)
     db = Database(settings.database.url)
@@ -225,7 +230,9 @@ async def start_node(work: Path, overrides: dict, token: str) -> Node:
                 raise RuntimeError(f"the node exited ({process.returncode}); see {work / 'node.log'}")
             try:
                 async with http.get(f"{base}/healthz") as response:
-                    if response.status == 200:
+                    health = await response.json(content_type=None)
+                    floor = health.get("floor")
+                    if response.status == 200 and (floor is None or floor["ready"] == floor["seats"] > 0):
                         return node
             except aiohttp.ClientError:
                 pass
@@ -263,12 +270,20 @@ class LevelResult:
     dials_s: float = 0.0  # from the first dial posted to the last one answered by the API
 
 
+DIAL_TRIES = 3  # a 503 (back-pressure, a busy database) is tried again after its Retry-After, as a dialer would
+
+
 async def dial(http: aiohttp.ClientSession, node: Node, case_id: str, result: LevelResult) -> None:
-    async with http.post(f"{node.base}/api/cases/{case_id}/dial",
-                         headers={"Authorization": f"Bearer {node.token}"}) as response:
-        result.statuses[response.status] = result.statuses.get(response.status, 0) + 1
-        if response.status == 201:
-            result.attempts.append((await response.json())["id"])
+    for _ in range(DIAL_TRIES):
+        async with http.post(f"{node.base}/api/cases/{case_id}/dial",
+                             headers={"Authorization": f"Bearer {node.token}"}) as response:
+            result.statuses[response.status] = result.statuses.get(response.status, 0) + 1
+            if response.status == 201:
+                result.attempts.append((await response.json())["id"])
+            if response.status != 503:
+                return
+            retry_after = float(response.headers.get("Retry-After", "2"))
+        await asyncio.sleep(retry_after)
 
 
 async def run_level(node: Node, observer: PbxObserver, name: str, case_ids: list[str], *, talk_s: int,
@@ -369,7 +384,7 @@ def pct(values: list[float], q: float) -> float:
 
 def table(results: list[LevelResult], idle: dict[str, float]) -> str:
     base = pct(results[0].bridge_s, 0.95) if results else float("nan")
-    lines = ["| level | dials took (s) | placed | refused | answered | recorded | verified | answer → bridge p50 / p95 / max (s) "
+    lines = ["| level | dials took (s) | placed | refused (a 503 is tried again) | answered | recorded | verified | answer → bridge p50 / p95 / max (s) "
              "| p95 vs baseline | of which answer → collector rung, p95 (s) | start not recorded, max (s) | recording short of the answered time, max (s) | gate closed | CPU-s per call: dunline / PBX / carrier / phones | dunline net of its idle cost |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
@@ -423,7 +438,7 @@ async def main_async(args: argparse.Namespace) -> int:
     results: list[LevelResult] = []
     idle: dict[str, float] = {}
     try:
-        overrides, token = await prepare(work, info, [c for _, cases in case_plan for c in cases])
+        overrides, token = await prepare(work, info, [c for _, cases in case_plan for c in cases], seats=args.seats)
         node = await start_node(work, overrides, token)
         observer = PbxObserver(info)
         await observer.start()
@@ -444,7 +459,8 @@ async def main_async(args: argparse.Namespace) -> int:
         if not args.keep_sandbox:
             await asyncio.to_thread(sandbox.down, SANDBOX_DIR, purge=True)
     print(f"\n## Load on one node ({os.cpu_count()} cores; calls of {talk} s; paced = spread over "
-          f"{args.spread:.0f} s; baseline = {levels[0]})\n")
+          f"{args.spread:.0f} s; baseline = {levels[0]}; collectors "
+          f"{'waiting on the floor (--seats)' if args.seats else 'rung for each call'})\n")
     print(table(results, idle))
     if not args.keep_work:
         shutil.rmtree(work, ignore_errors=True)
@@ -459,6 +475,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--idle", type=float, default=20.0, help="seconds of idle CPU measured before and after")
     parser.add_argument("--no-watchdog-idle", dest="watchdog_idle", action="store_false",
                         help="skip the watchdog's idle cost at 0 / 10 000 / 100 000 recordings")
+    parser.add_argument("--seats", action="store_true",
+                        help="collectors wait on the floor (dialer/seats.py): answered debtors are bridged to "
+                             "a waiting phone instead of ringing one")
     parser.add_argument("--keep-sandbox", action="store_true")
     parser.add_argument("--keep-work", action="store_true")
     args = parser.parse_args(argv)

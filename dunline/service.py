@@ -23,7 +23,9 @@ from cases.batches import BatchImporter
 from people.accounts import count_users
 from console.api import make_app
 from console.deps import ConsoleDeps
+from dialer.floor import Floor
 from dialer.monitor import CallMonitor
+from dialer.seats import SeatKeeper
 from dialer.policy_config import build_policy_book
 from dialer.originate import DialSettings, place_call
 from recorder.ingest import IngestSettings
@@ -86,6 +88,7 @@ class Service:
         self.link: AmiLink | None = None
         self.monitor: CallMonitor | None = None
         self.watchdog: Watchdog | None = None
+        self.seats: SeatKeeper | None = None  # collectors' seats on the floor (settings.floor.seats)
 
     @property
     def ledger(self) -> Ledger:
@@ -113,6 +116,14 @@ class Service:
         self._ingest = IngestRunner(self.db, self.archive, self.ingest_settings, self.clock, self._ledger,
                                     self.writer, workers=s.recording.ingest_workers,
                                     on_failure=self._recording_incident, analyse=self._pool.analyse)
+        self.link = AmiLink(s.ami.host, s.ami.port, s.ami.username, s.ami.secret,
+                            ping_interval=s.ami.ping_interval_s, ping_timeout=s.ami.ping_timeout_s,
+                            action_timeout=s.ami.action_timeout_s)
+        if s.floor.seats:
+            loop = asyncio.get_running_loop()
+            self.seats = SeatKeeper(self.link, Floor(s.floor.wrap_up_s), now=loop.time, audit=self.writer.audit,
+                                    ring_timeout_s=s.pbx.ring_timeout_s)
+            self._tasks.append(asyncio.create_task(self.seats.run(self.link.subscribe()), name="floor"))
         routes = CallRoutes(
             db=self.db,
             recording=RecordingTarget(dir_host=Path(s.recording.dir_host),
@@ -127,6 +138,7 @@ class Service:
             pbx_view=self._pbx_view,
             pbx_watching=lambda: bool(self.link and self.link.connected),
             pbx_ended=lambda attempt_id: bool(self.monitor and self.monitor.tracker.has_ended(attempt_id)),
+            seats=self.seats, seat_wait_s=s.floor.answer_wait_s,
         )
         self.routes = routes
         self.agi = FastAgiServer(routes.routes(), host=s.agi.host, port=s.agi.port,
@@ -135,15 +147,14 @@ class Service:
                                  header_timeout=s.agi.header_timeout_s,
                                  authorize=routes.authorize, on_refused=routes.refused)
         await self.agi.start()
-        self.link = AmiLink(s.ami.host, s.ami.port, s.ami.username, s.ami.secret,
-                            ping_interval=s.ami.ping_interval_s, ping_timeout=s.ami.ping_timeout_s,
-                            action_timeout=s.ami.action_timeout_s)
         self.monitor = CallMonitor(self.db, self.link.subscribe(), self.clock, self.writer)
         self._tasks.append(asyncio.create_task(self.monitor.run(), name="call-monitor"))
         await self._scan_spool()  # ends the PBX recorded while the service was down, recordings found again
         self._tasks.append(asyncio.create_task(self.ingest.run(), name="ingest"))
         self._tasks.append(asyncio.create_task(self._scan_spool_periodically(), name="spool-scan"))
         await self.link.start()
+        if self.seats is not None and s.floor.open_at_start:
+            await self.open_seats()
         if s.watchdog.enabled:
             self._start_watchdog()
         if await count_users(self.db) == 0:
@@ -155,6 +166,19 @@ class Service:
         await web.TCPSite(self._runner, s.console.host, s.console.port).start()
         log.info("dunline up: console http://%s:%d, FastAGI %s:%d, AMI %s:%d", s.console.host,
                  s.console.port, s.agi.host, self.agi.port, s.ami.host, s.ami.port)
+
+    async def open_seats(self, collectors: tuple[str, ...] | None = None) -> list[str]:
+        """Ring each collector's phone for a seat (`floor.seats_per_phone` each); the seats
+        that could not be asked for are logged and audited, the others returned."""
+        assert self.seats is not None, "floor.seats is off"
+        opened = []
+        for collector in collectors or self.settings.pbx.collectors:
+            for _ in range(self.settings.floor.seats_per_phone):
+                try:
+                    opened.append(await self.seats.open_seat(collector))
+                except AmiError as exc:
+                    log.error("could not ring %s for a seat: %s", collector, exc)
+        return opened
 
     def _start_watchdog(self) -> None:
         s, link = self.settings, self.link
@@ -344,4 +368,8 @@ class Service:
             if not status["gate_open"]:
                 health["ready"] = False
                 health["reasons"].append(f"dialing gate {status['gate']}: {status['gate_reason']}")
+        if self.seats is not None:  # how many collectors wait (counts only: /healthz needs no sign-in)
+            floor = self.seats.floor
+            health["floor"] = {"seats": len(floor.seats()),
+                               "ready": floor.ready_count(asyncio.get_running_loop().time())}
         return health

@@ -72,6 +72,18 @@ class PbxSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class FloorSettings:
+    """Collectors' seats (dialer/floor.py): each collector's phone held open for the shift and
+    an answered debtor bridged to a ready one at once; off: the collector's phone is rung."""
+
+    seats: bool = False
+    open_at_start: bool = False  # ring every pbx.collectors phone for a seat when the service starts
+    seats_per_phone: int = 1  # >1 only where one phone stands for several collectors (the sandbox bench)
+    answer_wait_s: float = 2.0  # an answered debtor waits at most this for a ready collector, then is abandoned
+    wrap_up_s: float = 0.0  # after a call, a seat is ready again after this (or when the collector says so)
+
+
+@dataclass(frozen=True, slots=True)
 class RecordingSettings:
     dir_pbx: str = "/var/spool/asterisk/monitor/dunline"
     dir_host: str = "/var/spool/asterisk/monitor/dunline"
@@ -160,6 +172,7 @@ class Settings:
     ami: AmiSettings = field(default_factory=AmiSettings)
     agi: AgiSettings = field(default_factory=AgiSettings)
     pbx: PbxSettings = field(default_factory=PbxSettings)
+    floor: FloorSettings = field(default_factory=FloorSettings)
     recording: RecordingSettings = field(default_factory=RecordingSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
@@ -227,6 +240,10 @@ class Settings:
             raise SettingsError("pbx.ring_timeout_s: must be positive")
         if not self.pbx.collectors:
             raise SettingsError("pbx.collectors: at least one collector endpoint is needed")
+        if not 0 < self.floor.answer_wait_s <= 2.0:
+            raise SettingsError("floor.answer_wait_s: above 0 and at most 2 (an answered debtor waits no longer)")
+        if self.floor.wrap_up_s < 0 or not 1 <= self.floor.seats_per_phone <= 8:
+            raise SettingsError("floor.wrap_up_s: not negative; floor.seats_per_phone: 1 to 8")
         if self.console.host not in ("127.0.0.1", "::1", "localhost") and not self.console.allow_public:
             raise SettingsError("console.host: binding beyond loopback needs console.allow_public = true")
         c = self.console

@@ -78,16 +78,25 @@ def test_pbx_dialplan_contract():
     assert "DUNLINE_AGI=agi://127.0.0.1:4573" in ext
     assert "DUNLINE_RING_S=15" in ext
     for line in ('exten => s,1,GotoIf($[${REGEX("^[0-9a-f]{32}$" ${DUNLINE_ATTEMPT})}]?answered)',
-                 " same => n(answered),Set(CHANNEL(hangup_handler_push)=dunline-ended,s,1)",
-                 " same => n,AGI(${DUNLINE_AGI}/bind?attempt=${DUNLINE_ATTEMPT}&token=${DUNLINE_TOKEN})",
+                 " same => n(answered),Set(DUNLINE_UP_AT=${STRFTIME(,,%s.%3q)})",
+                 " same => n,Set(CHANNEL(hangup_handler_push)=dunline-ended,s,1)",
+                 " same => n,AGI(${DUNLINE_AGI}/bind?attempt=${DUNLINE_ATTEMPT}&token=${DUNLINE_TOKEN}"
+                 "&canary=${DUNLINE_CANARY})",
                  ' same => n,GotoIf($["${DUNLINE_BOUND}" = "1"]?bridge)',
                  " same => n,Hangup(21)",
-                 " same => n(bridge),Dial(PJSIP/${DUNLINE_COLLECTOR},${DUNLINE_RING_S})",
+                 ' same => n(bridge),GotoIf($["${DUNLINE_ABANDON}" = "1"]?abandon)',
+                 ' same => n,GotoIf($["${DUNLINE_SEAT}" != ""]?seat)',
+                 " same => n,Dial(PJSIP/${DUNLINE_COLLECTOR},${DUNLINE_RING_S})",
+                 " same => n(seat),Bridge(${DUNLINE_SEAT},F(dunline-seat^s^wait))",
+                 ' same => n,GotoIf($["${BRIDGERESULT}" = "SUCCESS"]?done)',
+                 " same => n(abandon),Playback(${DUNLINE_ABANDON_PROMPT})",
+                 " same => n(wait),Wait(3600)",
                  " same => n,AGI(${DUNLINE_AGI}/ended?attempt=${DUNLINE_ATTEMPT}&token=${DUNLINE_TOKEN})",
                  " same => n,Return()",
                  "exten => s,1,MixMonitor(${DUNLINE_REC}.wav,r(${DUNLINE_REC}-rx.wav)t(${DUNLINE_REC}-tx.wav))"):
         assert line in ext.splitlines(), line
-    for context in ("dunline-outbound", "dunline-ended", "dunline-collectors", "dunline-inbound", "dunline-selftest"):
+    for context in ("dunline-outbound", "dunline-ended", "dunline-seat", "dunline-collectors", "dunline-inbound",
+                    "dunline-selftest"):
         assert f"[{context}]" in ext
 
 
@@ -118,7 +127,7 @@ def test_the_hang_up_record_the_dialplan_writes_is_the_one_the_spool_scan_reads(
 
     ext = render.render_set("pbx", pbx_values())["extensions.conf"]
     [line] = [l for l in ext.splitlines() if "Set(FILE(" in l]
-    target, value = re.fullmatch(r"exten => s,1,Set\(FILE\((.*?)\)=(.*)\)", line).groups()
+    target, value = re.fullmatch(r" same => n,Set\(FILE\((.*?)\)=(.*)\)", line).groups()
     attempt = "f" * 32
     channel = {"DUNLINE_REC_DIR": "/spool", "DUNLINE_ATTEMPT": attempt, "DUNLINE_TOKEN": "t" * 64,
                "HANGUPCAUSE": "16", "DIALSTATUS": "ANSWER", "ANSWEREDTIME": "61", "CDR(start,u)": "1796286676.307737",

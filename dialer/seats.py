@@ -1,0 +1,142 @@
+"""Seats on the PBX: collectors' phones held open for a shift, and the pick of a seat for an
+answered debtor (the pure rules are dialer/floor.py; this is their I/O).
+
+- `open_seat(collector)` rings the collector's phone once (AMI Originate into the dialplan's
+  `dunline-seat`, ChannelId = the seat's id); the answered phone waits there.
+- `run(queue)` follows the seats' channels over AMI: Up -> ready, BridgeEnter -> on the
+  call, BridgeLeave -> wrap-up, Hangup (or a failed Originate, or a channel absent after a
+  resync) -> gone. Every change of a seat is logged; opening and closing are audited.
+- `take(attempt_id, wait_s)` is bind's question: a ready seat now, or within `wait_s`
+  (the debtor is already recorded and hears silence meanwhile); None -> the call is
+  abandoned with a short message (the dialplan), never left in dead air.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ami.errors import AmiError
+from ami.events import BridgeEnter, BridgeLeave, Hangup, Newstate, OriginateResponse
+from ami.link import Resynced
+from dialer.floor import SEAT_ID_PREFIX, Floor, FloorError, Seat, SeatState
+
+log = logging.getLogger("dunline.floor")
+
+SEAT_CONTEXT = "dunline-seat"
+CHANNEL_UP = 6
+TAKE_POLL_S = 0.02
+RESERVATION_TIMEOUT_S = 5.0  # a reserved seat the bridge never reached is released after this
+
+Audit = Callable[..., Awaitable[None]]
+
+
+class SeatKeeper:
+    def __init__(self, link: Any, floor: Floor, *, now: Callable[[], float], audit: Audit,
+                 ring_timeout_s: int = 30) -> None:
+        self.link = link
+        self.floor = floor
+        self.now = now  # monotonic seconds (the event loop's time)
+        self.audit = audit
+        self.ring_timeout_s = ring_timeout_s
+        self._by_action: dict[str, str] = {}  # Originate ActionID -> seat id
+        self._timers: set[asyncio.Task[None]] = set()
+
+    # -- opening ---------------------------------------------------------------------
+    async def open_seat(self, collector: str) -> str:
+        """Ring the collector's phone for their shift; the seat is ready once it answers."""
+        seat_id = SEAT_ID_PREFIX + uuid.uuid4().hex
+        self.floor.open(seat_id, collector, self.now())
+        try:
+            response = await self.link.originate(
+                f"PJSIP/{collector}", context=SEAT_CONTEXT, exten="s", channel_id=seat_id,
+                variables={"DUNLINE_SEAT_COLLECTOR": collector}, timeout_ms=self.ring_timeout_s * 1000)
+        except AmiError as exc:
+            self.floor.gone(seat_id)
+            await self.audit(actor="dialer", action="seat.failed", subject=collector, seat=seat_id, reason=str(exc))
+            raise
+        if response.get("ActionID"):
+            self._by_action[response["ActionID"]] = seat_id
+        await self.audit(actor="dialer", action="seat.opened", subject=collector, seat=seat_id)
+        return seat_id
+
+    # -- following the PBX -----------------------------------------------------------
+    async def run(self, queue: asyncio.Queue[Any]) -> None:
+        try:
+            while True:
+                item = await queue.get()
+                try:
+                    await self.handle(item)
+                except Exception:  # one bad event must not stop the floor
+                    log.exception("floor: failed to handle %r", item)
+        finally:
+            for task in self._timers:
+                task.cancel()
+
+    async def handle(self, item: Any) -> None:
+        if isinstance(item, OriginateResponse):
+            seat_id = self._by_action.pop(item.action_id, "") or item.uniqueid
+            if item.response != "Success" and self.floor.get(seat_id) is not None:
+                await self._close(seat_id, f"the phone did not take the seat's call (reason {item.reason})")
+            return
+        if isinstance(item, Resynced):
+            present = {c.uniqueid for c in item.channels}
+            for seat in self.floor.seats():
+                if seat.seat_id not in present and seat.state is not SeatState.CONNECTING:
+                    await self._close(seat.seat_id, "absent from the PBX after the AMI link came back")
+            return
+        uid = getattr(item, "uniqueid", "")
+        if not uid.startswith(SEAT_ID_PREFIX) or self.floor.get(uid) is None:
+            return
+        try:
+            if isinstance(item, Newstate) and item.channel_state == CHANNEL_UP:
+                self._changed(self.floor.answered(uid, item.channel, self.now()))
+            elif isinstance(item, BridgeEnter):
+                self._changed(self.floor.bridged(uid, self.now()))
+            elif isinstance(item, BridgeLeave):
+                self._changed(self.floor.unbridged(uid, self.now()))
+            elif isinstance(item, Hangup):
+                await self._close(uid, f"the phone hung up (cause {item.cause})")
+        except FloorError as exc:
+            log.warning("floor: %s", exc)
+
+    async def _close(self, seat_id: str, reason: str) -> None:
+        seat = self.floor.gone(seat_id)
+        if seat is not None:
+            log.info("seat %s of %s closed: %s", seat_id, seat.collector, reason)
+            await self.audit(actor="dialer", action="seat.closed", subject=seat.collector, seat=seat_id,
+                             reason=reason, state=seat.state.value, attempt_id=seat.attempt_id)
+
+    def _changed(self, seat: Seat) -> None:
+        log.debug("seat %s of %s: %s", seat.seat_id, seat.collector, seat.state.value)
+
+    # -- answered debtors ------------------------------------------------------------
+    async def take(self, attempt_id: str, wait_s: float) -> Seat | None:
+        """A ready seat reserved for the attempt, waiting up to `wait_s` for one."""
+        deadline = self.now() + wait_s
+        while True:
+            seat = self.floor.reserve(attempt_id, self.now())
+            if seat is not None:
+                self._expire_later(seat.seat_id, attempt_id)
+                return seat
+            if self.now() >= deadline:
+                return None
+            await asyncio.sleep(TAKE_POLL_S)
+
+    def release(self, seat_id: str) -> None:
+        """The call a seat was reserved for will not come (the debtor hung up during bind)."""
+        self.floor.release(seat_id, self.now())
+
+    def _expire_later(self, seat_id: str, attempt_id: str) -> None:
+        async def expire() -> None:
+            await asyncio.sleep(RESERVATION_TIMEOUT_S)
+            seat = self.floor.get(seat_id)
+            if seat is not None and seat.state is SeatState.RESERVED and seat.attempt_id == attempt_id:
+                log.warning("seat %s: the bridge of %s never came; ready again", seat_id, attempt_id)
+                self.floor.release(seat_id, self.now())
+
+        task = asyncio.ensure_future(expire())
+        self._timers.add(task)
+        task.add_done_callback(self._timers.discard)
