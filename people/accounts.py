@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from people.passwords import PasswordHasher, WeakPassword, check_password
@@ -26,6 +29,8 @@ from storage import repositories as repo
 from storage.clock import Clock
 from storage.db import Database
 from storage.people import ApiToken, LoginAttempt, Team, User, UserSession
+
+log = logging.getLogger("dunline.people")
 
 USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,31}")
 TEAM_NAME = re.compile(r"[^\x00-\x1f\x7f]{1,64}")
@@ -289,12 +294,26 @@ class Accounts:
                 return None
             user = await s.get(User, session.user_id)
             over = self.sessions.ended(session.created_at, session.last_seen_at, now)
-            if user is None or user.disabled_at is not None or over:
-                session.ended_at, session.ended_reason = now, over or "disabled"
-                return None
-            if self.sessions.needs_touch(session.last_seen_at, now):
-                session.last_seen_at = now
-            return _principal(user, "session", session)
+            refused = user is None or user.disabled_at is not None or over
+            touch = not refused and self.sessions.needs_touch(session.last_seen_at, now)
+            principal = None if refused else _principal(user, "session", session)
+        # the writes after the read, each on its own: a database too busy to take them does not
+        # turn the answer into an error (a refused session stays refused: `over` is computed
+        # again on every request)
+        if refused:
+            await self._write_if_possible(update(UserSession).where(UserSession.id == session.id)
+                                          .values(ended_at=now, ended_reason=over or "disabled"))
+        elif touch:
+            await self._write_if_possible(update(UserSession).where(UserSession.id == session.id)
+                                          .values(last_seen_at=now))
+        return principal
+
+    async def _write_if_possible(self, statement: Any) -> None:
+        try:
+            async with self.db.session() as s:
+                await s.execute(statement)
+        except OperationalError as exc:  # the database is busy: the next request writes it
+            log.warning("not written now (database busy): %s", exc.orig)
 
     async def sign_out(self, principal: Principal) -> None:
         if principal.session_id is None:
@@ -355,9 +374,11 @@ class Accounts:
             user = await s.get(User, row.user_id)
             if user is None or user.disabled_at is not None:
                 return None
-            if row.last_used_at is None or self.sessions.needs_touch(row.last_used_at, now):
-                row.last_used_at = now
-            return _principal(user, "token")
+            touch = row.last_used_at is None or self.sessions.needs_touch(row.last_used_at, now)
+            principal = _principal(user, "token")
+        if touch:
+            await self._write_if_possible(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
+        return principal
 
 
 async def count_users(db: Database) -> int:
