@@ -11,7 +11,7 @@ from .errors import (
     AmiProtocolError, AmiTimeout,
 )
 from .events import (
-    AmiEvent, AmiParser, BridgeEnter, BridgeLeave, ChannelEvent, CoreShowChannel, DialBegin,
+    AmiEvent, AmiParser, BridgeEnter, BridgeLeave, ChannelEvent, ContactStatus, CoreShowChannel, DialBegin,
     DialEnd, DialEvent, FullyBooted, Hangup, Newchannel, Newstate, OriginateResponse,
     Shutdown, UnknownEvent, UserEvent, VarSet, parse_event,
 )
@@ -21,7 +21,7 @@ from .tracker import CallState, CallTracker, CallUpdate, UpdateKind
 __all__ = [
     "AmiActionError", "AmiDisconnected", "AmiError", "AmiLoginError", "AmiOutcomeUnknown",
     "AmiProtocolError", "AmiTimeout",
-    "AmiEvent", "AmiParser", "BridgeEnter", "BridgeLeave", "ChannelEvent", "CoreShowChannel",
+    "AmiEvent", "AmiParser", "BridgeEnter", "BridgeLeave", "ChannelEvent", "ContactStatus", "CoreShowChannel",
     "DialBegin", "DialEnd", "DialEvent", "FullyBooted", "Hangup", "Newchannel", "Newstate",
     "OriginateResponse", "Shutdown", "UnknownEvent", "UserEvent", "VarSet", "parse_event",
     "AmiLink", "LinkDown", "LinkItem", "LinkState", "LinkUp", "Resynced", "backoff_delay",

@@ -156,6 +156,23 @@ class Shutdown:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ContactStatus:
+    """A phone's registration changed (PJSIP, read class ``system``): ``status`` is Created,
+    Removed (unregistered), Reachable, Unreachable (qualify failed), Updated, ..."""
+
+    at: float
+    aor: str = ""  # the phone's AOR, named like its endpoint (the collector's extension)
+    endpoint: str = ""
+    uri: str = ""
+    status: str = ""
+
+    @property
+    def lost(self) -> bool:
+        """The phone can no longer be reached: unregistered or failing its qualify."""
+        return self.status in ("Removed", "Unreachable")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class UnknownEvent:
     """Any event not modelled above, or a modelled one too broken to use."""
 
@@ -167,7 +184,7 @@ class UnknownEvent:
 AmiEvent = (
     Newchannel | Newstate | Hangup | DialBegin | DialEnd | BridgeEnter | BridgeLeave
     | VarSet | UserEvent | CoreShowChannel | OriginateResponse | FullyBooted | Shutdown
-    | UnknownEvent
+    | ContactStatus | UnknownEvent
 )
 
 
@@ -248,6 +265,9 @@ _BUILDERS: dict[str, _Builder] = {
         uniqueid="" if h.get("uniqueid", "") == "<null>" else h.get("uniqueid", ""),
         context=h.get("context", ""), exten=h.get("exten", "")),
     "fullybooted": lambda h, at, raw: FullyBooted(at=at, status=h.get("status", "")),
+    "contactstatus": lambda h, at, raw: ContactStatus(
+        at=at, aor=h.get("aor", ""), endpoint=h.get("endpointname", ""), uri=h.get("uri", ""),
+        status=h.get("contactstatus", "")),
     "shutdown": lambda h, at, raw: Shutdown(
         at=at, shutdown=h.get("shutdown", ""), restart=h.get("restart", "").lower() == "true"),
 }

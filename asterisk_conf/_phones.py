@@ -92,3 +92,29 @@ def registered_contacts(contacts_output: str) -> dict[str, str]:
             aor, uri = parts[1].split("/", 1)
             found[aor] = uri
     return found
+
+
+def send_command(ctrl_port: int, command: str, params: str = "", *, timeout: float = 5.0) -> str:
+    """One command to a phone over baresip's ctrl_tcp (a netstring of JSON), e.g.
+    ("uareg", "0"): unregister; ("uareg", "300"): register again. Returns the response's data."""
+    import json
+    import socket
+
+    body = json.dumps({"command": command, "params": params, "token": "dunline"}).encode()
+    with socket.create_connection(("127.0.0.1", ctrl_port), timeout=timeout) as conn:
+        conn.sendall(str(len(body)).encode() + b":" + body + b",")
+        buffer = b""
+        while True:  # netstrings; the response is the one carrying our token (events may come first)
+            chunk = conn.recv(65536)
+            if not chunk:
+                raise SandboxError(f"phone on ctrl port {ctrl_port} closed the connection")
+            buffer += chunk
+            while b":" in buffer:
+                size, _, rest = buffer.partition(b":")
+                if not size.isdigit() or len(rest) < int(size) + 1:
+                    break
+                message, buffer = json.loads(rest[:int(size)]), rest[int(size) + 1:]
+                if message.get("response") and message.get("token") == "dunline":
+                    if not message.get("ok", False):
+                        raise SandboxError(f"phone refused {command} {params}: {message.get('data', '')}")
+                    return str(message.get("data", ""))

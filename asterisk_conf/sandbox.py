@@ -5,6 +5,7 @@ in the same chroot) and baresip collector phones, all on 127.0.0.1, started and 
     asterisk_rx(info, "core show channels")
     print(status(state_dir)); down(state_dir)
     kill_pbx(state_dir); start_pbx(state_dir)         # fault injection: a PBX crash and its restart
+    unregister_phone(info, "6001"); register_phone(info, "6001")  # ... a phone that drops its account
 
 Layout of a state dir: sandbox.json (0600; the SandboxInfo), secrets.json (0600),
 rootfs/ (this instance's own chroot), logs/ (process output; Asterisk's logs and the carrier's
@@ -30,7 +31,9 @@ from ._model import PhoneInfo, ProcStatus, SandboxInfo, SandboxStatus
 from ._errors import SandboxError
 
 __all__ = ["PhoneInfo", "SandboxInfo", "SandboxStatus", "ProcStatus", "SandboxError", "ensure_image", "up",
-           "down", "status", "load", "asterisk_rx", "check_host", "kill_pbx", "start_pbx", "DEFAULT_CACHE_DIR"]
+           "down", "status", "load", "asterisk_rx", "check_host", "kill_pbx", "start_pbx", "phone_command",
+           "unregister_phone", "register_phone",
+           "DEFAULT_CACHE_DIR"]
 
 APT_PACKAGES = ("debootstrap", "zstd", "baresip-core", "debian-archive-keyring")
 
@@ -123,6 +126,34 @@ def start_pbx(state_dir: Path) -> int:
             _procs.stop(state_dir, rec)  # never leave a half-started PBX behind
             raise
         return rec.pid
+
+
+def phone_command(info: SandboxInfo, endpoint: str, command: str, params: str = "") -> str:
+    """A command to one sandbox phone over its ctrl_tcp (baresip 1.0.0's menu commands)."""
+    return _phones.send_command(_phone(info, endpoint).ctrl_port, command, params)
+
+
+def unregister_phone(info: SandboxInfo, endpoint: str) -> None:
+    """Fault injection: the phone drops its SIP account (baresip `uadel`: it unregisters)."""
+    aor = _account_line(info, endpoint).split(">", 1)[0].lstrip("<").split(";", 1)[0]  # no URI parameters
+    phone_command(info, endpoint, "uadel", aor)
+
+
+def register_phone(info: SandboxInfo, endpoint: str) -> None:
+    """The phone takes its SIP account again (`uanew` with its accounts line) and registers."""
+    phone_command(info, endpoint, "uanew", _account_line(info, endpoint))
+
+
+def _phone(info: SandboxInfo, endpoint: str) -> PhoneInfo:
+    phone = next((p for p in info.phones if p.endpoint == endpoint), None)
+    if phone is None:
+        raise SandboxError(f"no sandbox phone {endpoint}")
+    return phone
+
+
+def _account_line(info: SandboxInfo, endpoint: str) -> str:
+    accounts = _phone(info, endpoint).dump_dir.parent / "accounts"
+    return next(line for line in accounts.read_text().splitlines() if line.startswith("<sip:"))
 
 
 def _pbx_record(state_dir: Path) -> "_procs.ProcRecord | None":

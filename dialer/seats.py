@@ -5,7 +5,9 @@ answered debtor (the pure rules are dialer/floor.py; this is their I/O).
   `dunline-seat`, ChannelId = the seat's id); the answered phone waits there.
 - `run(queue)` follows the seats' channels over AMI: Up -> ready, BridgeEnter -> on the
   call, BridgeLeave -> wrap-up, Hangup (or a failed Originate, or a channel absent after a
-  resync) -> gone. Every change of a seat is logged; opening and closing are audited.
+  resync) -> gone; and the phones' registrations: a phone that unregisters or fails its
+  qualify (ContactStatus Removed / Unreachable) loses its seats at once (they are hung up).
+  Every change of a seat is logged; opening and closing are audited.
 - `take(attempt_id, wait_s)` is bind's question: a ready seat now, or within `wait_s`
   (the debtor is already recorded and hears silence meanwhile); None -> the call is
   abandoned with a short message (the dialplan), never left in dead air.
@@ -19,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ami.errors import AmiError
-from ami.events import BridgeEnter, BridgeLeave, Hangup, Newstate, OriginateResponse
+from ami.events import BridgeEnter, BridgeLeave, ContactStatus, Hangup, Newstate, OriginateResponse
 from ami.link import Resynced
 from dialer.floor import SEAT_ID_PREFIX, Floor, FloorError, Seat, SeatState
 
@@ -31,6 +33,17 @@ TAKE_POLL_S = 0.02
 RESERVATION_TIMEOUT_S = 5.0  # a reserved seat the bridge never reached is released after this
 
 Audit = Callable[..., Awaitable[None]]
+
+
+async def follow(queue: asyncio.Queue[Any], handle: Callable[[Any], Awaitable[None]]) -> None:
+    """Feed every item of an AMI link subscription to `handle`, for ever; one item that
+    fails is logged, never stops the floor."""
+    while True:
+        item = await queue.get()
+        try:
+            await handle(item)
+        except Exception:
+            log.exception("floor: failed to handle %r", item)
 
 
 class SeatKeeper:
@@ -65,12 +78,7 @@ class SeatKeeper:
     # -- following the PBX -----------------------------------------------------------
     async def run(self, queue: asyncio.Queue[Any]) -> None:
         try:
-            while True:
-                item = await queue.get()
-                try:
-                    await self.handle(item)
-                except Exception:  # one bad event must not stop the floor
-                    log.exception("floor: failed to handle %r", item)
+            await follow(queue, self.handle)
         finally:
             for task in self._timers:
                 task.cancel()
@@ -80,6 +88,12 @@ class SeatKeeper:
             seat_id = self._by_action.pop(item.action_id, "") or item.uniqueid
             if item.response != "Success" and self.floor.get(seat_id) is not None:
                 await self._close(seat_id, f"the phone did not take the seat's call (reason {item.reason})")
+            return
+        if isinstance(item, ContactStatus):
+            if item.lost:  # the phone unregistered or stopped answering: its seats take no more calls
+                for seat in [s for s in self.floor.seats() if s.collector == item.aor]:
+                    await self._close(seat.seat_id, f"the phone's registration: {item.status}")
+                    await self._hang_up(seat.channel)
             return
         if isinstance(item, Resynced):
             present = {c.uniqueid for c in item.channels}
@@ -108,6 +122,14 @@ class SeatKeeper:
             log.info("seat %s of %s closed: %s", seat_id, seat.collector, reason)
             await self.audit(actor="dialer", action="seat.closed", subject=seat.collector, seat=seat_id,
                              reason=reason, state=seat.state.value, attempt_id=seat.attempt_id)
+
+    async def _hang_up(self, channel: str) -> None:
+        if not channel:
+            return
+        try:
+            await self.link.action("Hangup", Channel=channel, Cause=16)
+        except AmiError as exc:  # gone already, or the link is down: the seat is closed either way
+            log.info("hanging up seat channel %s: %s", channel, exc)
 
     def _changed(self, seat: Seat) -> None:
         log.debug("seat %s of %s: %s", seat.seat_id, seat.collector, seat.state.value)

@@ -25,7 +25,8 @@ from console.api import make_app
 from console.deps import ConsoleDeps
 from dialer.floor import Floor
 from dialer.monitor import CallMonitor
-from dialer.seats import SeatKeeper
+from dialer.seats import SeatKeeper, follow
+from dialer.supervision import Supervision
 from dialer.policy_config import build_policy_book
 from dialer.originate import DialSettings, place_call
 from recorder.ingest import IngestSettings
@@ -89,6 +90,7 @@ class Service:
         self.monitor: CallMonitor | None = None
         self.watchdog: Watchdog | None = None
         self.seats: SeatKeeper | None = None  # collectors' seats on the floor (settings.floor.seats)
+        self.supervision: Supervision | None = None  # listen / whisper / barge on the floor's calls
 
     @property
     def ledger(self) -> Ledger:
@@ -124,6 +126,10 @@ class Service:
             self.seats = SeatKeeper(self.link, Floor(s.floor.wrap_up_s), now=loop.time, audit=self.writer.audit,
                                     ring_timeout_s=s.pbx.ring_timeout_s)
             self._tasks.append(asyncio.create_task(self.seats.run(self.link.subscribe()), name="floor"))
+            self.supervision = Supervision(self.link, self.seats.floor, now=loop.time, record=self._ledger.record,
+                                           ring_timeout_s=s.pbx.ring_timeout_s)
+            self._tasks.append(asyncio.create_task(follow(self.link.subscribe(), self.supervision.handle),
+                                                   name="supervision"))
         routes = CallRoutes(
             db=self.db,
             recording=RecordingTarget(dir_host=Path(s.recording.dir_host),

@@ -42,8 +42,10 @@ CHECKPOINT_DOMAIN = "dunline-ledger-checkpoint-v1"
 CHECKPOINT_FORMAT = "dunline-checkpoint-v1"
 PROOF_FORMAT = "dunline-ledger-proof-v2"
 
-# what may be recorded; a typo in an action would otherwise be a silent new kind of entry
-ACTIONS = frozenset({"ingest", "access", "export", "hold", "release", "purge", "retention", "resolve"})
+# what may be recorded; a typo in an action would otherwise be a silent new kind of entry.
+# monitor / monitor_end: a supervisor listening, whispering or barging into a live call
+ACTIONS = frozenset({"ingest", "access", "export", "hold", "release", "purge", "retention", "resolve",
+                     "monitor", "monitor_end"})
 
 
 class KeyMissing(FileNotFoundError):

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ami import (
-    AmiParser, AmiProtocolError, BridgeEnter, CoreShowChannel, DialBegin, DialEnd, FullyBooted,
+    AmiParser, AmiProtocolError, BridgeEnter, ContactStatus, CoreShowChannel, DialBegin, DialEnd, FullyBooted,
     Hangup, Newchannel, Newstate, OriginateResponse, Shutdown, UnknownEvent, UserEvent, VarSet,
     parse_event,
 )
@@ -169,3 +169,13 @@ def test_fuzz_parser_never_crashes_on_random_bytes(data, step):
 def test_the_pbxs_own_timestamp_is_kept_when_sane(stamp, expected):
     event = parse_event({"Event": "Newchannel", "Uniqueid": "u1", "Timestamp": stamp}, at=1.0)
     assert event.pbx_at == expected and event.at == 1.0
+
+
+def test_contact_status_tells_a_lost_phone():
+    removed = parse_event({"Event": "ContactStatus", "URI": "sip:6001@127.0.0.1:7001", "ContactStatus": "Removed",
+                           "AOR": "6001", "EndpointName": "6001"}, 1.0)
+    assert isinstance(removed, ContactStatus) and (removed.aor, removed.endpoint, removed.lost) == ("6001", "6001", True)
+    assert parse_event({"Event": "ContactStatus", "ContactStatus": "Unreachable", "AOR": "6002"}, 1.0).lost
+    assert not parse_event({"Event": "ContactStatus", "ContactStatus": "Reachable", "AOR": "6002"}, 1.0).lost
+    garbage = parse_event({"Event": "ContactStatus"}, 1.0)
+    assert isinstance(garbage, ContactStatus) and not garbage.lost and garbage.aor == ""
