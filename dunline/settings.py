@@ -209,7 +209,7 @@ class Settings:
             raise SettingsError("recording.s3_bucket: needed when recording.store = \"s3\"")
         w = self.watchdog
         for name in ("interval_s", "canary_interval_s", "canary_retry_s", "canary_timeout_s",
-                     "reconcile_after_s", "ingest_max_age_s", "ingest_stall_s", "journal_stuck_s",
+                     "reconcile_after_s", "ingest_max_age_s", "ingest_stall_s", "journal_stuck_s", "journal_starved_s",
                      "clock_max_skew_s"):
             if getattr(w, name) <= 0:
                 raise SettingsError(f"watchdog.{name}: must be positive")

@@ -59,6 +59,7 @@ class DurableWriter:
         self._wake = asyncio.Event()
         self._replay_lock = asyncio.Lock()
         self.journaled = 0  # records that went to the journal (counter, for /metrics)
+        self._last_written: float | None = None  # when the database last took a fact (monotonic)
 
     # -- writing ---------------------------------------------------------------------
     async def report(self, attempt_id: str, report: Report) -> ReportResult | None:
@@ -77,6 +78,7 @@ class DurableWriter:
                     log.error("database unavailable for the %s report of %s (%s): journaled",
                               report.event.value, attempt_id, _short(exc))
                 else:
+                    self._last_written = time.monotonic()
                     await self._notify(result)
                     return result
             await self._keep(record)
@@ -97,6 +99,7 @@ class DurableWriter:
             async with self.db.session() as session:
                 session.add(AuditEvent(event_id=event_id, at=when, actor=actor, action=action,
                                        subject=subject, detail=detail))
+            self._last_written = time.monotonic()
         except UNAVAILABLE as exc:
             log.error("database unavailable for audit event %s (%s): journaled", action, _short(exc))
             await self._keep({"id": event_id, "kind": "audit", "at": when.isoformat(), "actor": actor,
@@ -127,11 +130,15 @@ class DurableWriter:
         may keep it waiting for its busy timeout) or waiting in the journal."""
         return attempt_id in self._ending or any(r.event in END_EVENTS for r in self._pending.get(attempt_id, ()))
 
-    def backlog(self) -> tuple[int, float]:
-        """Records waiting in the journal, and the age of the oldest (seconds)."""
+    def backlog(self) -> tuple[int, float, float]:
+        """Records waiting in the journal, the age of the oldest, and for how long the database
+        has taken no fact at all since the oldest was journaled (seconds): a busy database
+        takes some while others wait; a stuck one takes none."""
         if not self._waiting:
-            return 0, 0.0
-        return len(self._waiting), time.monotonic() - min(self._waiting.values())
+            return 0, 0.0, 0.0
+        now, oldest = time.monotonic(), min(self._waiting.values())
+        since = oldest if self._last_written is None else max(oldest, self._last_written)
+        return len(self._waiting), now - oldest, now - since
 
     # -- replay ----------------------------------------------------------------------------
     async def replay(self) -> int:
@@ -168,6 +175,8 @@ class DurableWriter:
             remaining = await asyncio.to_thread(self.journal.remove, done) if done else len(records)
             for record_id in done:
                 self._waiting.pop(record_id, None)
+            if done:
+                self._last_written = time.monotonic()
             self._rebuild_pending(await asyncio.to_thread(self.journal.records))
         for result in applied:
             await self._notify(result)

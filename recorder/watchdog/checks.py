@@ -248,17 +248,20 @@ def ingest_backlog(backlog: IngestBacklog, limits: BacklogLimits, *, holding: bo
     return ok("ingest_backlog", 0)
 
 
-def database_writes(waiting: int, oldest_age_s: float, *, stuck_after_s: float = 3.0) -> CheckResult:
+def database_writes(waiting: int, oldest_age_s: float, stalled_s: float | None = None, *,
+                    stuck_after_s: float = 3.0, starved_after_s: float = 60.0) -> CheckResult:
     """Facts (attempt reports, audit events) wait in the local journal: the database did not
-    take a write within its busy timeout. Nothing is lost. Busy (the oldest has waited less
-    than `stuck_after_s`: the replay takes them in a moment; a burst of dials and hang-ups
-    does this to SQLite) is a warning with back-pressure on new dials; stuck (locked,
-    read-only, full, gone) is critical: no call may be placed, a new call could not even be
-    written ahead."""
-    if waiting and oldest_age_s >= stuck_after_s:
+    take a write within its busy timeout. Nothing is lost. *Busy* (it still takes facts, the
+    others wait their turn: a burst of dials and hang-ups does this to SQLite) is a warning
+    with back-pressure on new dials. *Stuck* is critical: no call may be placed, a new call
+    could not even be written ahead: the database has taken no fact for `stuck_after_s`
+    (`stalled_s`: locked by another process, read-only, full, gone), or a fact has waited
+    `starved_after_s` however busy it is. Without `stalled_s` the oldest's age stands in."""
+    stalled = oldest_age_s if stalled_s is None else stalled_s
+    if waiting and (stalled >= stuck_after_s or oldest_age_s >= starved_after_s):
         return CheckResult("database_writes", State.CRITICAL,
                            f"the database takes no writes: {waiting} fact(s) waiting in the local journal, "
-                           f"oldest {oldest_age_s:.0f} s", waiting)
+                           f"oldest {oldest_age_s:.0f} s, nothing written for {stalled:.0f} s", waiting)
     if waiting:
         return CheckResult("database_writes", State.WARN,
                            f"the database is busy: {waiting} fact(s) waiting in the local journal, "

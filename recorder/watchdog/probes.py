@@ -157,7 +157,7 @@ class ServiceProbes:
     async def ingest_backlog(self) -> IngestBacklog:
         return self.backlog()
 
-    async def journal_backlog(self) -> tuple[int, float]:
+    async def journal_backlog(self) -> tuple[int, float, float]:
         return self.journal()
 
     async def reconciliation(self, older_than_s: float) -> Reconciliation:

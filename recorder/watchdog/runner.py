@@ -49,7 +49,9 @@ class WatchdogSettings:
     min_hours_to_full: float = 24.0
     ingest_max_age_s: float = 120.0  # the oldest recording waiting for ingest longer: stuck
     ingest_stall_s: float = 60.0  # nothing archived for this long while recordings wait: stuck
-    journal_stuck_s: float = 3.0  # facts waiting in the journal this long: the database is stuck, not busy
+    # facts wait in the journal and the database has taken none for this long: stuck, not busy
+    journal_stuck_s: float = 3.0
+    journal_starved_s: float = 60.0  # ...or one fact has waited this long, however busy it is
     ingest_high_water: int = 100  # busy: from this many recordings waiting, new dials are held back...
     ingest_low_water: int = 25  # ...until no more than this many wait
     silent_warn_ratio: float = 0.3
@@ -73,7 +75,8 @@ class Probes(Protocol):
     async def disks(self) -> dict[str, DiskFacts | None]: ...  # check name -> facts
     async def spool_access(self) -> DirectoryAccess | None: ...
     async def ingest_backlog(self) -> IngestBacklog: ...
-    async def journal_backlog(self) -> tuple[int, float]: ...  # facts waiting for the database, oldest age
+    # facts waiting for the database: how many, the oldest's age, seconds since it last took one
+    async def journal_backlog(self) -> tuple[int, float, float]: ...
     async def reconciliation(self, older_than_s: float) -> Reconciliation: ...
     async def recent_recordings(self) -> tuple[int, int]: ...  # silent/short, total
 
@@ -168,7 +171,8 @@ class Watchdog:
             results.append(checks.disk_space(name, disk, min_free_bytes=s.min_free_mb * 2**20,
                                              min_hours_to_full=s.min_hours_to_full))
         results.append(self._backlog_check(await p.ingest_backlog()))
-        written = checks.database_writes(*await p.journal_backlog(), stuck_after_s=s.journal_stuck_s)
+        written = checks.database_writes(*await p.journal_backlog(), stuck_after_s=s.journal_stuck_s,
+                                         starved_after_s=s.journal_starved_s)
         self._database_busy = (DialsHeldBack(written.reason, max(1, round(s.journal_stuck_s)), "database_busy")
                                if written.back_pressure else None)
         results.append(written)

@@ -62,7 +62,7 @@ async def test_a_locked_database_loses_nothing_and_keeps_the_order(fast_db, cloc
     assert len(gate) == 1 and gate[0].event_id and gate[0].detail == {"reason": "x"}
     assert [r.report.event for r in notified] == [Event.ANSWERED, Event.BOUND, Event.HUNG_UP]
     assert notified[-1].ingest_due
-    assert not journal.exists() and writer.backlog() == (0, 0.0) and not writer.ended_pending(A)
+    assert not journal.exists() and writer.backlog() == (0, 0.0, 0.0) and not writer.ended_pending(A)
     assert await writer.report(A, report(Event.HUNG_UP, clock, hangup_cause=16)) is not None, "direct again"
 
 
@@ -125,3 +125,20 @@ async def test_a_report_that_cannot_be_applied_keeps_its_attempts_order(fast_db,
     assert (await attempt(fast_db)).state == "originated"
     async with fast_db.session() as s:
         assert [e.action for e in await repo.audit_events(s)] == ["other.attempt"]
+
+
+async def test_the_backlog_tells_a_busy_database_from_a_stuck_one(fast_db, clock, tmp_path):
+    """How long the database has taken no fact (the third figure) is what the watchdog calls
+    stuck; the oldest waiting fact's age alone is not: a busy database takes others meanwhile."""
+    import asyncio
+
+    writer = DurableWriter(fast_db, Journal(tmp_path / "facts.journal"), clock)
+    with write_locked(tmp_path / "d.db"):
+        await writer.audit(actor="t", action="first")  # journaled
+        await asyncio.sleep(0.3)
+        waiting, oldest, stalled = writer.backlog()
+        assert waiting == 1 and stalled >= 0.3 and abs(stalled - oldest) < 0.01, "nothing written since"
+    await writer.audit(actor="t", action="second")  # the database takes this one directly
+    waiting, oldest, stalled = writer.backlog()
+    assert waiting == 1 and oldest >= 0.3 and stalled < 0.1, "busy, not stuck: it took a fact just now"
+    assert await writer.replay() == 0 and writer.backlog() == (0, 0.0, 0.0)

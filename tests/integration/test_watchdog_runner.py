@@ -44,7 +44,8 @@ class ScriptedProbes:
         return self.backlog
 
     async def journal_backlog(self):
-        return self.journaled, (self.journal_age if self.journaled else 0.0)
+        age = self.journal_age if self.journaled else 0.0
+        return self.journaled, age, age
 
     async def reconciliation(self, older_than_s):
         return Reconciliation(missing=self.missing, orphans=self.orphans)

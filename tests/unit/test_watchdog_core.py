@@ -259,3 +259,15 @@ def test_a_busy_database_holds_dials_back_a_stuck_one_closes_the_gate():
     assert (busy.state, busy.back_pressure) == (State.WARN, True) and "busy" in busy.reason
     stuck = checks.database_writes(3, 3.0, stuck_after_s=3.0)
     assert (stuck.state, stuck.back_pressure) == (State.CRITICAL, False) and "takes no writes" in stuck.reason
+
+
+def test_a_database_that_still_takes_facts_is_busy_however_old_the_oldest_waiting_one():
+    """bench-load's burst of 100 (dials tried again after their 503) kept facts waiting 17 s
+    while the database took others all along: busy, not stuck. Only a database that takes
+    none for `stuck_after_s`, or a fact starved for `starved_after_s`, closes the gate."""
+    busy = checks.database_writes(12, 17.0, 0.4, stuck_after_s=3.0)
+    assert (busy.state, busy.back_pressure) == (State.WARN, True)
+    stuck = checks.database_writes(12, 17.0, 3.2, stuck_after_s=3.0)
+    assert stuck.state is State.CRITICAL and "nothing written for 3 s" in stuck.reason
+    starved = checks.database_writes(12, 61.0, 0.1, stuck_after_s=3.0, starved_after_s=60.0)
+    assert starved.state is State.CRITICAL
