@@ -82,6 +82,10 @@ class Service:
         self.accounts = open_accounts(settings, self.db, clock)
         self.policy = build_policy_book(settings)  # which rules apply to which case
         self._collectors = itertools.cycle(settings.pbx.collectors)
+        # a burst of dials: a few decide and write at a time, the others wait here, where waiting
+        # costs nothing, rather than each holding a database connection in SQLite's busy handler
+        # while the event loop (FastAGI binds, AMI events) serves them all
+        self._dial_slots = asyncio.Semaphore(settings.pbx.dial_concurrency)
         self._tasks: list[asyncio.Task[Any]] = []
         self._runner: web.AppRunner | None = None
         self.agi: FastAgiServer | None = None
@@ -304,11 +308,12 @@ class Service:
             await self.writer.audit(actor="dialer", action="dial.held_back", subject=case_id,
                                     rule=held.rule, reason=held.reason, retry_after_s=held.retry_after_s, **who)
             raise DialsHeldBack(held.reason, held.retry_after_s, held.rule)
-        return await place_call(self.db, self.link, self.dial_settings, case_id=case_id,
-                                collector=next(self._collectors), clock=self.clock,
-                                policy=self.policy, writer=self.writer,
-                                number=number, requested_by=requested_by,
-                                on_queued=self.monitor.originate_queued if self.monitor else None)
+        async with self._dial_slots:
+            return await place_call(self.db, self.link, self.dial_settings, case_id=case_id,
+                                    collector=next(self._collectors), clock=self.clock,
+                                    policy=self.policy, writer=self.writer,
+                                    number=number, requested_by=requested_by,
+                                    on_queued=self.monitor.originate_queued if self.monitor else None)
 
     async def hang_up_unrecorded(self, attempt_id: str, channel: str) -> None:
         """No recording, no call: cut a call whose recording stopped growing."""

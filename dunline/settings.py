@@ -69,6 +69,9 @@ class PbxSettings:
     outbound_context: str = "dunline-outbound"
     ring_timeout_s: int = 30
     collectors: tuple[str, ...] = ("6001",)
+    # dials deciding and writing at once (the rest wait their turn in the process, not in the
+    # database's busy handler); per-number exclusion is the database's lease either way
+    dial_concurrency: int = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +239,8 @@ class Settings:
             raise SettingsError("recording.ingest_processes: 0 (one per core) or more")
         if self.recording.checkpoint_every < 1:
             raise SettingsError("recording.checkpoint_every: must be at least 1")
+        if not 1 <= self.pbx.dial_concurrency <= 64:
+            raise SettingsError("pbx.dial_concurrency: 1 to 64")
         if self.pbx.ring_timeout_s <= 0:
             raise SettingsError("pbx.ring_timeout_s: must be positive")
         if not self.pbx.collectors:
