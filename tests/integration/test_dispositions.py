@@ -360,3 +360,12 @@ async def test_the_case_pages_form_records_refuses_in_the_readers_language_and_n
     assert elsewhere.status == 404, "the call is not case C-1's (and C-1 is not theirs)"
     assert await snapshot(db, skip=(*QUIET, "audit_events")) == before
     assert len(await rows(db, AuditEvent, AuditEvent.action == "disposition.entered")) == 1
+
+
+async def test_only_a_supervisor_is_offered_the_clear_dispute_form(running, db, mine):
+    """`can.clear` in a template is dict.clear, always true: the page asks can["clear"]."""
+    collector = await running.browser(Role.COLLECTOR)
+    await dispose(collector, CALL, code="dispute", notes="not my contract")
+    assert 'id="clear-dispute"' not in await (await collector.get("/cases/C-MINE")).text()
+    supervisor = await running.browser(Role.SUPERVISOR)
+    assert 'id="clear-dispute"' in await (await supervisor.get("/cases/C-MINE")).text()
