@@ -52,7 +52,8 @@ async def mine(db, clock, accounts):
     async with db.session() as s:
         await repo.approve_caller_id(s, "cu", "4008001000")
         case = await repo.add_case(s, Case(id="C-MINE", client="cu", debtor_name="王芳", timezone="Asia/Shanghai",
-                                           amount_due_cents=123_450, created_at=clock(), collector_id=collector.id),
+                                           amount_due_cents=123_450, created_at=clock(), collector_id=collector.id,
+                                           team_id=collector.team_id),
                                    [repo.NewPhone("13800000001"), repo.NewPhone("13900000002", kind="third_party")])
         await s.refresh(case, ["phones"])
         debtor, third = case.phones
@@ -369,3 +370,12 @@ async def test_only_a_supervisor_is_offered_the_clear_dispute_form(running, db, 
     assert 'id="clear-dispute"' not in await (await collector.get("/cases/C-MINE")).text()
     supervisor = await running.browser(Role.SUPERVISOR)
     assert 'id="clear-dispute"' in await (await supervisor.get("/cases/C-MINE")).text()
+
+
+async def test_a_team_lead_and_a_supervisor_record_dispositions_of_the_teams_calls(running, db, mine):
+    lead = await running.browser(Role.TEAM_LEAD)
+    assert (await dispose(lead, CALL, code="negotiation_failed", notes="refuses any plan"))[0] == 201
+    supervisor = await running.browser(Role.SUPERVISOR)
+    assert (await dispose(supervisor, THIRD_CALL, code="third_party_consented"))[0] == 201
+    assert [(d.entered_by, d.code) for d in await rows(db, Disposition)] == [
+        ("teamlead1", "negotiation_failed"), ("supervisor1", "third_party_consented")]
