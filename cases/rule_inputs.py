@@ -5,8 +5,13 @@ transaction, and is an audit event with who and why; the policy (dialer/policy) 
 the result at the next dial.
 
 Who may do which is the role matrix's (people/roles.py): raising a flag or a refusal is
-`case.flag`; clearing dispute or fraud, approving care and lifting a refusal is
-`case.clear`; the do-not-call list is `suppression.manage`; caller IDs `caller_id.manage`.
+`case.flag`; clearing dispute or fraud, approving care and lifting a refusal or a retired
+phone is `case.clear`; the do-not-call list is `suppression.manage`; caller IDs
+`caller_id.manage`.
+
+A disposition (cases/dispositions_store.py) changes the same inputs through the same
+session-level helpers below (`flag_case`, `refuse_phone`, `retire_phone`, `add_appointment`,
+`cancel_appointment`): one way to make each change, with the same audit event.
 """
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cases.dispositions import AGREED_WITHIN_DAYS
 from cases.intake import CLIENT_PATTERN, cell_text, normalise_phone
 from cases.intake_files import UnreadableFile, read_table
 from cases.refusals import Refused, case_in_reach, reason_given
@@ -24,7 +30,7 @@ from dialer.policy.model import CASE_FLAGS
 from storage import repositories as repo
 from storage.clock import Clock
 from storage.db import Database
-from storage.models import ApprovedCallerId, Appointment, Case, Phone
+from storage.models import ApprovedCallerId, Appointment, Attempt, Case, Phone
 from storage.names import case_subject
 from storage.suppressions import Suppression
 
@@ -41,6 +47,54 @@ def _why(why: object) -> str:
     return reason_given(why, RuleInputRefused)
 
 
+# -- the changes themselves, inside the caller's transaction -----------------------------
+
+async def flag_case(s: AsyncSession, case: Case, flag: str, why: str, *, by: str, now: datetime,
+                    **detail: object) -> None:
+    """Raise `flag` on `case` (not already raised: the caller checks), audited."""
+    case.flags = sorted({*(case.flags or []), flag})
+    if flag == "care":
+        case.care_approved_until = None  # a new care situation needs a new approval
+    await repo.audit(s, at=now, actor=by, action="case.flagged", subject=case_subject(case.id), flag=flag,
+                     why=why, **detail)
+
+
+async def refuse_phone(s: AsyncSession, case: Case, phone: Phone, refused: bool, why: str, *, by: str,
+                       now: datetime, **detail: object) -> None:
+    phone.refused = refused
+    await repo.audit(s, at=now, actor=by, action="phone.refused" if refused else "phone.refusal_lifted",
+                     subject=case_subject(case.id), phone_id=phone.id, why=why, **detail)
+
+
+async def retire_phone(s: AsyncSession, case: Case, phone: Phone, retired: bool, why: str, *, by: str,
+                       now: datetime, **detail: object) -> None:
+    """A wrong number: not dialled for this case again (the policy's phone_retired), or back."""
+    phone.retired_at, phone.retired_by = (now, by) if retired else (None, None)
+    await repo.audit(s, at=now, actor=by, action="phone.retired" if retired else "phone.retirement_lifted",
+                     subject=case_subject(case.id), phone_id=phone.id, why=why, **detail)
+
+
+async def add_appointment(s: AsyncSession, case: Case, when: datetime, agreed_by: str, attempt: Attempt, *,
+                          by: str, now: datetime, **detail: object) -> Appointment:
+    """An agreed time bound to the answered call `attempt` (its recording proves it)."""
+    row = Appointment(case_id=case.id, at=when, agreed_by=agreed_by, recorded_attempt_id=attempt.id,
+                      created_at=now)
+    s.add(row)
+    await s.flush()
+    await repo.audit(s, at=now, actor=by, action="case.time_agreed", subject=case_subject(case.id),
+                     appointment_id=row.id, at_time=when.isoformat(), agreed_by=agreed_by, attempt_id=attempt.id,
+                     **detail)
+    return row
+
+
+async def cancel_appointment(s: AsyncSession, row: Appointment, why: str, *, by: str, now: datetime,
+                             **detail: object) -> None:
+    """The agreed time no longer counts for the policy (the row stays)."""
+    row.cancelled_at, row.cancelled_by = now, by
+    await repo.audit(s, at=now, actor=by, action="case.time_cancelled", subject=case_subject(row.case_id),
+                     appointment_id=row.id, why=why, **detail)
+
+
 # -- case flags ----------------------------------------------------------------------
 
 async def raise_flag(db: Database, clock: Clock, case_id: str, flag: object, why: object, *, by: str,
@@ -54,11 +108,7 @@ async def raise_flag(db: Database, clock: Clock, case_id: str, flag: object, why
         case = await case_in_reach(s, case_id, scope)
         if flag in (case.flags or []):
             raise RuleInputRefused(f"the case is already flagged {flag}")
-        case.flags = sorted({*(case.flags or []), str(flag)})
-        if flag == "care":
-            case.care_approved_until = None  # a new care situation needs a new approval
-        await repo.audit(s, at=clock(), actor=by, action="case.flagged", subject=case_subject(case.id),
-                         flag=flag, why=reason)
+        await flag_case(s, case, flag, reason, by=by, now=clock())
         return list(case.flags)
 
 
@@ -112,9 +162,22 @@ async def set_refusal(db: Database, clock: Clock, case_id: str, phone_id: int, r
             raise RuleInputRefused("only a third party's phone can refuse (the debtor's: the do-not-call list)")
         if phone.refused == refused:
             raise RuleInputRefused("already so")
-        phone.refused = refused
-        await repo.audit(s, at=clock(), actor=by, action="phone.refused" if refused else "phone.refusal_lifted",
-                         subject=case_subject(case.id), phone_id=phone_id, why=reason)
+        await refuse_phone(s, case, phone, refused, reason, by=by, now=clock())
+
+
+async def lift_retirement(db: Database, clock: Clock, case_id: str, phone_id: int, why: object, *, by: str,
+                          scope: repo.CaseScope = repo.ALL_CASES) -> None:
+    """A phone retired as a wrong number (by a disposition) is the debtor's after all: a
+    supervisor puts it back in use for the case."""
+    reason = _why(why)
+    async with db.session() as s:
+        case = await case_in_reach(s, case_id, scope)
+        phone = next((p for p in case.phones if p.id == phone_id), None)
+        if phone is None:
+            raise LookupError(f"case {case_id} has no phone {phone_id}")
+        if phone.retired_at is None:
+            raise RuleInputRefused("the phone is not retired")
+        await retire_phone(s, case, phone, False, reason, by=by, now=clock())
 
 
 # -- the do-not-call list --------------------------------------------------------------
@@ -326,8 +389,8 @@ async def agree_time(db: Database, clock: Clock, case_id: str, at: object, agree
     if when.tzinfo is None:
         raise RuleInputRefused("at: give the offset (+08:00): whose 19:30?")
     now = clock()
-    if not now < when <= now + timedelta(days=60):
-        raise RuleInputRefused("at: in the next 60 days")
+    if not now < when <= now + timedelta(days=AGREED_WITHIN_DAYS):
+        raise RuleInputRefused(f"at: in the next {AGREED_WITHIN_DAYS} days")
     if agreed_by not in ("debtor", "third_party"):
         raise RuleInputRefused("agreed_by: debtor or third_party")
     async with db.session() as s:
@@ -336,11 +399,6 @@ async def agree_time(db: Database, clock: Clock, case_id: str, at: object, agree
             else None
         if attempt is None or attempt.case_id != case.id or attempt.answered_at is None:
             raise RuleInputRefused("attempt_id: the answered, recorded call of this case in which it was agreed")
-        row = Appointment(case_id=case.id, at=when, agreed_by=str(agreed_by), recorded_attempt_id=attempt.id,
-                          created_at=now)
-        s.add(row)
-        await s.flush()
-        await repo.audit(s, at=now, actor=by, action="case.time_agreed", subject=case_subject(case.id),
-                         appointment_id=row.id, at_time=when.isoformat(), agreed_by=agreed_by)
+        row = await add_appointment(s, case, when, str(agreed_by), attempt, by=by, now=now)
         return row.id
 

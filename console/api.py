@@ -14,9 +14,13 @@ from typing import Any
 
 from aiohttp import web
 
+from cases import dispositions_store
 from console import batches_api
 from console.assign_api import ENDPOINTS as ASSIGN_ENDPOINTS
 from console.casework_api import ENDPOINTS as CASEWORK_ENDPOINTS
+from console.dispositions_api import ENDPOINTS as DISPOSITION_ENDPOINTS
+from console.dispositions_api import dispositions_json
+from console.dispositions_pages import ENDPOINTS as DISPOSITION_PAGE_ENDPOINTS
 from console.reports_api import ENDPOINTS as REPORT_ENDPOINTS
 from console.rules_api import ENDPOINTS as RULE_ENDPOINTS
 from console.deps import DEPS, ConsoleDeps, principal
@@ -106,7 +110,9 @@ async def get_case(request: web.Request) -> web.Response:
         **case_summary_json(case, who), "id_number": id_number_shown(who, case.id_number),
         "address": case.address, "status_reason": case.status_reason,
         "care_approved_until": _iso(case.care_approved_until),
-        "attempts": [attempt_json(a, who) for a in view.attempts],
+        "attempts": [{**attempt_json(a, who),
+                      "dispositions": dispositions_json(view.dispositions.get(a.id, ()), who, view.numbers)}
+                     for a in view.attempts],
         # recordings are evidence: listed (and every access logged) only through
         # /api/cases/{id}/recordings with who and why (console/recordings_api.py)
         "recordings": {"count": len(view.recordings), "href": f"/api/cases/{case.id}/recordings"},
@@ -172,10 +178,12 @@ async def get_attempt(request: web.Request) -> web.Response:
         except repo.NotFound:
             raise web.HTTPNotFound(text="no such attempt") from None
         recording = await repo.recording_for_attempt(s, attempt_id)
+        dispositions = await dispositions_store.for_attempt(s, attempt_id)
         await repo.audit(s, at=request.app[DEPS].clock(), actor=who.username, action="attempt.viewed",
                          subject=case_subject(attempt.case_id), attempt_id=attempt_id)
         body = attempt_json(attempt, who)
         body["recording"] = recording_ref(recording) if recording else None
+        body["dispositions"] = dispositions_json(dispositions, who, [attempt.number])
         return web.json_response(body)
 
 
@@ -210,7 +218,7 @@ ENDPOINTS = [
                        description="the last case number of the previous page"),
                  Param("limit", "query", {"type": "string", "pattern": "^[0-9]{1,3}$"}))),
     Endpoint("GET", "/api/cases/{case_id}", get_case, P.CASE_VIEW,
-             "A case: phones, attempts, the policy's decisions", tags=("cases",),
+             "A case: phones, attempts (each with its dispositions), the policy's decisions", tags=("cases",),
              params=(CASE_ID_PARAM,), responses={200: "the case", 404: "no such case"}),
     Endpoint("POST", "/api/cases/{case_id}/dial", dial_case, P.CASE_DIAL, "Place a call for a case",
              params=(CASE_ID_PARAM,
@@ -240,5 +248,5 @@ def make_app(deps: ConsoleDeps) -> web.Application:
     batches_api.setup(app)
     register(app, [*ENDPOINTS, *SESSION_ENDPOINTS, *RECORDING_ENDPOINTS, *CASEWORK_ENDPOINTS,
                    *batches_api.ENDPOINTS, *RULE_ENDPOINTS, *ASSIGN_ENDPOINTS, *PAGE_ENDPOINTS,
-                   *REPORT_ENDPOINTS])
+                   *REPORT_ENDPOINTS, *DISPOSITION_ENDPOINTS, *DISPOSITION_PAGE_ENDPOINTS])
     return app

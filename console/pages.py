@@ -20,6 +20,8 @@ from cases.assign_store import assign, workload
 from cases.assignment import Rule
 from cases.batches import BatchImporter, batch_summaries, import_errors
 from cases.casework import STATUSES, add_phone, set_status
+from cases.dispositions import CODES, NOTES_MAX
+from cases.dispositions_store import callee_zone, corrections
 from cases.intake import Relation
 from cases.refusals import Refused
 from console import i18n
@@ -47,7 +49,7 @@ NAV: list[tuple[str, str, Permission]] = [
     ("/cases", "nav.cases", P.CASE_VIEW), ("/batches", "nav.batches", P.BATCH_VIEW),
     ("/assignment", "nav.assignment", P.ASSIGN), ("/rules/do-not-call", "nav.rules", P.SUPPRESSION_MANAGE),
     ("/rules/caller-ids", "nav.rules", P.CALLER_ID_MANAGE), ("/users", "nav.users", P.USER_MANAGE),
-    ("/reports", "nav.reports", P.REPORT_VIEW),
+    ("/reports", "nav.reports", P.REPORT_VIEW), ("/follow-ups", "nav.follow_ups", P.CASE_VIEW),
 ]
 
 
@@ -85,7 +87,7 @@ def _safe_next(value: str | None) -> str:
     return value if not parts.scheme and not parts.netloc else "/"
 
 
-async def _form(request: web.Request) -> dict[str, str]:
+async def read_form(request: web.Request) -> dict[str, str]:
     if request.content_type not in ("application/x-www-form-urlencoded", "multipart/form-data"):
         return {}
     form = await request.post()
@@ -99,7 +101,7 @@ async def login_page(request: web.Request) -> web.Response:
 
 
 async def login_submit(request: web.Request) -> web.Response:
-    form = await _form(request)
+    form = await read_form(request)
     next_path = _safe_next(form.get("next"))
     t = i18n.translator(locale_of(request))
     try:
@@ -157,8 +159,8 @@ async def cases_page(request: web.Request) -> web.Response:
                   next_after=shown[-1].id if len(cases) > PAGE_SIZE else None)
 
 
-async def _case_page(request: web.Request, case_id: str, *, status: int = 200, message: str | None = None,
-                     error: bool = False) -> web.Response:
+async def show_case(request: web.Request, case_id: str, *, status: int = 200, message: str | None = None,
+                     error: bool = False, open_attempt: str | None = None) -> web.Response:
     who, deps = principal(request), request.app[DEPS]
     try:
         view = await view_case(deps.db, deps.clock, who, case_id, page=True)
@@ -166,17 +168,22 @@ async def _case_page(request: web.Request, case_id: str, *, status: int = 200, m
         raise web.HTTPNotFound(text=f"no case {case_id}") from None
     can = {name: may(who.role, perm) for name, perm in (
         ("dial", P.CASE_DIAL), ("edit", P.CASE_EDIT), ("flag", P.CASE_FLAG), ("clear", P.CASE_CLEAR),
-        ("close", P.CASE_CLOSE), ("assign", P.ASSIGN), ("recordings", P.RECORDING_ACCESS))}
+        ("close", P.CASE_CLOSE), ("assign", P.ASSIGN), ("recordings", P.RECORDING_ACCESS),
+        ("dispose", P.CASE_DISPOSE))}
     case = view.case
+    corrected = corrections([d for rows in view.dispositions.values() for d in rows])
     return render(request, "case.html", status=status, message=message, error=error, case=case,
                   attempts=view.attempts, recordings=len(view.recordings), decisions=list(view.decisions)[-20:],
                   can=can, reason_of=lambda d: masked_text(who, d.reason, view.numbers),
                   id_number=id_number_shown(who, case.id_number), relations=[r.value for r in Relation],
-                  flags=sorted(CASE_FLAGS), statuses=STATUSES)
+                  flags=sorted(CASE_FLAGS), statuses=STATUSES,
+                  dispositions=view.dispositions, corrected=corrected, codes=CODES, notes_max=NOTES_MAX,
+                  note_of=lambda d: masked_text(who, d.notes, view.numbers), open_attempt=open_attempt,
+                  zone_of={p.id: callee_zone(case, p) for p in case.phones})
 
 
 async def case_page(request: web.Request) -> web.Response:
-    return await _case_page(request, case_id_of(request))
+    return await show_case(request, case_id_of(request))
 
 
 Action = Callable[[web.Request, str, Principal, dict[str, str]], Awaitable[str]]
@@ -187,16 +194,16 @@ def case_action(action: Action) -> Callable[[web.Request], Awaitable[web.Respons
     async def handler(request: web.Request) -> web.Response:
         case_id, who = case_id_of(request), principal(request)
         t = i18n.translator(locale_of(request, who))
-        form = await _form(request)
+        form = await read_form(request)
         try:
             done = await action(request, case_id, who, form)
         except LookupError:
             raise web.HTTPNotFound(text=f"no case {case_id}") from None
         except Refused as exc:
-            return await _case_page(request, case_id, status=400, message=t("error", message=str(exc)), error=True)
+            return await show_case(request, case_id, status=400, message=t("error", message=str(exc)), error=True)
         except _Refused as exc:
-            return await _case_page(request, case_id, status=exc.status, message=str(exc), error=True)
-        return await _case_page(request, case_id, message=done or t("done"))
+            return await show_case(request, case_id, status=exc.status, message=str(exc), error=True)
+        return await show_case(request, case_id, message=done or t("done"))
 
     handler.__name__ = action.__name__
     return handler
@@ -342,7 +349,7 @@ async def assignment_page(request: web.Request, *, status: int = 200, message: s
 async def assignment_submit(request: web.Request) -> web.Response:
     who, deps = principal(request), request.app[DEPS]
     t = i18n.translator(locale_of(request, who))
-    form = await _form(request)
+    form = await read_form(request)
     batch = form.get("batch_id", "")
     if id_number_of(batch) is None:
         return await assignment_page(request, status=400, message=t("error", message="batch"), error=True)
@@ -367,7 +374,7 @@ def _rules_action(work: Callable[[web.Request, Principal, dict[str, str]], Await
         who = principal(request)
         t = i18n.translator(locale_of(request, who))
         try:
-            await work(request, who, await _form(request))
+            await work(request, who, await read_form(request))
         except Refused as exc:
             return await page(request, status=400, message=t("error", message=str(exc)), error=True)
         except LookupError as exc:

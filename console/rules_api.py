@@ -5,6 +5,7 @@
     POST /api/cases/{case_id}/care-approval             {"days", "why"}         approve care (case.clear)
     POST /api/cases/{case_id}/phones/{phone_id}/refusal {"why"}                 a third party refused (case.flag)
     POST /api/cases/{case_id}/phones/{phone_id}/refusal/lift {"why"}            (case.clear)
+    POST /api/cases/{case_id}/phones/{phone_id}/retirement/lift {"why"}  a wrong number after all (case.clear)
     POST /api/cases/{case_id}/phones/{phone_id}/do-not-call {"why"}            the number on the list for the client
     POST /api/cases/{case_id}/appointments  {"at", "agreed_by", "attempt_id"}     an agreed time (case.edit)
     GET|POST /api/suppressions, POST /api/suppressions/{id}/remove, POST /api/suppressions/import
@@ -98,6 +99,13 @@ def _refusal(refused: bool) -> Any:
                                              body["why"], by=who.username, scope=case_scope(who)))
     handler.__name__ = "refuse_phone" if refused else "lift_refusal"
     return handler
+
+
+async def lift_retirement(request: web.Request) -> web.Response:
+    who, deps, case_id = principal(request), request.app[DEPS], case_id_of(request)
+    body = await json_object(request, WHY_BODY)
+    return await _done(rules.lift_retirement(deps.db, deps.clock, case_id, _int(request, "phone_id"), body["why"],
+                                             by=who.username, scope=case_scope(who)))
 
 
 async def phone_do_not_call(request: web.Request) -> web.Response:
@@ -199,6 +207,9 @@ ENDPOINTS = [
     Endpoint("POST", "/api/cases/{case_id}/phones/{phone_id}/refusal/lift", _refusal(False), P.CASE_CLEAR,
              "Lift a third party's refusal", params=(CASE_ID_PARAM, PHONE_ID), body=WHY_BODY, tags=TAGS,
              responses=R),
+    Endpoint("POST", "/api/cases/{case_id}/phones/{phone_id}/retirement/lift", lift_retirement, P.CASE_CLEAR,
+             "Put a phone retired as a wrong number back in use", params=(CASE_ID_PARAM, PHONE_ID), body=WHY_BODY,
+             tags=TAGS, responses=R),
     Endpoint("POST", "/api/cases/{case_id}/phones/{phone_id}/do-not-call", phone_do_not_call, P.CASE_FLAG,
              "Put a case's phone on the do-not-call list (for the case's client)",
              params=(CASE_ID_PARAM, PHONE_ID), body=WHY_BODY, tags=TAGS, responses={**R, 201: "listed"}),

@@ -2,17 +2,19 @@
 and what their role may read in full (debtor ID and phone numbers, else masked)."""
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
+from cases import dispositions_store
 from people.accounts import Principal
 from people.roles import Reach, reach, sees_unmasked
 from storage import repositories as repo
 from storage.clock import Clock
 from storage.db import Database
+from storage.dispositions import Disposition
 from storage.models import Attempt, Case, PolicyDecision, Recording
 from storage.names import case_subject
 from storage.repositories import ALL_CASES, CaseScope
@@ -89,12 +91,14 @@ def masked_text(who: Principal, text: str | None, numbers: Iterable[str]) -> str
 @dataclass(frozen=True, slots=True)
 class CaseView:
     """What a reader sees of one case: the case (with phones), its calls, recordings and
-    the policy's decisions; `numbers` are every number the texts may name (for masking)."""
+    the policy's decisions, each call's dispositions; `numbers` are every number the texts
+    may name (for masking)."""
 
     case: Case
     attempts: Sequence[Attempt]
     recordings: Sequence[Recording]
     decisions: Sequence[PolicyDecision]
+    dispositions: Mapping[str, Sequence[Disposition]] = field(default_factory=dict)  # by attempt id
 
     @property
     def numbers(self) -> list[str]:
@@ -109,7 +113,7 @@ async def view_case(db: Database, clock: Clock, who: Principal, case_id: str, **
         except repo.NotFound:
             raise LookupError(case_id) from None
         view = CaseView(case, await repo.attempts_for_case(s, case_id), await repo.recordings_for_case(s, case_id),
-                        await repo.decisions_for_case(s, case_id))
+                        await repo.decisions_for_case(s, case_id), await dispositions_store.for_case(s, case_id))
         await repo.audit(s, at=clock(), actor=who.username, action="case.viewed", subject=case_subject(case_id),
                          **audit)
     return view

@@ -82,7 +82,8 @@ def _snapshot(attempt: Attempt, case: Case, phone: Phone | None) -> tuple[CaseFa
                                  care_approved_until=datetime.fromisoformat(until) if until else None)
     if p:
         current_phone = PhoneFacts(number=attempt.number, kind=p.get("kind", "debtor"),
-                                   do_not_call=bool(p.get("do_not_call")), refused=bool(p.get("refused")))
+                                   do_not_call=bool(p.get("do_not_call")), refused=bool(p.get("refused")),
+                                   retired=bool(p.get("retired")))
     return current_case, current_phone
 
 
@@ -103,10 +104,12 @@ async def compliance_report(db: Database, start: datetime, end: datetime,
         for row in (await s.scalars(select(ApprovedCallerId))).all():
             pools.setdefault(row.client, set()).add(row.number)
         decisions = await _decisions_in_write_order(s, start, end)
-    by_case: dict[str, list[Appointment]] = {}
+    # an agreed time counts for the calls placed before it was cancelled (a corrected disposition)
+    by_case: dict[str, list[tuple[Appointment, datetime | None]]] = {}
     for a in appointments:
         by_case.setdefault(a.case_id, []).append(
-            Appointment(at=a.at, agreed_by=a.agreed_by, recorded_attempt_id=a.recorded_attempt_id or ""))
+            (Appointment(at=a.at, agreed_by=a.agreed_by, recorded_attempt_id=a.recorded_attempt_id or ""),
+             a.cancelled_at))
     by_rules: dict[tuple[str, str], list[AuditedAttempt]] = {}
     in_period: set[str] = set()
     for attempt, case, phone in rows:
@@ -116,7 +119,9 @@ async def compliance_report(db: Database, start: datetime, end: datetime,
         campaign = (attempt.decision or {}).get("campaign", case.campaign) or ""  # as dialled
         by_rules.setdefault((case.client, campaign), []).append(AuditedAttempt(
             attempt_id=attempt.id, record=attempt_record(attempt), case=case_f, phone=phone_f,
-            caller_id=attempt.caller_id or "", appointments=tuple(by_case.get(case.id, ()))))
+            caller_id=attempt.caller_id or "",
+            appointments=tuple(ap for ap, cancelled in by_case.get(case.id, ())
+                               if cancelled is None or cancelled > attempt.created_at)))
         if attempt.created_at >= start:
             in_period.add(attempt.id)
     checked: dict[str, int] = {}

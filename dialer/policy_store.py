@@ -2,7 +2,7 @@
 
 `decide()` (dialer/policy) is pure; this module is its thin adapter. It reads what the
 policy needs as of `now` (the case, the phone, the last eight days of attempts, the
-case's appointments, the client's approved caller IDs, the time of the last decision
+case's appointments not cancelled, the client's approved caller IDs, the time of the last decision
 for the clock check), and stores every verdict as a PolicyDecision row, allowed or not.
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ def case_facts(case: Case) -> CaseFacts:
 
 def phone_facts(phone: Phone) -> PhoneFacts:
     return PhoneFacts(number=phone.number, kind=phone.kind, do_not_call=phone.do_not_call,
-                      refused=phone.refused)
+                      refused=phone.refused, retired=phone.retired_at is not None)
 
 
 def attempt_record(attempt: Attempt) -> AttemptRecord:
@@ -52,7 +52,8 @@ async def policy_inputs(session: AsyncSession, case: Case, number: str, now: dat
                               Attempt.created_at >= since)
         .order_by(Attempt.created_at))).all()
     appointments = (await session.scalars(
-        select(AppointmentRow).where(AppointmentRow.case_id == case.id))).all()
+        select(AppointmentRow).where(AppointmentRow.case_id == case.id,
+                                     AppointmentRow.cancelled_at.is_(None)))).all()
     pool = (await session.scalars(
         select(ApprovedCallerId.number).where(ApprovedCallerId.client == case.client,
                                               ApprovedCallerId.active.is_(True))
@@ -73,7 +74,8 @@ def facts_json(case: CaseFacts, phone: PhoneFacts) -> dict[str, Any]:
         "case": {"status": case.status, "flags": sorted(case.flags), "region": case.region,
                  "timezone": case.timezone, "care_approved_until":
                  case.care_approved_until.isoformat() if case.care_approved_until else None},
-        "phone": {"kind": phone.kind, "do_not_call": phone.do_not_call, "refused": phone.refused},
+        "phone": {"kind": phone.kind, "do_not_call": phone.do_not_call, "refused": phone.refused,
+                  "retired": phone.retired},
     }
 
 

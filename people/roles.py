@@ -31,7 +31,8 @@ class Permission(StrEnum):
     CASE_EDIT = "case.edit"  # add a phone found by tracing
     CASE_CLOSE = "case.close"  # return or close a case, with a reason
     CASE_FLAG = "case.flag"  # raise dispute / fraud / care, mark a third party's refusal
-    CASE_CLEAR = "case.clear"  # clear dispute or fraud, approve care
+    CASE_CLEAR = "case.clear"  # clear dispute or fraud, approve care, lift a refusal or a retired phone
+    CASE_DISPOSE = "case.dispose"  # record what came of a call (its disposition), and correct it
     BATCH_IMPORT = "batch.import"  # import a client's batch, read its error report
     BATCH_VIEW = "batch.view"  # batches, their progress and summaries
     ASSIGN = "assign"  # assign cases to teams and collectors, the workload view
@@ -67,6 +68,7 @@ MATRIX: dict[Permission, frozenset[Role]] = {
     P.CASE_CLOSE: frozenset({R.TEAM_LEAD, R.SUPERVISOR}),
     P.CASE_FLAG: frozenset({R.COLLECTOR, R.TEAM_LEAD, R.SUPERVISOR, R.COMPLIANCE}),
     P.CASE_CLEAR: frozenset({R.SUPERVISOR}),
+    P.CASE_DISPOSE: frozenset({R.COLLECTOR, R.TEAM_LEAD, R.SUPERVISOR}),
     P.BATCH_IMPORT: frozenset({R.SUPERVISOR}),
     P.BATCH_VIEW: frozenset({R.TEAM_LEAD, R.SUPERVISOR, R.ADMIN, R.CLIENT}),
     P.ASSIGN: frozenset({R.TEAM_LEAD, R.SUPERVISOR}),
@@ -86,7 +88,7 @@ _REACH: dict[Role, Reach] = {
 
 # what each role is for (docs/roles.md, the users page)
 DESCRIPTIONS: dict[Role, str] = {
-    R.COLLECTOR: "works their own cases: calls, notes, flags, phones found by tracing",
+    R.COLLECTOR: "works their own cases: calls and their dispositions, flags, phones found by tracing",
     R.TEAM_LEAD: "their team's cases and collectors: assignment, returns and closes, batch progress",
     R.SUPERVISOR: "the whole floor: every case, imports, assignment, clearing flags, recordings",
     R.QC: "quality control: reads cases (masked) and listens to recordings",

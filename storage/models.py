@@ -14,6 +14,7 @@ from sqlalchemy import JSON, BigInteger, Boolean, Date, Float, ForeignKey, Index
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 import storage.dial_leases  # noqa: F401  (per-number dial exclusion: one metadata, one migration history)
+import storage.dispositions  # noqa: F401  (what came of each call: one metadata, one migration history)
 import storage.intake  # noqa: F401  (batches: the foreign keys below resolve)
 import storage.people  # noqa: F401  (users and teams: the foreign keys below resolve)
 import storage.suppressions  # noqa: F401  (the do-not-call list: one metadata, one migration history)
@@ -81,6 +82,9 @@ class Phone(Base):
     relation: Mapped[str | None] = mapped_column(String(16), default=None)
     added_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     added_by: Mapped[str | None] = mapped_column(String(64), default=None)  # None: from the batch
+    # a wrong number (a disposition) or by hand: never dialled for this case again until lifted
+    retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    retired_by: Mapped[str | None] = mapped_column(String(64), default=None)
 
     case: Mapped[Case] = relationship(back_populates="phones")
 
@@ -122,7 +126,8 @@ class Attempt(Base):
 
 
 class Appointment(Base):
-    """A time the debtor or a third party agreed to be called (may be outside the window)."""
+    """A time the debtor or a third party agreed to be called (may be outside the window).
+    A cancelled one (its disposition corrected) no longer counts; the row stays."""
 
     __tablename__ = "appointments"
 
@@ -132,6 +137,8 @@ class Appointment(Base):
     agreed_by: Mapped[str] = mapped_column(String(64))
     recorded_attempt_id: Mapped[str | None] = mapped_column(ForeignKey("attempts.id"), default=None)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    cancelled_by: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class ApprovedCallerId(Base):

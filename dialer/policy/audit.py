@@ -20,7 +20,8 @@ from .model import CASE_FLAGS, Appointment, AttemptRecord, CaseFacts, PhoneFacts
 from .zones import candidate_zones
 
 RULES: tuple[str, ...] = (
-    "case_status", "case_flags", "dispute", "fraud", "care", "do_not_call", "third_party_refused",
+    "case_status", "case_flags", "dispute", "fraud", "care", "do_not_call", "phone_retired",
+    "third_party_refused",
     "caller_id", "zone", "window",
     "min_gap", "attempts_per_number_per_day", "unanswered_per_number_per_day",
     "attempts_per_case_per_day", "connected_per_case_per_day", "calls_per_case_7d",
@@ -104,6 +105,7 @@ def _suppressions(a: AuditedAttempt, s: PolicySettings) -> list[tuple[str, str |
         ("fraud", "case was flagged for fraud" if "fraud" in case.flags else None),
         ("care", "care flag without approval" if "care" in case.flags and not care_ok else None),
         ("do_not_call", "number was do-not-call" if phone.do_not_call else None),
+        ("phone_retired", "number was retired (a wrong number)" if phone.retired else None),
         ("third_party_refused",
          "third party had refused" if phone.kind == "third_party" and phone.refused else None),
         ("caller_id", None if a.caller_id in s.caller_id_pool

@@ -6,7 +6,7 @@ Order of checks (the first that blocks wins):
 2. case status other than ``open``;
 3. case flags: an unknown flag (fail closed), dispute (until a supervisor clears it),
    fraud, care (unless ``care_approved_until >= now``);
-4. phone: do-not-call; a third party who refused;
+4. phone: do-not-call; retired (a wrong number); a third party who refused;
 5. caller ID: the approved pool is empty;
 6. zone: no candidate zone can be derived;
 7. window (hours, weekday, holiday, last-dial margin) in every candidate zone;
@@ -46,6 +46,7 @@ RULE_FRAUD = "fraud"
 RULE_CARE = "care"
 RULE_DNC = "do_not_call"
 RULE_REFUSED = "third_party_refused"
+RULE_RETIRED = "phone_retired"
 RULE_CALLER_ID = "caller_id"
 RULE_ZONE = "zone"
 RULE_WINDOW = "window"
@@ -86,6 +87,8 @@ def suppression(case: CaseFacts, phone: PhoneFacts, now: datetime) -> Blocked | 
             return Blocked("care flag: no current supervisor approval", RULE_CARE, None)
     if phone.do_not_call:
         return Blocked(f"{phone.number} is on the do-not-call list", RULE_DNC, None)
+    if phone.retired:
+        return Blocked(f"{phone.number} is retired for this case (a wrong number)", RULE_RETIRED, None)
     if phone.kind == "third_party" and phone.refused:
         return Blocked(f"third party at {phone.number} refused", RULE_REFUSED, None)
     if phone.kind not in ("debtor", "third_party"):

@@ -37,12 +37,14 @@ class CaseFacts:
 
 @dataclass(frozen=True, slots=True)
 class PhoneFacts:
-    """One number of a case: whose it is and whether it may be called."""
+    """One number of a case: whose it is and whether it may be called (``retired``: a
+    wrong number, not dialled for this case again until a supervisor lifts it)."""
 
     number: str
     kind: str = "debtor"
     do_not_call: bool = False
     refused: bool = False
+    retired: bool = False
 
 
 @dataclass(frozen=True, slots=True)

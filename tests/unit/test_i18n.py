@@ -27,16 +27,28 @@ def test_every_key_a_template_uses_is_in_the_catalog():
         prefixed |= set(re.findall(r"""\bt\(\s*["']([\w.]+\.)["']\s*~""", template.read_text(encoding="utf-8")))
     from cases.assignment import Rule
     from cases.casework import STATUSES
+    from cases.dispositions import CODES
     from cases.intake import Relation
     from dialer.policy.model import CASE_FLAGS
 
     values = {"status.": STATUSES, "flag.": CASE_FLAGS, "relation.": [r.value for r in Relation],
               "rule.": [r.value for r in Rule], "reports.by.": ["batch", "arrears_band", "overdue_band"],
-              "batches.state.": ["checking", "importing", "done", "refused", "failed"]}
+              "batches.state.": ["checking", "importing", "done", "refused", "failed"], "dispo.code.": CODES}
     assert prefixed == set(values)
     for prefix, names in values.items():
         for name in names:
             assert prefix + name in i18n.MESSAGES, prefix + name
+
+
+def test_every_problem_of_a_disposition_and_every_change_it_makes_is_worded():
+    from cases.dispositions import PROBLEMS, AddAppointment, CancelAppointment, RaiseFlag, RefuseThirdParty, \
+        RetirePhone, change_json
+
+    assert {k for k in i18n.MESSAGES if k.startswith("dispo.problem.")} == {f"dispo.problem.{k}" for k in PROBLEMS}
+    samples = (RaiseFlag("dispute"), RefuseThirdParty(1), RetirePhone(1),
+               AddAppointment(datetime(2026, 3, 1, tzinfo=timezone.utc), "debtor"), CancelAppointment(1))
+    assert {f"dispo.change.{change_json(c)['change']}" for c in samples} | {"dispo.change.none"} \
+        == {k for k in i18n.MESSAGES if k.startswith("dispo.change.")}
 
 
 def test_money_and_dates_in_the_readers_form():

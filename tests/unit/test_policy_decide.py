@@ -86,6 +86,14 @@ def test_do_not_call_and_refused_third_party():
     assert isinstance(decide(CASE, replace(PHONE, refused=True), NOON_SH, [], SETTINGS), Allowed)
 
 
+def test_a_retired_phone_is_blocked_whoever_it_belongs_to_and_whatever_was_agreed():
+    appointment = [Appointment(NOON_SH, "debtor", "a1")]
+    for phone in (replace(PHONE, retired=True), PhoneFacts("13900000000", "third_party", retired=True)):
+        blocked = decide(CASE, phone, NOON_SH, [], SETTINGS, appointments=appointment)
+        assert blocked == Blocked(f"{phone.number} is retired for this case (a wrong number)", "phone_retired", None)
+    assert isinstance(decide(CASE, PHONE, NOON_SH, [], SETTINGS), Allowed)
+
+
 def test_unknown_zone():
     case = replace(CASE, region=None)
     blocked = decide(case, PhoneFacts("+44 20 7946 0000"), NOON_SH, [], SETTINGS)

@@ -86,7 +86,7 @@ def test_a_never_allowed_outside_the_window_without_an_appointment(now, where, s
 
 @st.composite
 def suppressed(draw):
-    kind = draw(st.sampled_from(["status", "dispute", "fraud", "care", "dnc", "refused"]))
+    kind = draw(st.sampled_from(["status", "dispute", "fraud", "care", "dnc", "retired", "refused"]))
     now = draw(instants)
     flags = set(draw(st.sets(st.sampled_from(["dispute", "fraud", "care"]))))
     care_until = draw(st.one_of(st.none(), instants))
@@ -100,6 +100,8 @@ def suppressed(draw):
         care_until = draw(st.one_of(st.none(), st.just(now - timedelta(seconds=1))))
     elif kind == "dnc":
         phone = replace(phone, do_not_call=True)
+    elif kind == "retired":
+        phone = replace(phone, kind=draw(st.sampled_from(["debtor", "third_party"])), retired=True)
     else:
         phone = PhoneFacts("13900000000", "third_party", refused=True)
     case = CaseFacts("C1", "bank", "Guangdong", None, status, frozenset(flags), care_until)
@@ -211,8 +213,11 @@ def test_d_audit_honours_appointments_and_stored_facts():
     disputed = AuditedAttempt("disp", AttemptRecord(late + timedelta(days=1), "C1", phone.number),
                               replace(case, flags=frozenset({"dispute"})), phone, POOL[0],
                               (Appointment(late + timedelta(days=1), "debtor", "rec-2"),))
-    report = audit([ok, disputed], s)
-    assert [(b.attempt_id, b.rule) for b in report.breaches] == [("disp", "dispute")]
+    retired = AuditedAttempt("gone", AttemptRecord(late + timedelta(days=2), "C1", phone.number), case,
+                             replace(phone, retired=True), POOL[0],
+                             (Appointment(late + timedelta(days=2), "debtor", "rec-3"),))
+    report = audit([ok, disputed, retired], s)
+    assert [(b.attempt_id, b.rule) for b in report.breaches] == [("disp", "dispute"), ("gone", "phone_retired")]
 
 
 @FAST
