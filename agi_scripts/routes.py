@@ -38,7 +38,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -79,7 +79,7 @@ async def _no_hang_up(attempt_id: str, channel: str, reason: str) -> None:
 class Seats(Protocol):
     """The floor's waiting collectors (dialer/seats.py: SeatKeeper)."""
 
-    async def take(self, attempt_id: str, wait_s: float) -> "SeatLike | None": ...
+    async def take(self, attempt_id: str, wait_s: float, prefer: str | None = None) -> "SeatLike | None": ...
 
     def release(self, seat_id: str) -> None: ...
 
@@ -87,6 +87,7 @@ class Seats(Protocol):
 class SeatLike(Protocol):
     seat_id: str
     channel: str
+    collector: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,36 +221,40 @@ class CallRoutes:
                     await self._reject(session, attempt_id, "attempt already bound")
                     return
                 self._bridged.add(attempt_id)
-                await self._to_seat(session, attempt_id, started)
+                seat = await self._to_seat(session, attempt_id, started)
+                report = replace(report, collector=seat.collector if seat else None)
                 await session.set_variable("DUNLINE_BOUND", "1")
                 self._background(self._store_binding(attempt_id, session.channel, report), self._audits)
                 self._watch(attempt_id, session.channel, path)
                 return
-            # AMI cannot vouch (the link is down): the database must, before the bridge
-            bound = await self.writer.report(attempt_id, report)
+            # AMI cannot vouch (the link is down): the database must, before the bridge (a seat
+            # taken first, so that the binding names the collector the debtor is given)
+            seat = await self._to_seat(session, attempt_id, started)
+            bound = await self.writer.report(attempt_id, replace(report, collector=seat.collector if seat else None))
             # None: the database cannot take it now (kept in the journal): the call is recorded, go on
-            if bound is not None and (bound.refused or bound.state is not State.BOUND):
-                # refused, or the debtor hung up meanwhile (the recording is kept and archived)
-                if bound.refused:
+            if bound is not None and (bound.refused or bound.state is not State.BOUND or not bound.changed):
+                if seat is not None and self.seats is not None:
+                    self.seats.release(seat.seat_id)  # no bridge will come
+                if bound.refused:  # refused, or the debtor hung up meanwhile (the recording is kept)
                     await self._reject(session, attempt_id, bound.reason)
+                elif bound.state is State.BOUND:  # a second bind of one call: a replay
+                    await self._reject(session, attempt_id, "attempt already bound")
                 return
-            if bound is not None and not bound.changed:  # a second bind of one call: a replay
-                await self._reject(session, attempt_id, "attempt already bound")
-                return
-            await self._to_seat(session, attempt_id, started)
             await session.set_variable("DUNLINE_BOUND", "1")
             self._watch(attempt_id, session.channel, path)
         except AgiHangup:
             log.info("debtor hung up during bind of %s", attempt_id)
 
-    async def _to_seat(self, session: AgiSession, attempt_id: str, started: float) -> None:
+    async def _to_seat(self, session: AgiSession, attempt_id: str, started: float) -> SeatLike | None:
         """On the floor: a ready collector's waiting channel for the dialplan's Bridge()
         (DUNLINE_SEAT), or, when none is ready within `seat_wait_s` of the answer, the abandon
-        message (DUNLINE_ABANDON=1; audited `call.abandoned`). The canary takes no seat."""
+        message (DUNLINE_ABANDON=1; audited `call.abandoned`). The canary takes no seat.
+        Returns the seat the debtor is given, if any."""
         if self.seats is None or session.query.get("canary") == "1":
-            return
+            return None
         wait_s = max(0.0, self.seat_wait_s - (asyncio.get_running_loop().time() - started))
-        seat = await self.seats.take(attempt_id, wait_s)
+        # a collector's own dial (preview, manual) names them: their seat first
+        seat = await self.seats.take(attempt_id, wait_s, session.query.get("collector") or None)
         if seat is None:
             log.warning("no collector ready within %.1f s for %s: abandoned with the message",
                         self.seat_wait_s, attempt_id)
@@ -257,12 +262,13 @@ class CallRoutes:
                                                reason=f"no collector ready within {self.seat_wait_s:g} s"),
                              self._audits)
             await session.set_variable("DUNLINE_ABANDON", "1")
-            return
+            return None
         try:
             await session.set_variable("DUNLINE_SEAT", seat.channel)
         except AgiError:
             self.seats.release(seat.seat_id)
             raise
+        return seat
 
     async def _store_binding(self, attempt_id: str, channel: str, report: Report) -> None:
         """After the bridge: the one write of the binding (answered, recording named, its ingest

@@ -41,10 +41,11 @@ def callee_zone(case: Case, phone: Phone) -> str | None:
     return next(iter(zones)) if len(zones) == 1 else None
 
 
-async def call_in_reach(s: AsyncSession, attempt_id: object, scope: repo.CaseScope, by: str
-                        ) -> tuple[Attempt, Case]:
+async def call_in_reach(s: AsyncSession, attempt_id: object, scope: repo.CaseScope, by: str,
+                        phone: str | None = None) -> tuple[Attempt, Case]:
     """The call and its case, if the case is within `scope` or `by` made the call (the
-    collector the dialer connected); LookupError otherwise (not theirs = not there)."""
+    collector the dialer connected: the attempt names their phone, `phone`, or their name);
+    LookupError otherwise (not theirs = not there)."""
     attempt = await repo.get_attempt(s, attempt_id) if isinstance(attempt_id, str) and len(attempt_id) <= 64 \
         else None
     if attempt is None or attempt.case_id == CANARY_CASE:  # the watchdog's test calls have no debtor
@@ -52,7 +53,7 @@ async def call_in_reach(s: AsyncSession, attempt_id: object, scope: repo.CaseSco
     try:
         case = await repo.get_case(s, attempt.case_id, scope)
     except repo.NotFound:
-        if not attempt.collector or attempt.collector != by:
+        if not attempt.collector or attempt.collector not in (by, phone):
             raise LookupError(f"no call {attempt_id}") from None
         case = await repo.get_case(s, attempt.case_id)
     return attempt, case
@@ -76,19 +77,20 @@ class Recorded:
 
 
 async def record(db: Database, clock: Clock, attempt_id: object, raw: Mapping[str, object], *, by: str,
-                 scope: repo.CaseScope = repo.ALL_CASES, case_id: str | None = None) -> Recorded:
+                 scope: repo.CaseScope = repo.ALL_CASES, case_id: str | None = None,
+                 phone: str | None = None) -> Recorded:
     """Store one disposition of a call and apply its effects (see the module docstring);
     `case_id`, when given, is the case the call must be of (a page's address)."""
     try:
         async with db.session() as s:
-            return await _record(s, clock, attempt_id, raw, by=by, scope=scope, case_id=case_id)
+            return await _record(s, clock, attempt_id, raw, by=by, scope=scope, case_id=case_id, phone=phone)
     except IntegrityError:  # another correction of the same disposition won the race
         raise DispositionRefused("corrects") from None
 
 
 async def _record(s: AsyncSession, clock: Clock, attempt_id: object, raw: Mapping[str, object], *, by: str,
-                  scope: repo.CaseScope, case_id: str | None) -> Recorded:
-    attempt, case = await call_in_reach(s, attempt_id, scope, by)
+                  scope: repo.CaseScope, case_id: str | None, phone: str | None = None) -> Recorded:
+    attempt, case = await call_in_reach(s, attempt_id, scope, by, phone)
     if case_id is not None and case.id != case_id:
         raise LookupError(f"case {case_id} has no call {attempt.id}")
     phone = _phone_of(case, attempt)

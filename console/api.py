@@ -21,6 +21,9 @@ from console.casework_api import ENDPOINTS as CASEWORK_ENDPOINTS
 from console.dispositions_api import ENDPOINTS as DISPOSITION_ENDPOINTS
 from console.dispositions_api import dispositions_json
 from console.dispositions_pages import ENDPOINTS as DISPOSITION_PAGE_ENDPOINTS
+from console.floor_api import ENDPOINTS as FLOOR_ENDPOINTS
+from console.floor_api import SSE_CLIENTS, close_streams
+from console.floor_pages import ENDPOINTS as FLOOR_PAGE_ENDPOINTS
 from console.reports_api import ENDPOINTS as REPORT_ENDPOINTS
 from console.rules_api import ENDPOINTS as RULE_ENDPOINTS
 from console.deps import DEPS, ConsoleDeps, principal
@@ -245,8 +248,11 @@ def make_app(deps: ConsoleDeps) -> web.Application:
     app = web.Application(client_max_size=64 * 1024, middlewares=[outer_wall])
     app[DEPS] = deps
     app.on_response_prepare.append(security_headers)
+    app[SSE_CLIENTS] = set()
+    app.on_shutdown.append(close_streams)
     batches_api.setup(app)
     register(app, [*ENDPOINTS, *SESSION_ENDPOINTS, *RECORDING_ENDPOINTS, *CASEWORK_ENDPOINTS,
                    *batches_api.ENDPOINTS, *RULE_ENDPOINTS, *ASSIGN_ENDPOINTS, *PAGE_ENDPOINTS,
-                   *REPORT_ENDPOINTS, *DISPOSITION_ENDPOINTS, *DISPOSITION_PAGE_ENDPOINTS])
+                   *REPORT_ENDPOINTS, *DISPOSITION_ENDPOINTS, *DISPOSITION_PAGE_ENDPOINTS,
+                   *FLOOR_ENDPOINTS, *FLOOR_PAGE_ENDPOINTS])
     return app

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -16,11 +16,16 @@ from storage.clock import Clock
 from storage.db import Database
 from storage.models import Attempt
 
+if TYPE_CHECKING:
+    from dialer.seats import SeatKeeper
+    from dialer.supervision import Supervision
+
 
 class DialFn(Protocol):
     """(case id, number or None, who asked) -> the new attempt (dunline/service.py: Service.dial)."""
 
-    def __call__(self, case_id: str, number: str | None, /, *, requested_by: str) -> Awaitable[Attempt]: ...
+    def __call__(self, case_id: str, number: str | None, /, *, requested_by: str,
+                 collector: str | None = None) -> Awaitable[Attempt]: ...
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
@@ -59,6 +64,8 @@ class ConsoleDeps:
     security: WebSecurity
     store: ArchiveStore | None = None  # the recording archive (console/recordings_api.py)
     ledger: Ledger | None = None  # where every access and export is logged
+    seats: SeatKeeper | None = None  # the floor's seats (None: floor.seats is off)
+    supervision: Supervision | None = None  # listen / whisper / barge
 
     @property
     def clock(self) -> Clock:

@@ -49,7 +49,7 @@ async def request_dial(deps: ConsoleDeps, who: Principal, case: Case, number: st
 
     numbers = [p.number for p in case.phones]
     try:
-        attempt = await deps.dial(case.id, number, requested_by=who.username)
+        attempt = await deps.dial(case.id, number, requested_by=who.username, collector=who.phone)
     except DialBlocked as exc:
         d = exc.decision
         outcome: Attempt | DialRefused = DialRefused(

@@ -77,7 +77,8 @@ async def enter_disposition(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text="invalid attempt id")
     body = await json_object(request, DISPOSITION_BODY)
     try:
-        done = await store.record(deps.db, deps.clock, attempt_id, body, by=who.username, scope=case_scope(who))
+        done = await store.record(deps.db, deps.clock, attempt_id, body, by=who.username, scope=case_scope(who),
+                                  phone=who.phone)
     except LookupError:
         raise web.HTTPNotFound(text="no such call") from None
     except DispositionRefused as exc:

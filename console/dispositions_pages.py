@@ -45,7 +45,7 @@ async def dispose(request: web.Request) -> web.Response:
     entered = {name: form[name] for name in FORM_FIELDS if name in form}
     try:
         done = await store.record(deps.db, deps.clock, attempt_id, entered, by=who.username,
-                                  scope=case_scope(who), case_id=case_id)
+                                  scope=case_scope(who), case_id=case_id, phone=who.phone)
     except LookupError:
         raise web.HTTPNotFound(text=f"no such call of case {case_id}") from None
     except DispositionRefused as exc:

@@ -50,6 +50,7 @@ NAV: list[tuple[str, str, Permission]] = [
     ("/assignment", "nav.assignment", P.ASSIGN), ("/rules/do-not-call", "nav.rules", P.SUPPRESSION_MANAGE),
     ("/rules/caller-ids", "nav.rules", P.CALLER_ID_MANAGE), ("/users", "nav.users", P.USER_MANAGE),
     ("/reports", "nav.reports", P.REPORT_VIEW), ("/follow-ups", "nav.follow_ups", P.CASE_VIEW),
+    ("/floor", "nav.floor", P.FLOOR_WORK), ("/wallboard", "nav.wallboard", P.FLOOR_VIEW),
 ]
 
 
@@ -160,10 +161,15 @@ async def cases_page(request: web.Request) -> web.Response:
 
 
 async def show_case(request: web.Request, case_id: str, *, status: int = 200, message: str | None = None,
-                     error: bool = False, open_attempt: str | None = None) -> web.Response:
+                     error: bool = False, open_attempt: str | None = None,
+                     on_call: str | None = None) -> web.Response:
+    """The case's page; `on_call`: the floor's screen pop of that call on the reader's seat
+    (the case shown whoever's it is, the call's disposition form open, the floor's live script)."""
     who, deps = principal(request), request.app[DEPS]
     try:
-        view = await view_case(deps.db, deps.clock, who, case_id, page=True)
+        view = await (view_case(deps.db, deps.clock, who, case_id, page=True) if on_call is None else
+                      view_case(deps.db, deps.clock, who, case_id, scope=repo.ALL_CASES, page=True,
+                                screen_pop=on_call))
     except LookupError:
         raise web.HTTPNotFound(text=f"no case {case_id}") from None
     can = {name: may(who.role, perm) for name, perm in (
@@ -178,7 +184,8 @@ async def show_case(request: web.Request, case_id: str, *, status: int = 200, me
                   id_number=id_number_shown(who, case.id_number), relations=[r.value for r in Relation],
                   flags=sorted(CASE_FLAGS), statuses=STATUSES,
                   dispositions=view.dispositions, corrected=corrected, codes=CODES, notes_max=NOTES_MAX,
-                  note_of=lambda d: masked_text(who, d.notes, view.numbers), open_attempt=open_attempt,
+                  note_of=lambda d: masked_text(who, d.notes, view.numbers),
+                  open_attempt=open_attempt or on_call, on_call=on_call,
                   zone_of={p.id: callee_zone(case, p) for p in case.phones})
 
 

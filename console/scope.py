@@ -105,11 +105,14 @@ class CaseView:
         return [p.number for p in self.case.phones] + [d.number for d in self.decisions]
 
 
-async def view_case(db: Database, clock: Clock, who: Principal, case_id: str, **audit: Any) -> CaseView:
-    """One case within the reader's reach, its reading audited (LookupError: not theirs, or none)."""
+async def view_case(db: Database, clock: Clock, who: Principal, case_id: str, *,
+                    scope: repo.CaseScope | None = None, **audit: Any) -> CaseView:
+    """One case within the reader's reach (or `scope`: the floor's screen pop shows a collector
+    the case of the call on their seat, whoever's it is), its reading audited (LookupError:
+    not theirs, or none)."""
     async with db.session() as s:
         try:
-            case = await repo.get_case(s, case_id, case_scope(who))
+            case = await repo.get_case(s, case_id, scope or case_scope(who))
         except repo.NotFound:
             raise LookupError(case_id) from None
         view = CaseView(case, await repo.attempts_for_case(s, case_id), await repo.recordings_for_case(s, case_id),

@@ -109,12 +109,15 @@ class Floor:
         return self._seats.pop(seat_id, None)
 
     # -- answered debtors --------------------------------------------------------------
-    def reserve(self, attempt_id: str, now: float) -> Seat | None:
-        """The seat ready the longest, reserved for `attempt_id`; None when no seat is ready."""
+    def reserve(self, attempt_id: str, now: float, prefer: str | None = None) -> Seat | None:
+        """The seat ready the longest, reserved for `attempt_id`; None when no seat is ready.
+        `prefer`: a collector's own call (a preview or manual dial) goes to their seat if it is
+        ready, else to whoever is (never left waiting for them)."""
         ready = [seat for seat in self._seats.values() if self.is_ready(seat, now) and seat.channel]
         if not ready:
             return None
-        pick = min(ready, key=lambda seat: (self._ready_since(seat), seat.seat_id))
+        theirs = [seat for seat in ready if prefer and seat.collector == prefer]
+        pick = min(theirs or ready, key=lambda seat: (self._ready_since(seat), seat.seat_id))
         return self._put(replace(pick, state=SeatState.RESERVED, since=now, attempt_id=attempt_id))
 
     def release(self, seat_id: str, now: float) -> Seat | None:

@@ -68,7 +68,7 @@ async def place_call(
     settings: DialSettings,
     *,
     case_id: str,
-    collector: str,
+    collector: str | None,
     clock: Clock,
     policy: PolicySettings | PolicyBook,
     writer: FactWriter,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from dataclasses import replace
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -56,12 +57,13 @@ class SeatKeeper:
         self.ring_timeout_s = ring_timeout_s
         self._by_action: dict[str, str] = {}  # Originate ActionID -> seat id
         self._timers: set[asyncio.Task[None]] = set()
+        self._watchers: set[asyncio.Queue[Seat]] = set()  # the console's live pages (screen pop, wallboard)
 
     # -- opening ---------------------------------------------------------------------
     async def open_seat(self, collector: str) -> str:
         """Ring the collector's phone for their shift; the seat is ready once it answers."""
         seat_id = SEAT_ID_PREFIX + uuid.uuid4().hex
-        self.floor.open(seat_id, collector, self.now())
+        self._changed(self.floor.open(seat_id, collector, self.now()))
         try:
             response = await self.link.originate(
                 f"PJSIP/{collector}", context=SEAT_CONTEXT, exten="s", channel_id=seat_id,
@@ -119,9 +121,16 @@ class SeatKeeper:
     async def _close(self, seat_id: str, reason: str) -> None:
         seat = self.floor.gone(seat_id)
         if seat is not None:
+            self._changed(replace(seat, channel=""))  # a seat without a channel: gone
             log.info("seat %s of %s closed: %s", seat_id, seat.collector, reason)
             await self.audit(actor="dialer", action="seat.closed", subject=seat.collector, seat=seat_id,
                              reason=reason, state=seat.state.value, attempt_id=seat.attempt_id)
+
+    async def close_all(self, reason: str) -> None:
+        """Close every seat and hang its phone up (the service is stopping)."""
+        for seat in self.floor.seats():
+            await self._close(seat.seat_id, reason)
+            await self._hang_up(seat.channel)
 
     async def _hang_up(self, channel: str) -> None:
         if not channel:
@@ -133,14 +142,46 @@ class SeatKeeper:
 
     def _changed(self, seat: Seat) -> None:
         log.debug("seat %s of %s: %s", seat.seat_id, seat.collector, seat.state.value)
+        for queue in self._watchers:
+            if queue.full():  # a stalled page: it misses old states, never the latest
+                queue.get_nowait()
+            queue.put_nowait(seat)
+
+    def watch(self, size: int = 64) -> asyncio.Queue[Seat]:
+        """A queue that receives every seat as it changes; a closed seat arrives once more with
+        its channel emptied (it is gone from the floor)."""
+        queue: asyncio.Queue[Seat] = asyncio.Queue(maxsize=size)
+        self._watchers.add(queue)
+        return queue
+
+    def unwatch(self, queue: asyncio.Queue[Seat]) -> None:
+        self._watchers.discard(queue)
+
+    # -- the collector's side -----------------------------------------------------------
+    async def pause(self, collector: str, code: str, *, by: str) -> int:
+        """Pause the collector's idle seats (with a code; audited); how many were paused."""
+        paused = self.floor.pause(collector, code, self.now())
+        for seat in paused:
+            self._changed(seat)
+        await self.audit(actor=by, action="seat.paused", subject=collector, code=code, seats=len(paused))
+        return len(paused)
+
+    async def ready(self, collector: str, *, by: str) -> int:
+        ready = self.floor.ready(collector, self.now())
+        for seat in ready:
+            self._changed(seat)
+        await self.audit(actor=by, action="seat.ready", subject=collector, seats=len(ready))
+        return len(ready)
 
     # -- answered debtors ------------------------------------------------------------
-    async def take(self, attempt_id: str, wait_s: float) -> Seat | None:
-        """A ready seat reserved for the attempt, waiting up to `wait_s` for one."""
+    async def take(self, attempt_id: str, wait_s: float, prefer: str | None = None) -> Seat | None:
+        """A ready seat reserved for the attempt (the `prefer`red collector's if ready), waiting
+        up to `wait_s` for one."""
         deadline = self.now() + wait_s
         while True:
-            seat = self.floor.reserve(attempt_id, self.now())
+            seat = self.floor.reserve(attempt_id, self.now(), prefer)
             if seat is not None:
+                self._changed(seat)
                 self._expire_later(seat.seat_id, attempt_id)
                 return seat
             if self.now() >= deadline:
@@ -149,7 +190,9 @@ class SeatKeeper:
 
     def release(self, seat_id: str) -> None:
         """The call a seat was reserved for will not come (the debtor hung up during bind)."""
-        self.floor.release(seat_id, self.now())
+        seat = self.floor.release(seat_id, self.now())
+        if seat is not None:
+            self._changed(seat)
 
     def _expire_later(self, seat_id: str, attempt_id: str) -> None:
         async def expire() -> None:
@@ -157,7 +200,7 @@ class SeatKeeper:
             seat = self.floor.get(seat_id)
             if seat is not None and seat.state is SeatState.RESERVED and seat.attempt_id == attempt_id:
                 log.warning("seat %s: the bridge of %s never came; ready again", seat_id, attempt_id)
-                self.floor.release(seat_id, self.now())
+                self.release(seat_id)
 
         task = asyncio.ensure_future(expire())
         self._timers.add(task)

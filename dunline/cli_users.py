@@ -2,9 +2,10 @@
 operator; the audit names them `cli:<login>`).
 
     dunline team add NAME | list
-    dunline user add NAME --role ROLE [--name "Shown Name"] [--team T] [--client C] [--locale en]
+    dunline user add NAME --role ROLE [--name "Shown Name"] [--team T] [--client C] [--locale en] [--phone EXT]
     dunline user passwd NAME            dunline user disable|enable NAME --why WHY
     dunline user list                   dunline user set NAME [--role R] [--team T|--no-team] [--locale L]
+    dunline user set NAME --phone EXT|--no-phone   (the SIP endpoint they work from on the floor)
     dunline user token NAME --label L [--days N]   (printed once)
     dunline user tokens [NAME]          dunline user revoke TOKEN_ID
 
@@ -89,7 +90,8 @@ def cmd_user(args: argparse.Namespace) -> int:
                 password = read_password(args)
                 user = await accounts.add_user(username=args.username, display_name=args.name or args.username,
                                                role=args.role, password=password, by=by, team=args.team,
-                                               client=args.client, locale=args.locale or "zh-CN")
+                                               client=args.client, locale=args.locale or "zh-CN",
+                                               phone=args.phone)
                 print(f"user {user.username} added: {user.role}")
             case "passwd":
                 await accounts.set_password(args.username, read_password(args), by=by)
@@ -97,6 +99,9 @@ def cmd_user(args: argparse.Namespace) -> int:
             case "disable" | "enable":
                 await accounts.set_disabled(args.username, args.action == "disable", by=by, why=args.why or "")
                 print(f"user {args.username} {args.action}d")
+            case "set" if args.phone or args.no_phone:
+                await accounts.set_phone(args.username, None if args.no_phone else args.phone, by=by)
+                print(f"user {args.username}: phone {args.phone or '-'}")
             case "set":
                 user = await accounts.update_user(args.username, by=by, role=args.role, team=args.team,
                                                   clear_team=args.no_team, locale=args.locale,
@@ -125,11 +130,11 @@ def cmd_user(args: argparse.Namespace) -> int:
 
 
 def _print_users(users: Any, teams: dict[int, str]) -> None:
-    print(f"{'user':<16} {'role':<11} {'team':<14} {'client':<14} {'lang':<6} state")
+    print(f"{'user':<16} {'role':<11} {'team':<14} {'client':<14} {'lang':<6} {'phone':<8} state")
     for u in users:
         state = f"disabled {u.disabled_at:%Y-%m-%d}" if u.disabled_at else "active"
         print(f"{u.username:<16} {u.role:<11} {teams.get(u.team_id, '-') if u.team_id else '-':<14} "
-              f"{u.client or '-':<14} {u.locale:<6} {state}")
+              f"{u.client or '-':<14} {u.locale:<6} {u.phone or '-':<8} {state}")
 
 
 def add_user_parsers(sub: Any) -> None:
@@ -148,6 +153,8 @@ def add_user_parsers(sub: Any) -> None:
     user.add_argument("--no-team", action="store_true", help="set: take the user out of their team")
     user.add_argument("--client", help="a client user's client")
     user.add_argument("--locale", choices=("zh-CN", "en"))
+    user.add_argument("--phone", help="add/set: the SIP endpoint they work from (e.g. 6001)")
+    user.add_argument("--no-phone", action="store_true", help="set: no phone")
     user.add_argument("--why", help="disable/enable: the reason (audited)")
     user.add_argument("--label", help="token: what the token is for")
     user.add_argument("--days", type=int, help="token: expires after this many days")

@@ -33,7 +33,7 @@ async def run_demo(config: str | None, state_dir: Path | None, keep_running: boo
         print(problem)
         return 2
     print(f"== starting the sandbox PBX, carrier and collector phones in {state} ...")
-    await asyncio.to_thread(sandbox.up, state, phones=2)
+    await asyncio.to_thread(sandbox.up, state, phones=len(DEMO_PHONES))
     # The demo keeps its own data (wiped each run) and runs at 10:00 Beijing time whatever
     # the hour here, so the call window and the caps start fresh every time.
     demo_dir = Path("var/demo")
@@ -41,6 +41,7 @@ async def run_demo(config: str | None, state_dir: Path | None, keep_running: boo
     settings = settings_with_sandbox(config, state, extra={
         "database": {"url": f"sqlite+aiosqlite:///{demo_dir / 'dunline.db'}"},
         "recording": {"archive_dir": str(demo_dir / "archive")},
+        "floor": {"seats": True},  # the collector's phone waits on the floor; answered debtors go straight to it
     })
     start = datetime.now(SHANGHAI).replace(hour=10, minute=0, second=0, microsecond=0)
     print(f"== demo clock: {start.isoformat()} (debtors' local time)")
@@ -51,6 +52,7 @@ async def run_demo(config: str | None, state_dir: Path | None, keep_running: boo
         demos = await seed_demo_cases(service.db, service.clock)
         sign_in = await seed_demo_users(service.accounts, service.db, [d.case_id for d in demos],
                                         settings.database.url)
+        await open_demo_seat(service)
         print(f"== dialling {len(demos)} demo cases ...")
         attempts = await asyncio.gather(*(service.dial(d.case_id) for d in demos))
         try:
@@ -76,6 +78,23 @@ async def run_demo(config: str | None, state_dir: Path | None, keep_running: boo
 
 
 DEMO_TEAM = "demo"
+# the sandbox's phones: the collector's (their seat on the floor), the team lead's, the supervisor's
+# (where listen / whisper / barge ring)
+DEMO_PHONES = {Role.COLLECTOR: "6001", Role.TEAM_LEAD: "6002", Role.SUPERVISOR: "6003"}
+
+
+async def open_demo_seat(service: Service, timeout: float = 30.0) -> None:
+    """The collector starts their shift: their phone is rung once and waits on the floor."""
+    phone = DEMO_PHONES[Role.COLLECTOR]
+    print(f"== the collector's phone {phone} takes a seat on the floor ...")
+    await service.open_seats((phone,))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    assert service.seats is not None
+    while not service.seats.floor.ready_count(loop.time()):
+        if loop.time() > deadline:
+            raise RuntimeError(f"the collector's phone {phone} did not take its seat within {timeout:.0f} s")
+        await asyncio.sleep(0.2)
 
 
 async def seed_demo_users(accounts: Accounts, db, case_ids: list[str], db_url: str) -> str:
@@ -90,11 +109,14 @@ async def seed_demo_users(accounts: Accounts, db, case_ids: list[str], db_url: s
         user = await accounts.add_user(
             username=role.value.replace("_", ""), display_name=f"Demo {role.value}", role=role.value,
             password=password, by="demo", team=DEMO_TEAM if role in (Role.COLLECTOR, Role.TEAM_LEAD) else None,
-            client=DEMO_CLIENT if role is Role.CLIENT else None, locale="zh-CN")
+            client=DEMO_CLIENT if role is Role.CLIENT else None, locale="zh-CN", phone=DEMO_PHONES.get(role))
         collector_id = user.id if role is Role.COLLECTOR else collector_id
-        lines.append(f"   {user.username:<11} {DESCRIPTIONS[role]}")
+        phone = f" (phone {user.phone})" if user.phone else ""
+        lines.append(f"   {user.username:<11} {DESCRIPTIONS[role]}{phone}")
     async with db.session() as s:
         await s.execute(update(Case).where(Case.id.in_(case_ids)).values(collector_id=collector_id, team_id=team_id))
+    lines.append("   the floor: the collector's seat at CONSOLEfloor (a call's case opens by itself); the wallboard,")
+    lines.append("            listen / whisper / barge (ringing the supervisor's phone), at CONSOLEwallboard")
     lines.append(f"   scripts: DUNLINE_DATABASE_URL={db_url} dunline user token supervisor --label script,")
     lines.append("            then DUNLINE_API_TOKEN=<token> dunline dial CASE")
     return "\n".join(lines)

@@ -170,7 +170,8 @@ class Service:
         if await count_users(self.db) == 0:
             log.warning("no users yet: add the first admin with `dunline user add NAME --role admin`")
         app = make_app(ConsoleDeps(db=self.db, dial=self.dial, health=self.health, accounts=self.accounts,
-                                   security=web_security(s.console), store=self.archive, ledger=self.ledger))
+                                   security=web_security(s.console), store=self.archive, ledger=self.ledger,
+                                   seats=self.seats, supervision=self.supervision))
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, s.console.host, s.console.port).start()
@@ -271,6 +272,8 @@ class Service:
             await self.agi.close(drain_timeout=5.0)
         if self.routes is not None:
             await self.routes.close()
+        if self.seats is not None:  # nobody takes calls here any more: the waiting phones are let go
+            await self.seats.close_all("the service stopped")
         if self.link is not None:
             await self.link.stop()
         for task in self._tasks:
@@ -291,9 +294,12 @@ class Service:
         await self.db.close()
 
     # -- work ------------------------------------------------------------------------
-    async def dial(self, case_id: str, number: str | None = None, *, requested_by: str | None = None) -> Attempt:
+    async def dial(self, case_id: str, number: str | None = None, *, requested_by: str | None = None,
+                   collector: str | None = None) -> Attempt:
         """Place a call now if the gate, the back-pressure and the policy allow; `requested_by`
-        (a person, through the console) goes into the dial's own audit entries."""
+        (a person, through the console) goes into the dial's own audit entries. `collector`: the
+        phone of the person who dials (their own call: it rings them, or on the floor goes to
+        their seat first); else on the floor whoever is ready, without it the next configured one."""
         who = {"requested_by": requested_by} if requested_by else {}
         assert self.link is not None, "service not started"
         # no lock in the process: a number is excluded by its lease in the database, and the
@@ -310,7 +316,8 @@ class Service:
             raise DialsHeldBack(held.reason, held.retry_after_s, held.rule)
         async with self._dial_slots:
             return await place_call(self.db, self.link, self.dial_settings, case_id=case_id,
-                                    collector=next(self._collectors), clock=self.clock,
+                                    collector=collector or (None if self.seats else next(self._collectors)),
+                                    clock=self.clock,
                                     policy=self.policy, writer=self.writer,
                                     number=number, requested_by=requested_by,
                                     on_queued=self.monitor.originate_queued if self.monitor else None)

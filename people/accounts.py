@@ -33,6 +33,7 @@ from storage.people import ApiToken, LoginAttempt, Team, User, UserSession
 log = logging.getLogger("dunline.people")
 
 USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,31}")
+PHONE = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{0,31}")  # a PJSIP endpoint name (pbx.collectors)
 TEAM_NAME = re.compile(r"[^\x00-\x1f\x7f]{1,64}")
 LOCALES = ("zh-CN", "en")
 SYSTEM_ACTOR = "system"
@@ -64,6 +65,7 @@ class Principal:
     via: str  # "session" | "token"
     session_id: str | None = None
     csrf_token: str | None = None
+    phone: str | None = None  # their SIP endpoint on the floor
 
     def csrf_ok(self, presented: str | None) -> bool:
         return bool(self.csrf_token and presented) and hmac.compare_digest(self.csrf_token, presented or "")
@@ -80,6 +82,13 @@ def check_username(text: str | None) -> str:
     if not USERNAME.fullmatch(name):
         raise AccountError("user name: 2-32 of a-z 0-9 . _ -, starting with a letter or digit")
     return name
+
+
+def check_phone(text: str | None) -> str:
+    phone = (text or "").strip()
+    if not PHONE.fullmatch(phone):
+        raise AccountError("phone: the SIP endpoint's name (1-32 of 0-9 A-Z a-z _ -), e.g. 6001")
+    return phone
 
 
 def check_role(text: str | None) -> Role:
@@ -106,7 +115,7 @@ def _principal(user: User, via: str, session: UserSession | None = None) -> Prin
     return Principal(user_id=user.id, username=user.username, display_name=user.display_name, role=user.role,
                      team_id=user.team_id, client=user.client, locale=user.locale, via=via,
                      session_id=session.id if session else None,
-                     csrf_token=session.csrf_token if session else None)
+                     csrf_token=session.csrf_token if session else None, phone=user.phone)
 
 
 class Accounts:
@@ -137,8 +146,10 @@ class Accounts:
             return (await s.scalars(select(Team).order_by(Team.name))).all()
 
     async def add_user(self, *, username: str, display_name: str, role: str, password: str, by: str,
-                       team: str | None = None, client: str | None = None, locale: str = "zh-CN") -> User:
+                       team: str | None = None, client: str | None = None, locale: str = "zh-CN",
+                       phone: str | None = None) -> User:
         name, shown, the_role = check_username(username), check_display_name(display_name), check_role(role)
+        phone = check_phone(phone) if phone else None
         locale = check_locale(locale)
         try:
             check_password(password, name)
@@ -153,15 +164,39 @@ class Accounts:
         async with self.db.session() as s:
             if await s.scalar(select(User.id).where(User.username == name)) is not None:
                 raise AccountError(f"user {name!r} exists")
+            await self._phone_free(s, phone, name)
             team_id = await self._team_id(s, team)
             user = User(username=name, display_name=shown, role=the_role.value, team_id=team_id,
                         client=(client or "").strip() or None, locale=locale, password_hash=hashed,
-                        password_changed_at=now, created_at=now, created_by=by)
+                        password_changed_at=now, created_at=now, created_by=by, phone=phone)
             s.add(user)
             await s.flush()
             await repo.audit(s, at=now, actor=by, action="user.added", subject=f"user:{name}",
-                             role=the_role.value, team=team, client=user.client)
+                             role=the_role.value, team=team, client=user.client, phone=phone)
             return user
+
+    async def set_phone(self, username: str, phone: str | None, *, by: str) -> None:
+        """The SIP endpoint the user works from (None: none); one person per phone."""
+        phone = check_phone(phone) if phone else None
+        async with self.db.session() as s:
+            user = await s.scalar(select(User).where(User.username == username))
+            if user is None:
+                raise AccountError(f"no user {username!r}")
+            await self._phone_free(s, phone, username)
+            before, user.phone = user.phone, phone
+            await repo.audit(s, at=self.clock(), actor=by, action="user.phone_set", subject=f"user:{username}",
+                             phone=phone, before=before)
+
+    async def user_of_phone(self, phone: str) -> User | None:
+        async with self.db.session() as s:
+            return await s.scalar(select(User).where(User.phone == phone))
+
+    async def _phone_free(self, s: AsyncSession, phone: str | None, username: str) -> None:
+        if phone is None:
+            return
+        holder = await s.scalar(select(User.username).where(User.phone == phone, User.username != username))
+        if holder is not None:
+            raise AccountError(f"phone {phone} is {holder}'s")
 
     async def _team_id(self, s: AsyncSession, team: str | None) -> int | None:
         if not team:

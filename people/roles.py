@@ -43,6 +43,10 @@ class Permission(StrEnum):
     RECORDING_EXPORT = "recording.export"  # export a case's recordings as evidence
     REPORT_VIEW = "report.view"  # reports (a client user: its own batches only)
     SYSTEM_VIEW = "system.view"  # the watchdog and the metrics
+    FLOOR_WORK = "floor.work"  # take calls on the floor: a seat on one's own phone, pause, ready
+    FLOOR_VIEW = "floor.view"  # the wallboard: collectors' states and live calls (a team lead: their team)
+    FLOOR_MANAGE = "floor.manage"  # pause a collector
+    CALL_MONITOR = "call.monitor"  # listen, whisper, barge on a live call from one's own phone
 
 
 class Reach(StrEnum):
@@ -79,6 +83,10 @@ MATRIX: dict[Permission, frozenset[Role]] = {
     P.RECORDING_EXPORT: frozenset({R.COMPLIANCE}),
     P.REPORT_VIEW: frozenset({R.TEAM_LEAD, R.SUPERVISOR, R.COMPLIANCE, R.ADMIN, R.CLIENT}),
     P.SYSTEM_VIEW: frozenset({R.SUPERVISOR, R.COMPLIANCE, R.ADMIN}),
+    P.FLOOR_WORK: frozenset({R.COLLECTOR, R.TEAM_LEAD}),
+    P.FLOOR_VIEW: frozenset({R.TEAM_LEAD, R.SUPERVISOR}),
+    P.FLOOR_MANAGE: frozenset({R.TEAM_LEAD, R.SUPERVISOR}),
+    P.CALL_MONITOR: frozenset({R.TEAM_LEAD, R.SUPERVISOR}),
 }
 
 _REACH: dict[Role, Reach] = {

@@ -123,6 +123,7 @@ class Report:
     answered_seconds: float | None = None  # answer -> hang-up, by the PBX (ANSWEREDTIME)
     bridged_seconds: float | None = None  # with a collector (AMI bridge events)
     pbx_started_at: datetime | None = None  # the channel's creation by the PBX's own clock
+    collector: str | None = None  # BOUND on the floor: the phone (seat) the debtor was given
 
     def to_json(self) -> dict[str, Any]:
         out = {k: v for k, v in asdict(self).items() if v is not None and v is not False}
@@ -256,6 +257,8 @@ def _transition(facts: Facts, report: Report, target: State) -> Verdict:
         changes["answered_at"] = at
     elif event is Event.BOUND:
         changes.update(bound_at=at, recording_name=report.recording_name)
+        if report.collector:  # on the floor the collector is whoever was ready, not the one named at dial
+            changes["collector"] = report.collector
         if facts.answered_at is None:
             changes["answered_at"] = at
         ingest = "start"

@@ -38,6 +38,8 @@ class User(Base):
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"), default=None, index=True)
     client: Mapped[str | None] = mapped_column(String(64), default=None)
     locale: Mapped[str] = mapped_column(String(8), default="zh-CN")
+    # the SIP endpoint this person uses on the floor (a collector's seat, a supervisor's listening phone)
+    phone: Mapped[str | None] = mapped_column(String(32), unique=True, default=None)
     password_hash: Mapped[str] = mapped_column(String(200))
     password_changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)

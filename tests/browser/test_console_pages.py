@@ -54,7 +54,7 @@ def live(tmp_path):
                                         collector_id=ids[Role.COLLECTOR]), [repo.NewPhone("13800000001")])
         writer = DurableWriter(db, Journal(tmp_path / "facts.journal"), clock)
 
-        async def dial(case_id, number, *, requested_by=None):
+        async def dial(case_id, number, *, requested_by=None, collector=None):
             return await place_call(db, link, DialSettings(), case_id=case_id, collector="6001", clock=clock,
                                     policy=profile("client-default"), writer=writer, number=number)
 

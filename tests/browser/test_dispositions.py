@@ -50,7 +50,7 @@ def live(tmp_path):
         writer = DurableWriter(db, Journal(tmp_path / "facts.journal"), clock)
         parts["writer"] = writer
 
-        async def dial(case_id, number):
+        async def dial(case_id, number, *, requested_by=None, collector=None):
             return await place_call(db, link, DialSettings(), case_id=case_id, collector="6001", clock=clock,
                                     policy=profile("client-default"), writer=writer, number=number)
 

@@ -79,3 +79,14 @@ async def test_the_canary_takes_no_seat(routes_server, db, writer):
     pbx = await _bind_with_seats(routes_server, writer, floor, signed("bind", GOOD) + "&canary=1")
     assert pbx.commands == ["SET VARIABLE DUNLINE_BOUND 1"]
     assert floor.get("seat-1").state is SeatState.READY
+
+
+async def test_the_binding_names_the_collector_whose_seat_took_the_call(routes_server, db, writer):
+    """The Originate named some collector (ring mode's); on the floor the debtor went to whoever
+    was ready: the attempt is theirs (their dispositions, their screen, the reports)."""
+    floor = Floor()
+    _seated(floor, collector="6007")
+    await _bind_with_seats(routes_server, writer, floor, signed("bind", GOOD))
+    async with db.session() as s:
+        attempt = await repo.get_attempt(s, GOOD)
+    assert (attempt.state, attempt.collector) == ("bound", "6007")

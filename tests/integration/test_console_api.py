@@ -24,7 +24,7 @@ async def client(db, clock, accounts):
         await repo.add_case(s, Case(id="C-API", client="cu", debtor_name="Hu", created_at=clock()),
                             [repo.NewPhone("15551100001")])
 
-    async def dial(case_id, number, *, requested_by=None):
+    async def dial(case_id, number, *, requested_by=None, collector=None):
         from dialer.policy_store import record_decision
 
         decision = Blocked("debtor disputes the debt", "dispute", None)
@@ -72,7 +72,7 @@ async def gated_client(db, clock, accounts):
         await repo.add_case(s, Case(id="C-G", client="cu", debtor_name="Ma", created_at=clock()),
                             [repo.NewPhone("15551100002")])
 
-    async def dial(case_id, number, *, requested_by=None):
+    async def dial(case_id, number, *, requested_by=None, collector=None):
         raise GateClosed("dialing gate closed: ami_link: AMI link down")
 
     health = {"ready": False, "ami": "down", "ingest_backlog": 0,
@@ -150,7 +150,7 @@ async def test_a_dial_the_busy_database_could_not_take_is_503_and_stores_nothing
         await repo.add_case(s, Case(id="C-B", client="cu", debtor_name="Lu", created_at=clock()),
                             [repo.NewPhone("15551100003")])
 
-    async def dial(case_id, number, *, requested_by=None):
+    async def dial(case_id, number, *, requested_by=None, collector=None):
         raise OperationalError("INSERT INTO dial_leases ...", {}, Exception("database is locked"))
 
     async with console(db, accounts, dial=dial, health=lambda: {"ready": True}) as running:
@@ -179,7 +179,7 @@ async def test_a_placed_dial_whose_request_audit_the_busy_database_refuses_is_st
                             [repo.NewPhone("15551100004")])
     held = ExitStack()
 
-    async def dial(case_id, number, *, requested_by=None):
+    async def dial(case_id, number, *, requested_by=None, collector=None):
         async with db.session() as s:
             case = await repo.get_case(s, case_id)
             attempt = Attempt(id="b" * 32, case_id=case_id, phone_id=case.phones[0].id, number=case.phones[0].number,

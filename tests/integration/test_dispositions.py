@@ -73,7 +73,7 @@ async def running(db, clock, accounts, writer):
     """The console whose dial is place_call (the policy, the write-ahead attempt) on a stub PBX."""
     link = NoPbx()
 
-    async def dial(case_id, number):
+    async def dial(case_id, number, *, requested_by=None, collector=None):
         return await place_call(db, link, DialSettings(), case_id=case_id, collector="6001", clock=clock,
                                 policy=profile("client-default"), writer=writer, number=number)
 

@@ -18,7 +18,7 @@ SAMPLE_PATH_VALUES = {"case_id": "C-1", "attempt_id": "a" * 32, "import_id": "1"
                       "entry_id": "1"}
 
 
-async def closed_gate(case_id, number, *, requested_by=None):
+async def closed_gate(case_id, number, *, requested_by=None, collector=None):
     raise GateClosed("the test's gate is closed")
 
 

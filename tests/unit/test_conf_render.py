@@ -81,7 +81,7 @@ def test_pbx_dialplan_contract():
                  " same => n(answered),Set(DUNLINE_UP_AT=${STRFTIME(,,%s.%3q)})",
                  " same => n,Set(CHANNEL(hangup_handler_push)=dunline-ended,s,1)",
                  " same => n,AGI(${DUNLINE_AGI}/bind?attempt=${DUNLINE_ATTEMPT}&token=${DUNLINE_TOKEN}"
-                 "&canary=${DUNLINE_CANARY})",
+                 "&canary=${DUNLINE_CANARY}&collector=${DUNLINE_COLLECTOR})",
                  ' same => n,GotoIf($["${DUNLINE_BOUND}" = "1"]?bridge)',
                  " same => n,Hangup(21)",
                  ' same => n(bridge),GotoIf($["${DUNLINE_ABANDON}" = "1"]?abandon)',

@@ -29,11 +29,15 @@ def test_every_key_a_template_uses_is_in_the_catalog():
     from cases.casework import STATUSES
     from cases.dispositions import CODES
     from cases.intake import Relation
+    from console.floor_api import PAUSE_CODES
+    from dialer.floor import SeatState
     from dialer.policy.model import CASE_FLAGS
+    from dialer.supervision import SpyMode
 
     values = {"status.": STATUSES, "flag.": CASE_FLAGS, "relation.": [r.value for r in Relation],
               "rule.": [r.value for r in Rule], "reports.by.": ["batch", "arrears_band", "overdue_band"],
-              "batches.state.": ["checking", "importing", "done", "refused", "failed"], "dispo.code.": CODES}
+              "batches.state.": ["checking", "importing", "done", "refused", "failed"], "dispo.code.": CODES,
+              "seat.": [s.value for s in SeatState], "pause.": PAUSE_CODES, "spy.": [m.value for m in SpyMode]}
     assert prefixed == set(values)
     for prefix, names in values.items():
         for name in names:
