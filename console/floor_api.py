@@ -28,6 +28,7 @@ from sqlalchemy import select
 from console.deps import DEPS, ConsoleDeps, principal
 from console.endpoints import Endpoint, Param, json_object
 from dialer.floor import Seat, SeatState
+from dialer.seats import SeatNotOpened
 from dialer.supervision import NotOnTheFloor, SpyMode
 from people.accounts import Principal
 from people.roles import Permission, may
@@ -119,11 +120,9 @@ async def wallboard(request: web.Request) -> web.Response:
 async def open_seat(request: web.Request) -> web.Response:
     who, deps = principal(request), request.app[DEPS]
     keeper, phone = _floor(deps), _my_phone(who)
-    from ami.errors import AmiError
-
     try:
         seat_id = await keeper.open_seat(phone)
-    except AmiError as exc:
+    except SeatNotOpened as exc:
         raise web.HTTPServiceUnavailable(text=f"the PBX could not ring your phone {phone}: {exc}") from None
     return web.json_response({"seat": seat_id, "phone": phone, "state": "connecting"}, status=201)
 
@@ -249,16 +248,17 @@ USERNAME = Param("username", "path", {"type": "string", "maxLength": 32})
 ATTEMPT = Param("attempt_id", "path", {"type": "string", "pattern": ATTEMPT_ID_PATTERN.pattern})
 ENDPOINTS = [
     Endpoint("GET", "/api/floor", wallboard, P.FLOOR_VIEW, "The wallboard: seats, their states and calls",
-             tags=("floor",)),
+             tags=("floor",), responses={200: "the seats", 503: "the floor is off here (floor.seats = false)"}),
     Endpoint("POST", "/api/floor/seat", open_seat, P.FLOOR_WORK, "Open a seat on my own phone (it rings once)",
              tags=("floor",), responses={201: "the phone is being rung", 409: "you have no phone",
                                          503: "the floor is off, or the PBX could not ring the phone"}),
     Endpoint("POST", "/api/floor/pause", pause_me, P.FLOOR_WORK, "Pause my seats (a code)", body=PAUSE_BODY,
-             tags=("floor",)),
+             tags=("floor",), responses={200: "paused", 400: "no such code", 409: "you have no phone", 503: "the floor is off here (floor.seats = false)"}),
     Endpoint("POST", "/api/floor/ready", ready_me, P.FLOOR_WORK, "Ready again (after a pause or wrap-up)",
-             tags=("floor",)),
+             tags=("floor",), responses={200: "ready", 409: "you have no phone", 503: "the floor is off here (floor.seats = false)"}),
     Endpoint("POST", "/api/floor/collectors/{username}/pause", pause_collector, P.FLOOR_MANAGE,
-             "Pause a collector (a code)", params=(USERNAME,), body=PAUSE_BODY, tags=("floor",)),
+             "Pause a collector (a code)", params=(USERNAME,), body=PAUSE_BODY, tags=("floor",),
+             responses={200: "paused", 400: "no such code", 404: "no such collector on your floor", 503: "the floor is off here (floor.seats = false)"}),
     Endpoint("POST", "/api/calls/{attempt_id}/monitor", monitor_call, P.CALL_MONITOR,
              "Listen, whisper or barge on a live call from my own phone (ledgered)", params=(ATTEMPT,),
              body=MONITOR_BODY, tags=("floor",),
@@ -266,5 +266,6 @@ ENDPOINTS = [
                         409: "you have no phone", 503: "the floor is off"}),
     Endpoint("GET", "/api/floor/events", floor_events, P.SIGNED_IN,
              "Server-sent events: seats as they change (mine; the wallboard: my floor)", tags=("floor",),
-             produces="text/event-stream"),
+             produces="text/event-stream",
+             responses={200: "the event stream", 403: "neither a seat of your own nor the wallboard", 503: "the floor is off here (floor.seats = false)"}),
 ]

@@ -16,6 +16,7 @@ from console.endpoints import Endpoint, Param
 from console.floor_api import (PAUSE_CODES, _floor, _my_phone, cases_of, staff, wallboard_json)
 from console.pages import locale_of, read_form, render, show_case
 from dialer.floor import SeatState
+from dialer.seats import SeatNotOpened
 from dialer.supervision import NotOnTheFloor, SpyMode
 from people.roles import Permission, may
 from storage.models import ATTEMPT_ID_PATTERN
@@ -37,19 +38,17 @@ async def floor_page(request: web.Request, *, message: str | None = None, error:
                   floor_on=deps.seats is not None, phone=who.phone, pause_codes=PAUSE_CODES, live=True)
 
 
-async def floor_action(request: web.Request) -> web.Response:
+async def floor_action(request: web.Request, action: str) -> web.Response:
     """Open a seat / pause / ready, from the floor page's forms."""
     who, deps = principal(request), request.app[DEPS]
     t = i18n.translator(locale_of(request, who))
-    action, form = request.match_info["action"], await read_form(request)
+    form = await read_form(request)
     try:
         keeper, phone = _floor(deps), _my_phone(who)
         if action == "seat":
-            from ami.errors import AmiError
-
             try:
                 await keeper.open_seat(phone)
-            except AmiError as exc:
+            except SeatNotOpened as exc:
                 return await floor_page(request, message=t("error", message=str(exc)), error=True, status=503)
             message = t("floor.ringing", phone=phone)
         elif action == "pause":
@@ -143,8 +142,11 @@ ENDPOINTS = [
     Endpoint("GET", "/static/floor.js", floor_script, None, "The floor page's script (the screen pop)", page=True,
              produces="text/javascript"),
     _page("GET", "/floor", floor_page, P.FLOOR_WORK, "My seat on the floor"),
-    _page("POST", "/floor/{action:seat|pause|ready}", floor_action, P.FLOOR_WORK,
-          "Open my seat, pause, ready (forms)", params=(Param("action", "path", {"type": "string"}),)),
+    _page("POST", "/floor/seat", lambda request: floor_action(request, "seat"), P.FLOOR_WORK,
+          "Open my seat: my phone rings (form)"),
+    _page("POST", "/floor/pause", lambda request: floor_action(request, "pause"), P.FLOOR_WORK,
+          "Pause my seat with a code (form)"),
+    _page("POST", "/floor/ready", lambda request: floor_action(request, "ready"), P.FLOOR_WORK, "Ready (form)"),
     _page("GET", "/floor/calls/{attempt_id}", call_page, P.FLOOR_WORK, "The case of the call on my seat",
           params=(Param("attempt_id", "path", {"type": "string"}),)),
     _page("GET", "/wallboard", wallboard_page, P.FLOOR_VIEW, "The wallboard"),

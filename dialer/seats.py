@@ -47,6 +47,10 @@ async def follow(queue: asyncio.Queue[Any], handle: Callable[[Any], Awaitable[No
             log.exception("floor: failed to handle %r", item)
 
 
+class SeatNotOpened(RuntimeError):
+    """The PBX could not be asked to ring the collector's phone (the link is down, refused)."""
+
+
 class SeatKeeper:
     def __init__(self, link: Any, floor: Floor, *, now: Callable[[], float], audit: Audit,
                  ring_timeout_s: int = 30) -> None:
@@ -71,7 +75,7 @@ class SeatKeeper:
         except AmiError as exc:
             self.floor.gone(seat_id)
             await self.audit(actor="dialer", action="seat.failed", subject=collector, seat=seat_id, reason=str(exc))
-            raise
+            raise SeatNotOpened(str(exc)) from exc
         if response.get("ActionID"):
             self._by_action[response["ActionID"]] = seat_id
         await self.audit(actor="dialer", action="seat.opened", subject=collector, seat=seat_id)

@@ -25,7 +25,7 @@ from console.api import make_app
 from console.deps import ConsoleDeps
 from dialer.floor import Floor
 from dialer.monitor import CallMonitor
-from dialer.seats import SeatKeeper, follow
+from dialer.seats import SeatKeeper, SeatNotOpened, follow
 from dialer.supervision import Supervision
 from dialer.policy_config import build_policy_book
 from dialer.originate import DialSettings, place_call
@@ -187,7 +187,7 @@ class Service:
             for _ in range(self.settings.floor.seats_per_phone):
                 try:
                     opened.append(await self.seats.open_seat(collector))
-                except AmiError as exc:
+                except SeatNotOpened as exc:
                     log.error("could not ring %s for a seat: %s", collector, exc)
         return opened
 

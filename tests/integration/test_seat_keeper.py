@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from ami.errors import AmiActionError
 from ami.events import BridgeEnter, BridgeLeave, ContactStatus, CoreShowChannel, Hangup, Newstate, OriginateResponse
 from ami.link import Resynced
 from dialer.floor import Floor, SeatState
-from dialer.seats import SeatKeeper
+from dialer.seats import SeatKeeper, SeatNotOpened
 
 
 class RecordingLink:
@@ -99,10 +101,8 @@ async def test_a_seat_whose_originate_failed_or_vanished_in_a_resync_is_closed()
                                  at=0.0))
     assert [s.seat_id for s in keeper.floor.seats()] == [kept]
     link.refuse = True
-    try:
+    with pytest.raises(SeatNotOpened):
         await keeper.open_seat("6004")
-    except AmiActionError:
-        pass
     assert [s.seat_id for s in keeper.floor.seats()] == [kept]
     assert audits[-1]["action"] == "seat.failed"
 
