@@ -48,12 +48,12 @@ class Predictive:
     name = "predictive"
 
     def __init__(self, *, theta: float | None = None, theta_ref: float = 0.035, min_theta: float = 0.005,
-                 max_theta: float = 0.1, slack_scale: float = 8.0, margin: float = 0.002,
+                 max_theta: float = 0.1, slack_scale: float = 3.0, margin: float = 0.002, reserve: float = 3.0,
                  max_lines_per_collector: float = 5.0, scenarios: int = 128, seed: int = 20261203,
                  grace_s: float = ABANDON_AFTER_S) -> None:
         self.fixed_theta = theta
         self.theta_ref, self.min_theta, self.max_theta = theta_ref, min_theta, max_theta
-        self.slack_scale, self.margin = slack_scale, margin
+        self.slack_scale, self.margin, self.reserve = slack_scale, margin, reserve
         self.max_lines_per_collector = max_lines_per_collector
         self.grace = int(round(grace_s))
         self.design = Design(scenarios, seed)
@@ -66,7 +66,7 @@ class Predictive:
         if self.fixed_theta is not None:
             return self.fixed_theta
         counts = snapshot.window
-        slack = (snapshot.target_abandon_rate - self.margin) * counts.answered - counts.abandoned
+        slack = (snapshot.target_abandon_rate - self.margin) * counts.answered - counts.abandoned - self.reserve
         theta = self.theta_ref * math.exp(max(-50.0, min(50.0, slack / self.slack_scale)))
         return min(self.max_theta, max(self.min_theta, theta))
 
