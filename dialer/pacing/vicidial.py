@@ -16,8 +16,10 @@ in the same simulator. Read from VICIdial 2.14's `AST_VDauto_dial.pl` (lines) an
 - Left out: VICIdial's second brake (level halved when over 50 % of the last minute's
   calls dropped: it never fires at these rates), intensity (default 0), thresholds.
 
-Agents in wrap-up (VICIdial: PAUSED in the disposition screen) count as logged in but
-neither ready nor talking. Its state moves only with the snapshots' `now`.
+The average of agents is of all logged-in agents, paused ones (and those in wrap-up,
+PAUSED in VICIdial's disposition screen) included, as `count_agents_lines` counts them;
+the lines themselves count only ready and talking agents. Its state moves only with the
+snapshots' `now`.
 """
 from __future__ import annotations
 
@@ -42,7 +44,7 @@ class Sample:
 
     @classmethod
     def of(cls, snapshot: Snapshot) -> Sample:
-        return cls(len(snapshot.ready), len(snapshot.waiting), snapshot.working)
+        return cls(len(snapshot.ready), len(snapshot.waiting), snapshot.working + len(snapshot.paused))
 
 
 def adapted_level(level: float, samples: list[Sample], today: CallCounts, target_rate: float, *,
