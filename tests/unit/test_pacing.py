@@ -185,13 +185,16 @@ def test_quantile_steps_draw_with_the_table_probabilities():
 
 
 def test_next_dial_costs_nothing_with_an_idle_collector_and_everything_without():
-    answered_by = np.linspace(0.0, 0.3, 10)
+    answered_by = np.linspace(0.03, 0.3, 10)  # P(a new dial is answered by step k)
     idle = np.full((4, 10), -1.0)
     assert next_dial_abandons(idle, answered_by) == 0.0
     assert next_dial_abandons(idle + 1.0, answered_by) == pytest.approx(0.3)
-    # the pool is empty only at the start: a dial answered later finds the collector freed since
+    # no collector at the first step only: only a dial answered that early is lost
     recovering = np.array([[0.0] + [-1.0] * 9])
-    assert next_dial_abandons(recovering, answered_by) == pytest.approx(0.0)
+    assert next_dial_abandons(recovering, answered_by) == pytest.approx(0.03)
+    # two calls too many at step 3, then a collector frees: the pool is empty until step 3
+    peak = np.array([[-1.0, 0.0, 1.0, 2.0, 1.0, 0.0, -1.0, -1.0, -1.0, -1.0]])
+    assert next_dial_abandons(peak, answered_by) == pytest.approx(answered_by[3])
 
 
 def test_empirical_durations():
