@@ -1,5 +1,5 @@
 """Run every benchmark and print its table."""
-from bench import case_list, ingest_speed, intake_speed, lookup_by_case, watchdog_idle
+from bench import case_list, ingest_speed, intake_speed, lookup_by_case, pacing, watchdog_idle
 
 
 def main() -> None:
@@ -8,6 +8,7 @@ def main() -> None:
     intake_speed.main()
     case_list.main()
     watchdog_idle.main()
+    pacing.main()
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The `dunline` command: pbx, db, serve, dial, demo."""
+"""The `dunline` command: pbx, db, serve, dial, demo, simulate, ..."""
 from __future__ import annotations
 
 import argparse
@@ -375,11 +375,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     from dunline.cli_batches import add_batch_parser
     from dunline.cli_recordings import add_recordings_parser
+    from dunline.cli_simulate import add_simulate_parser
     from dunline.cli_users import add_user_parsers
 
     add_recordings_parser(sub)
     add_user_parsers(sub)
     add_batch_parser(sub)
+    add_simulate_parser(sub)
 
     demo = sub.add_parser("demo", help="sandbox PBX + service + demo calls, then a summary")
     demo.add_argument("--state-dir")
