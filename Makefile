@@ -19,7 +19,9 @@ test: install
 bench: install
 	$(BIN)/python -m bench
 
-# one node under a full floor on the sandbox PBX (minutes; not part of `make test`)
+# one node under a full floor on the sandbox PBX (minutes; not part of `make test`); collectors
+# wait on the floor (seats) as in production; BENCH_LOAD_ARGS= (empty) rings a phone for each call
+BENCH_LOAD_ARGS ?= --seats
 bench-load: install
 	$(BIN)/python -m bench.load $(BENCH_LOAD_ARGS)
 
