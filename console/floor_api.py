@@ -174,6 +174,14 @@ async def monitor_call(request: web.Request) -> web.Response:
         mode = SpyMode(body.get("mode"))
     except ValueError:
         raise web.HTTPBadRequest(text=f"mode: one of {', '.join(m.value for m in SpyMode)}") from None
+    session = await start_monitoring(deps, who, attempt_id, mode)
+    return web.json_response({"session": session.spy_id, "mode": mode.value, "phone": session.phone,
+                              "collector": session.collector}, status=201)
+
+
+async def start_monitoring(deps: ConsoleDeps, who: Principal, attempt_id: str, mode: SpyMode) -> Any:
+    """Ring the monitoring user's own phone onto a call on their floor (the API and the
+    wallboard's forms); HTTP errors say why not."""
     keeper, phone = _floor(deps), _my_phone(who)
     if deps.supervision is None:
         raise web.HTTPServiceUnavailable(text="monitoring is off here")
@@ -183,13 +191,11 @@ async def monitor_call(request: web.Request) -> web.Response:
     if seat.collector == phone:
         raise web.HTTPConflict(text="that call is on your own phone")
     try:
-        session = await deps.supervision.start(attempt_id, mode, phone=phone, by=who.username)
+        return await deps.supervision.start(attempt_id, mode, phone=phone, by=who.username)
     except NotOnTheFloor as exc:
         raise web.HTTPNotFound(text=str(exc)) from None
     except Exception as exc:  # the PBX could not ring the phone (the session is ledgered as ended)
         raise web.HTTPServiceUnavailable(text=f"the PBX could not ring your phone {phone}: {exc}") from None
-    return web.json_response({"session": session.spy_id, "mode": mode.value, "phone": phone,
-                              "collector": session.collector}, status=201)
 
 
 async def floor_events(request: web.Request) -> web.StreamResponse:

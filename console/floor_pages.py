@@ -13,11 +13,11 @@ from aiohttp import web
 from console import i18n
 from console.deps import DEPS, principal
 from console.endpoints import Endpoint, Param
-from console.floor_api import (PAUSE_CODES, _floor, _my_phone, cases_of, staff, wallboard_json)
+from console.floor_api import PAUSE_CODES, _floor, _my_phone, cases_of, start_monitoring, staff, wallboard_json
 from console.pages import locale_of, read_form, render, show_case
 from dialer.floor import SeatState
 from dialer.seats import SeatNotOpened
-from dialer.supervision import NotOnTheFloor, SpyMode
+from dialer.supervision import SpyMode
 from people.roles import Permission, may
 from storage.models import ATTEMPT_ID_PATTERN
 
@@ -97,20 +97,15 @@ async def monitor_form(request: web.Request) -> web.Response:
     attempt_id, form = request.match_info["attempt_id"], await read_form(request)
     try:
         mode = SpyMode(form.get("mode", ""))
-        phone = _my_phone(who)
-        keeper = _floor(deps)
-        seat = next((x for x in keeper.floor.seats() if x.attempt_id == attempt_id), None)
-        if seat is None or not (await staff(deps)).in_reach(who, seat.collector) or deps.supervision is None:
-            raise NotOnTheFloor(attempt_id)
-        await deps.supervision.start(attempt_id, mode, phone=phone, by=who.username)
-    except (ValueError, NotOnTheFloor):
-        return await wallboard_page(request, message=t("floor.no_call"), error=True, status=404)
+    except ValueError:
+        return await wallboard_page(request, message=t("floor.no_call"), error=True, status=400)
+    try:
+        session = await start_monitoring(deps, who, attempt_id, mode)
     except web.HTTPException as exc:
         return await wallboard_page(request, message=t("error", message=exc.text or exc.reason), error=True,
                                     status=exc.status)
-    except Exception as exc:
-        return await wallboard_page(request, message=t("error", message=str(exc)), error=True, status=503)
-    return await wallboard_page(request, message=t("floor.monitoring", mode=t(f"spy.{mode.value}"), phone=phone))
+    return await wallboard_page(request, message=t("floor.monitoring", mode=t(f"spy.{mode.value}"),
+                                                  phone=session.phone))
 
 
 async def pause_form(request: web.Request) -> web.Response:

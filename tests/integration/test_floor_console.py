@@ -154,3 +154,26 @@ async def test_my_events_carry_my_seat_and_its_case_never_anothers(floor_app):
             events.append(json.loads(line[6:]))
     assert events[0]["phone"] == "6001" and events[0]["state"] == "reserved" and events[0]["case_id"] == "C-F"
     resp.close()
+
+
+async def test_the_wallboard_and_floor_pages_do_what_their_forms_say(floor_app):
+    """The pages' forms take the same road as the API (own phone, reach, codes)."""
+    _seat_on_call(floor_app.floor)
+    sup = await floor_app.browser(Role.SUPERVISOR)
+    page = await sup.get("/wallboard")
+    assert page.status == 200 and "C-F" in await page.text()
+    resp = await sup.post(f"/wallboard/calls/{CALL}/monitor", data={"mode": "listen", "csrf_token": sup.csrf})
+    assert resp.status == 200 and floor_app.link.originated[-1]["channel"] == "PJSIP/6009"
+    assert (await sup.post(f"/wallboard/calls/{CALL}/monitor", data={"mode": "x", "csrf_token": sup.csrf})).status == 400
+    lead = await floor_app.browser(Role.TEAM_LEAD)
+    floor_app.floor.gone("seat-a")
+    _seat_on_call(floor_app.floor, phone="6002", seat_id="seat-b")  # another team's call
+    resp = await lead.post(f"/wallboard/calls/{CALL}/monitor", data={"mode": "listen", "csrf_token": lead.csrf})
+    assert resp.status == 404 and len(floor_app.ledger) == 1
+    collector = await floor_app.browser(Role.COLLECTOR)
+    assert (await collector.get("/wallboard")).status == 403
+    floor_page = await collector.get("/floor")
+    assert floor_page.status == 200 and "6001" in await floor_page.text()
+    resp = await collector.post("/floor/seat", data={"csrf_token": collector.csrf})
+    assert resp.status == 200 and floor_app.link.originated[-1]["channel"] == "PJSIP/6001"
+    assert (await collector.post("/floor/pause", data={"code": "nap", "csrf_token": collector.csrf})).status == 400
