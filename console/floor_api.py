@@ -67,13 +67,13 @@ async def staff(deps: ConsoleDeps) -> Staff:
     return Staff({u.phone: u for u in users if u.phone})
 
 
-def _floor(deps: ConsoleDeps) -> Any:
+def floor_of(deps: ConsoleDeps) -> Any:
     if deps.seats is None:
         raise web.HTTPServiceUnavailable(text="the floor is off here (floor.seats = false): calls ring a phone")
     return deps.seats
 
 
-def _my_phone(who: Principal) -> str:
+def my_phone(who: Principal) -> str:
     if not who.phone:
         raise web.HTTPConflict(text="you have no phone: an admin sets it (dunline user set NAME --phone EXT)")
     return who.phone
@@ -96,7 +96,7 @@ async def cases_of(deps: ConsoleDeps, attempt_ids: list[str]) -> dict[str, str]:
 
 
 async def wallboard_json(deps: ConsoleDeps, who: Principal) -> dict[str, Any]:
-    keeper, people = _floor(deps), await staff(deps)
+    keeper, people = floor_of(deps), await staff(deps)
     now = keeper.now()
     seats = [s for s in keeper.floor.seats() if people.in_reach(who, s.collector)]
     case_of = await cases_of(deps, [s.attempt_id for s in seats if s.attempt_id])
@@ -119,7 +119,7 @@ async def wallboard(request: web.Request) -> web.Response:
 
 async def open_seat(request: web.Request) -> web.Response:
     who, deps = principal(request), request.app[DEPS]
-    keeper, phone = _floor(deps), _my_phone(who)
+    keeper, phone = floor_of(deps), my_phone(who)
     try:
         seat_id = await keeper.open_seat(phone)
     except SeatNotOpened as exc:
@@ -143,25 +143,31 @@ MONITOR_BODY = {"type": "object", "additionalProperties": False, "required": ["m
 async def pause_me(request: web.Request) -> web.Response:
     who, deps = principal(request), request.app[DEPS]
     code = _code_of(await json_object(request, PAUSE_BODY))
-    paused = await _floor(deps).pause(_my_phone(who), code, by=who.username)
+    paused = await floor_of(deps).pause(my_phone(who), code, by=who.username)
     return web.json_response({"paused": paused, "code": code})
 
 
 async def ready_me(request: web.Request) -> web.Response:
     who, deps = principal(request), request.app[DEPS]
-    return web.json_response({"ready": await _floor(deps).ready(_my_phone(who), by=who.username)})
+    return web.json_response({"ready": await floor_of(deps).ready(my_phone(who), by=who.username)})
 
 
 async def pause_collector(request: web.Request) -> web.Response:
     who, deps = principal(request), request.app[DEPS]
     code = _code_of(await json_object(request, PAUSE_BODY))
-    keeper, people = _floor(deps), await staff(deps)
     name = request.match_info["username"]
+    paused = await pause_other(deps, who, name, code)
+    return web.json_response({"paused": paused, "code": code, "user": name})
+
+
+async def pause_other(deps: ConsoleDeps, who: Principal, name: str, code: str) -> int:
+    """Pause a collector of the reader's floor (the API and the wallboard's form); 404 if the
+    name is nobody's with a phone, or not within a team lead's team."""
+    keeper, people = floor_of(deps), await staff(deps)
     user = next((u for u in people.by_phone.values() if u.username == name), None)
     if user is None or not user.phone or not people.in_reach(who, user.phone):
         raise web.HTTPNotFound(text=f"no collector {name} on your floor")
-    paused = await keeper.pause(user.phone, code, by=who.username)
-    return web.json_response({"paused": paused, "code": code, "user": name})
+    return await keeper.pause(user.phone, code, by=who.username)
 
 
 async def monitor_call(request: web.Request) -> web.Response:
@@ -182,7 +188,7 @@ async def monitor_call(request: web.Request) -> web.Response:
 async def start_monitoring(deps: ConsoleDeps, who: Principal, attempt_id: str, mode: SpyMode) -> Any:
     """Ring the monitoring user's own phone onto a call on their floor (the API and the
     wallboard's forms); HTTP errors say why not."""
-    keeper, phone = _floor(deps), _my_phone(who)
+    keeper, phone = floor_of(deps), my_phone(who)
     if deps.supervision is None:
         raise web.HTTPServiceUnavailable(text="monitoring is off here")
     seat = next((x for x in keeper.floor.seats() if x.attempt_id == attempt_id), None)
@@ -202,7 +208,7 @@ async def floor_events(request: web.Request) -> web.StreamResponse:
     """Server-sent events: each change of a seat in the reader's reach (a collector: their own
     phone's seats; the wallboard: its floor). The first events are the seats as they stand."""
     who, deps = principal(request), request.app[DEPS]
-    keeper = _floor(deps)
+    keeper = floor_of(deps)
     wallboard_view = may(who.role, P.FLOOR_VIEW)
     if not wallboard_view and not (may(who.role, P.FLOOR_WORK) and who.phone):
         raise web.HTTPForbidden(text="neither a seat of your own nor the wallboard")

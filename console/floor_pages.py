@@ -13,7 +13,8 @@ from aiohttp import web
 from console import i18n
 from console.deps import DEPS, principal
 from console.endpoints import Endpoint, Param
-from console.floor_api import PAUSE_CODES, _floor, _my_phone, cases_of, start_monitoring, staff, wallboard_json
+from console.floor_api import (PAUSE_CODES, cases_of, floor_of, my_phone, pause_other, start_monitoring,
+                               wallboard_json)
 from console.pages import locale_of, read_form, render, show_case
 from dialer.floor import SeatState
 from dialer.seats import SeatNotOpened
@@ -44,7 +45,7 @@ async def floor_action(request: web.Request, action: str) -> web.Response:
     t = i18n.translator(locale_of(request, who))
     form = await read_form(request)
     try:
-        keeper, phone = _floor(deps), _my_phone(who)
+        keeper, phone = floor_of(deps), my_phone(who)
         if action == "seat":
             try:
                 await keeper.open_seat(phone)
@@ -113,11 +114,12 @@ async def pause_form(request: web.Request) -> web.Response:
     t = i18n.translator(locale_of(request, who))
     name, form = request.match_info["username"], await read_form(request)
     code = form.get("code", "")
-    people = await staff(deps)
-    user = next((u for u in people.by_phone.values() if u.username == name), None)
-    if code not in PAUSE_CODES or user is None or not people.in_reach(who, user.phone or ""):
+    try:
+        if code not in PAUSE_CODES:
+            raise web.HTTPNotFound()
+        await pause_other(deps, who, name, code)
+    except web.HTTPNotFound:
         return await wallboard_page(request, message=t("floor.no_collector"), error=True, status=404)
-    await _floor(deps).pause(user.phone, code, by=who.username)
     return await wallboard_page(request, message=t("floor.paused_other", user=name, code=t(f"pause.{code}")))
 
 
