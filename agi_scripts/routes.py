@@ -222,7 +222,7 @@ class CallRoutes:
                     return
                 self._bridged.add(attempt_id)
                 seat = await self._to_seat(session, attempt_id, started)
-                report = replace(report, collector=seat.collector if seat else None)
+                report = self._seated(report, session, seat)
                 await session.set_variable("DUNLINE_BOUND", "1")
                 self._background(self._store_binding(attempt_id, session.channel, report), self._audits)
                 self._watch(attempt_id, session.channel, path)
@@ -230,7 +230,7 @@ class CallRoutes:
             # AMI cannot vouch (the link is down): the database must, before the bridge (a seat
             # taken first, so that the binding names the collector the debtor is given)
             seat = await self._to_seat(session, attempt_id, started)
-            bound = await self.writer.report(attempt_id, replace(report, collector=seat.collector if seat else None))
+            bound = await self.writer.report(attempt_id, self._seated(report, session, seat))
             # None: the database cannot take it now (kept in the journal): the call is recorded, go on
             if bound is not None and (bound.refused or bound.state is not State.BOUND or not bound.changed):
                 if seat is not None and self.seats is not None:
@@ -269,6 +269,12 @@ class CallRoutes:
             self.seats.release(seat.seat_id)
             raise
         return seat
+
+    def _seated(self, report: Report, session: AgiSession, seat: SeatLike | None) -> Report:
+        """The binding names the collector the debtor was given or, on the floor, that none was
+        (abandoned: the debtor hears the message; the campaign's abandon count)."""
+        on_floor = self.seats is not None and session.query.get("canary") != "1"
+        return replace(report, collector=seat.collector if seat else None, abandoned=on_floor and seat is None)
 
     async def _store_binding(self, attempt_id: str, channel: str, report: Report) -> None:
         """After the bridge: the one write of the binding (answered, recording named, its ingest

@@ -21,6 +21,7 @@ from console.casework_api import ENDPOINTS as CASEWORK_ENDPOINTS
 from console.dispositions_api import ENDPOINTS as DISPOSITION_ENDPOINTS
 from console.dispositions_api import dispositions_json
 from console.dispositions_pages import ENDPOINTS as DISPOSITION_PAGE_ENDPOINTS
+from console.campaigns_api import ENDPOINTS as CAMPAIGN_ENDPOINTS, PREVIEW_HOLDS
 from console.floor_api import ENDPOINTS as FLOOR_ENDPOINTS
 from console.floor_api import SSE_CLIENTS, close_streams
 from console.floor_pages import ENDPOINTS as FLOOR_PAGE_ENDPOINTS
@@ -151,9 +152,12 @@ async def dial_case(request: web.Request) -> web.Response:
         except repo.NotFound:
             raise web.HTTPNotFound(text=f"no case {case_id}") from None
     number = await _number_to_dial(request, case)
+    campaign = request.query.get("campaign")
+    if campaign is not None and not (campaign.isascii() and campaign.isdigit() and len(campaign) <= 9):
+        raise web.HTTPBadRequest(text="campaign: a campaign's id")
 
     try:
-        outcome = await request_dial(deps, who, case, number)
+        outcome = await request_dial(deps, who, case, number, campaign_id=int(campaign) if campaign else None)
     except DialNotPossible as exc:
         raise web.HTTPNotFound(text=str(exc)) from None
     if isinstance(outcome, DialRefused):
@@ -227,9 +231,12 @@ ENDPOINTS = [
              params=(CASE_ID_PARAM,
                      Param("phone", "query", {"type": "string", "pattern": "^[0-9]{1,12}$"},
                            description="the id of one of the case's phones"),
-                     Param("number", "query", {"type": "string"}, description="or the number itself")),
+                     Param("number", "query", {"type": "string"}, description="or the number itself"),
+                     Param("campaign", "query", {"type": "string", "pattern": "^[0-9]{1,9}$"},
+                           description="a running campaign this call is for (a preview's dial)")),
              tags=("cases",), responses={201: "the attempt", 404: "no such case or phone",
-                                         409: "blocked by the dialing policy (the rule)",
+                                         409: "blocked by the dialing policy (the rule), or the campaign "
+                                              "named is not running (rule campaign_not_running)",
                                          503: "the dialing gate is closed (rule dialing_gate), or new "
                                               "dials are held back while ingest or the database is busy "
                                               "(rules ingest_backlog, database_busy); Retry-After says "
@@ -249,10 +256,11 @@ def make_app(deps: ConsoleDeps) -> web.Application:
     app[DEPS] = deps
     app.on_response_prepare.append(security_headers)
     app[SSE_CLIENTS] = set()
+    app[PREVIEW_HOLDS] = {}
     app.on_shutdown.append(close_streams)
     batches_api.setup(app)
     register(app, [*ENDPOINTS, *SESSION_ENDPOINTS, *RECORDING_ENDPOINTS, *CASEWORK_ENDPOINTS,
                    *batches_api.ENDPOINTS, *RULE_ENDPOINTS, *ASSIGN_ENDPOINTS, *PAGE_ENDPOINTS,
                    *REPORT_ENDPOINTS, *DISPOSITION_ENDPOINTS, *DISPOSITION_PAGE_ENDPOINTS,
-                   *FLOOR_ENDPOINTS, *FLOOR_PAGE_ENDPOINTS])
+                   *FLOOR_ENDPOINTS, *FLOOR_PAGE_ENDPOINTS, *CAMPAIGN_ENDPOINTS])
     return app

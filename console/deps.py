@@ -22,10 +22,11 @@ if TYPE_CHECKING:
 
 
 class DialFn(Protocol):
-    """(case id, number or None, who asked) -> the new attempt (dunline/service.py: Service.dial)."""
+    """(case id, number or None, who asked) -> the new attempt (dunline/service.py: Service.dial);
+    `campaign_id` is passed only for a campaign's call (a preview's dial)."""
 
     def __call__(self, case_id: str, number: str | None, /, *, requested_by: str,
-                 collector: str | None = None) -> Awaitable[Attempt]: ...
+                 collector: str | None = None, campaign_id: int | None = None) -> Awaitable[Attempt]: ...
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 

@@ -25,6 +25,7 @@ from storage.names import case_subject
 log = logging.getLogger("dunline.console")
 
 DATABASE_BUSY = "database_busy"
+CAMPAIGN_NOT_RUNNING = "campaign_not_running"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,13 +44,16 @@ class DialNotPossible(Exception):
 
 
 async def request_dial(deps: ConsoleDeps, who: Principal, case: Case, number: str | None,
-                       **audit_detail: Any) -> Attempt | DialRefused:
-    from dialer.originate import DialBlocked, DialError  # local: only dialling needs them
+                       campaign_id: int | None = None, **audit_detail: Any) -> Attempt | DialRefused:
+    from dialer.originate import CampaignNotDialling, DialBlocked, DialError  # local: only dialling needs them
     from recorder.watchdog.gate import DialsHeldBack, GateClosed
 
     numbers = [p.number for p in case.phones]
     try:
-        attempt = await deps.dial(case.id, number, requested_by=who.username, collector=who.phone)
+        for_campaign = {"campaign_id": campaign_id} if campaign_id is not None else {}
+        attempt = await deps.dial(case.id, number, requested_by=who.username, collector=who.phone, **for_campaign)
+    except CampaignNotDialling as exc:
+        outcome = DialRefused(CAMPAIGN_NOT_RUNNING, str(exc), 409)
     except DialBlocked as exc:
         d = exc.decision
         outcome: Attempt | DialRefused = DialRefused(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import select
@@ -27,6 +27,7 @@ from storage import dial_leases
 from storage import repositories as repo
 from storage.attempt_reports import FactWriter
 from storage.call_tokens import CallTokens
+from storage.campaigns import Campaign
 from storage.clock import Clock
 from storage.db import Database
 from storage.lifecycle import Event, Report, Source
@@ -38,6 +39,11 @@ RULE_BUSY = "number_busy"  # not a policy rule: another attempt is being placed 
 
 class DialError(RuntimeError):
     """The call could not be placed (no such case or phone); nothing was originated."""
+
+
+class CampaignNotDialling(DialError):
+    """The campaign named is not running (paused, stopped, a draft) or does not cover the case:
+    nothing was stored or originated."""
 
 
 class DialBlocked(DialError):
@@ -75,10 +81,14 @@ async def place_call(
     number: str | None = None,
     on_queued: Callable[[str, str], None] | None = None,
     requested_by: str | None = None,
+    campaign_id: int | None = None,
 ) -> Attempt:
     """Ask the policy at this very moment; if allowed, write the attempt, originate it and
     return the attempt as it then stands. A Blocked verdict is stored and raised. Who asked
-    (`requested_by`: a person through the console) is in the decision's audit entry."""
+    (`requested_by`: a person through the console) is in the decision's audit entry. A dial for
+    a campaign (`campaign_id`) is refused unless the campaign is running, in the same
+    transaction that writes the attempt (a paused campaign places no new call, whoever asks);
+    its rules override set is the campaign's name and its caller-ID pool narrows the client's."""
     who = {"requested_by": requested_by} if requested_by else {}
     blocked: Blocked | None = None
     attempt_id = new_attempt_id()
@@ -91,13 +101,19 @@ async def place_call(
         if not phones:
             raise DialError(f"case {case_id} has no phone {number or ''}".strip())
         phone = phones[0]
-        policy = PolicyBook.of(policy).for_case(case.client, case.campaign)
         now = clock()
         # the number's lease first: a concurrent dial of it (this process or another node)
         # waits for this transaction and then finds the number taken
         busy_until = await dial_leases.claim(session, phone.number, attempt_id, now)
         now = clock()  # after the claim, which may have waited for another dial's transaction
+        # read after the claim (this transaction's first write): a pause committed before it is seen;
+        # a refusal raises, and the transaction (the claim with it) is rolled back
+        campaign = await _dialling_campaign(session, campaign_id, case) if campaign_id is not None else None
+        policy = PolicyBook.of(policy).for_case(case.client, campaign.name if campaign else case.campaign)
         history, appointments, effective, last = await policy_inputs(session, case, phone.number, now, policy)
+        if campaign is not None and campaign.caller_ids:  # narrows the client's approved pool, never widens it
+            effective = replace(effective, caller_id_pool=tuple(
+                c for c in effective.caller_id_pool if c in set(campaign.caller_ids)))
         facts = (case_facts(case), phone_facts(phone))
         decision = decide(*facts, now, history, effective, appointments=appointments,
                           last_decision_at=last)
@@ -115,7 +131,8 @@ async def place_call(
                 id=attempt_id, case_id=case.id, phone_id=phone.id, number=phone.number,
                 collector=collector, caller_id=decision.caller_id, state="created", created_at=now,
                 decision={**decision_json(decision, policy.name, facts_json(*facts)),
-                          "campaign": case.campaign},
+                          "campaign": campaign.name if campaign else case.campaign},
+                campaign_id=campaign.id if campaign else None,
             )
             await _write_ahead(session, attempt, now, **who)
             await record_decision(session, at=now, case_id=case.id, number=phone.number,
@@ -123,6 +140,18 @@ async def place_call(
     if blocked is not None:
         raise DialBlocked(blocked)
     return await _originate(db, link, settings, attempt, clock, writer, on_queued)
+
+
+async def _dialling_campaign(session: AsyncSession, campaign_id: int, case: Case) -> Campaign:
+    """The campaign, read in the dial's transaction: running, and covering the case's client."""
+    campaign = await session.get(Campaign, campaign_id, populate_existing=True)
+    if campaign is None:
+        raise CampaignNotDialling(f"no campaign {campaign_id}")
+    if campaign.status != "running":
+        raise CampaignNotDialling(f"campaign {campaign.name} is {campaign.status}: it places no call")
+    if campaign.client and campaign.client != case.client:
+        raise CampaignNotDialling(f"case {case.id} is not of campaign {campaign.name}'s client")
+    return campaign
 
 
 async def place_canary(

@@ -23,6 +23,7 @@ from cases.batches import BatchImporter
 from people.accounts import count_users
 from console.api import make_app
 from console.deps import ConsoleDeps
+from dialer.campaign_engine import CampaignEngine
 from dialer.floor import Floor
 from dialer.monitor import CallMonitor
 from dialer.seats import SeatKeeper, SeatNotOpened, follow
@@ -88,6 +89,7 @@ class Service:
         self._dial_slots = asyncio.Semaphore(settings.pbx.dial_concurrency)
         self._tasks: list[asyncio.Task[Any]] = []
         self._runner: web.AppRunner | None = None
+        self._campaign_task: asyncio.Task[Any] | None = None
         self.agi: FastAgiServer | None = None
         self.routes: CallRoutes | None = None
         self.link: AmiLink | None = None
@@ -95,6 +97,7 @@ class Service:
         self.watchdog: Watchdog | None = None
         self.seats: SeatKeeper | None = None  # collectors' seats on the floor (settings.floor.seats)
         self.supervision: Supervision | None = None  # listen / whisper / barge on the floor's calls
+        self.campaigns: CampaignEngine | None = None  # running campaigns dialled by their pacers (the floor)
 
     @property
     def ledger(self) -> Ledger:
@@ -134,6 +137,8 @@ class Service:
                                            ring_timeout_s=s.pbx.ring_timeout_s)
             self._tasks.append(asyncio.create_task(follow(self.link.subscribe(), self.supervision.handle),
                                                    name="supervision"))
+            self.campaigns = CampaignEngine(self.db, self.seats, self._campaign_dial, self.clock,
+                                            tick_s=s.floor.campaign_tick_s)
         routes = CallRoutes(
             db=self.db,
             recording=RecordingTarget(dir_host=Path(s.recording.dir_host),
@@ -167,6 +172,9 @@ class Service:
             await self.open_seats()
         if s.watchdog.enabled:
             self._start_watchdog()
+        if self.campaigns is not None:
+            self._campaign_task = asyncio.create_task(self.campaigns.run(), name="campaigns")
+            self._tasks.append(self._campaign_task)
         if await count_users(self.db) == 0:
             log.warning("no users yet: add the first admin with `dunline user add NAME --role admin`")
         app = make_app(ConsoleDeps(db=self.db, dial=self.dial, health=self.health, accounts=self.accounts,
@@ -265,6 +273,8 @@ class Service:
     async def stop(self, drain_timeout: float = 30.0) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+        if self._campaign_task is not None:  # no new call while the calls in progress drain
+            self._campaign_task.cancel()
         await self.wait_idle(drain_timeout)
         if self.watchdog is not None:
             await self.watchdog.stop()
@@ -295,11 +305,12 @@ class Service:
 
     # -- work ------------------------------------------------------------------------
     async def dial(self, case_id: str, number: str | None = None, *, requested_by: str | None = None,
-                   collector: str | None = None) -> Attempt:
+                   collector: str | None = None, campaign_id: int | None = None) -> Attempt:
         """Place a call now if the gate, the back-pressure and the policy allow; `requested_by`
         (a person, through the console) goes into the dial's own audit entries. `collector`: the
         phone of the person who dials (their own call: it rings them, or on the floor goes to
-        their seat first); else on the floor whoever is ready, without it the next configured one."""
+        their seat first); else on the floor whoever is ready, without it the next configured one.
+        `campaign_id`: a dial for a campaign (refused unless it is running)."""
         who = {"requested_by": requested_by} if requested_by else {}
         assert self.link is not None, "service not started"
         # no lock in the process: a number is excluded by its lease in the database, and the
@@ -319,8 +330,11 @@ class Service:
                                     collector=collector or (None if self.seats else next(self._collectors)),
                                     clock=self.clock,
                                     policy=self.policy, writer=self.writer,
-                                    number=number, requested_by=requested_by,
+                                    number=number, requested_by=requested_by, campaign_id=campaign_id,
                                     on_queued=self.monitor.originate_queued if self.monitor else None)
+
+    async def _campaign_dial(self, case_id: str, number: str, *, campaign_id: int) -> Attempt:
+        return await self.dial(case_id, number, campaign_id=campaign_id)
 
     async def hang_up_unrecorded(self, attempt_id: str, channel: str) -> None:
         """No recording, no call: cut a call whose recording stopped growing."""

@@ -84,6 +84,7 @@ class FloorSettings:
     seats_per_phone: int = 1  # >1 only where one phone stands for several collectors (the sandbox bench)
     answer_wait_s: float = 2.0  # an answered debtor waits at most this for a ready collector, then is abandoned
     wrap_up_s: float = 0.0  # after a call, a seat is ready again after this (or when the collector says so)
+    campaign_tick_s: float = 0.5  # how often running campaigns' pacers are asked how many lines to dial
 
 
 @dataclass(frozen=True, slots=True)

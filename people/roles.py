@@ -47,6 +47,7 @@ class Permission(StrEnum):
     FLOOR_VIEW = "floor.view"  # the wallboard: collectors' states and live calls (a team lead: their team)
     FLOOR_MANAGE = "floor.manage"  # pause a collector
     CALL_MONITOR = "call.monitor"  # listen, whisper, barge on a live call from one's own phone
+    CAMPAIGN_MANAGE = "campaign.manage"  # create campaigns; start, pause, stop them
 
 
 class Reach(StrEnum):
@@ -87,6 +88,7 @@ MATRIX: dict[Permission, frozenset[Role]] = {
     P.FLOOR_VIEW: frozenset({R.TEAM_LEAD, R.SUPERVISOR}),
     P.FLOOR_MANAGE: frozenset({R.TEAM_LEAD, R.SUPERVISOR}),
     P.CALL_MONITOR: frozenset({R.TEAM_LEAD, R.SUPERVISOR}),
+    P.CAMPAIGN_MANAGE: frozenset({R.SUPERVISOR}),
 }
 
 _REACH: dict[Role, Reach] = {

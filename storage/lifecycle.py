@@ -124,6 +124,7 @@ class Report:
     bridged_seconds: float | None = None  # with a collector (AMI bridge events)
     pbx_started_at: datetime | None = None  # the channel's creation by the PBX's own clock
     collector: str | None = None  # BOUND on the floor: the phone (seat) the debtor was given
+    abandoned: bool = False  # BOUND on the floor: no collector was ready in time, the debtor heard the message
 
     def to_json(self) -> dict[str, Any]:
         out = {k: v for k, v in asdict(self).items() if v is not None and v is not False}
@@ -259,6 +260,8 @@ def _transition(facts: Facts, report: Report, target: State) -> Verdict:
         changes.update(bound_at=at, recording_name=report.recording_name)
         if report.collector:  # on the floor the collector is whoever was ready, not the one named at dial
             changes["collector"] = report.collector
+        if report.abandoned:
+            changes["abandoned"] = True
         if facts.answered_at is None:
             changes["answered_at"] = at
         ingest = "start"

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Boolean, Date, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+import storage.campaigns  # noqa: F401  (campaigns: the foreign key below resolves)
 import storage.dial_leases  # noqa: F401  (per-number dial exclusion: one metadata, one migration history)
 import storage.dispositions  # noqa: F401  (what came of each call: one metadata, one migration history)
 import storage.intake  # noqa: F401  (batches: the foreign keys below resolve)
@@ -98,7 +99,8 @@ class Attempt(Base):
     """
 
     __tablename__ = "attempts"
-    __table_args__ = (Index("ix_attempts_case_created", "case_id", "created_at"),)
+    __table_args__ = (Index("ix_attempts_case_created", "case_id", "created_at"),
+                      Index("ix_attempts_campaign_created", "campaign_id", "created_at"))
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"))
@@ -123,6 +125,9 @@ class Attempt(Base):
     decision: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)  # the policy's verdict
     # when the PBX created the channel, by the PBX's own clock (the audit's independent witness)
     pbx_started_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"), default=None)
+    # answered with no collector ready within the floor's wait: the debtor heard the message
+    abandoned: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Appointment(Base):
