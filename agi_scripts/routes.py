@@ -99,6 +99,17 @@ class RecordingTarget:
     poll_s: float = 0.05
 
 
+AMD_VERDICTS = frozenset({"HUMAN", "MACHINE", "NOTSURE", "HANGUP"})  # AMD()'s AMDSTATUS
+MACHINE = "MACHINE"
+
+
+def amd_verdict(session: AgiSession) -> str | None:
+    """Answering-machine detection's verdict on this call (the dialplan ran AMD() for a
+    campaign that asks for it); None when it did not run (or sent anything else)."""
+    verdict = session.query.get("amd", "")
+    return verdict if verdict in AMD_VERDICTS else None
+
+
 @dataclass(frozen=True, slots=True)
 class CallRoutes:
     """The routes with what they need; `routes()` gives the server's route table."""
@@ -252,6 +263,10 @@ class CallRoutes:
         Returns the seat the debtor is given, if any."""
         if self.seats is None or session.query.get("canary") == "1":
             return None
+        if amd_verdict(session) == MACHINE:  # an answering machine: nobody to talk to, no message left
+            log.info("answering machine on %s: hung up, no collector", attempt_id)
+            await session.set_variable("DUNLINE_MACHINE", "1")
+            return None
         wait_s = max(0.0, self.seat_wait_s - (asyncio.get_running_loop().time() - started))
         # a collector's own dial (preview, manual) names them: their seat first
         seat = await self.seats.take(attempt_id, wait_s, session.query.get("collector") or None)
@@ -274,7 +289,9 @@ class CallRoutes:
         """The binding names the collector the debtor was given or, on the floor, that none was
         (abandoned: the debtor hears the message; the campaign's abandon count)."""
         on_floor = self.seats is not None and session.query.get("canary") != "1"
-        return replace(report, collector=seat.collector if seat else None, abandoned=on_floor and seat is None)
+        verdict = amd_verdict(session)
+        return replace(report, collector=seat.collector if seat else None, amd=verdict,
+                       abandoned=on_floor and seat is None and verdict != MACHINE)
 
     async def _store_binding(self, attempt_id: str, channel: str, report: Report) -> None:
         """After the bridge: the one write of the binding (answered, recording named, its ingest

@@ -79,9 +79,14 @@ def my_phone(who: Principal) -> str:
     return who.phone
 
 
-def seat_json(seat: Seat, now: float, staff: Staff, case_of: dict[str, str]) -> dict[str, Any]:
+def seat_json(seat: Seat, now: float, staff: Staff, case_of: dict[str, str], wrap_up_s: float = 0.0
+              ) -> dict[str, Any]:
+    """A seat for the pages; in wrap-up, `wrap_up_left`: seconds until it is ready by itself
+    (None: the floor waits for the collector to say so)."""
     user = staff.user(seat.collector)
-    return {"seat": seat.seat_id, "phone": seat.collector, "user": user.username if user else None,
+    left = (round(max(0.0, wrap_up_s - (now - seat.since)), 1) if wrap_up_s > 0 else None) \
+        if seat.state is SeatState.WRAP_UP else None
+    return {"wrap_up_left": left, "seat": seat.seat_id, "phone": seat.collector, "user": user.username if user else None,
             "name": user.display_name if user else None, "state": seat.state.value,
             "seconds": round(max(0.0, now - seat.since), 1), "attempt_id": seat.attempt_id,
             "case_id": case_of.get(seat.attempt_id or ""), "pause_code": seat.pause_code or None}
@@ -101,7 +106,9 @@ async def wallboard_json(deps: ConsoleDeps, who: Principal) -> dict[str, Any]:
     seats = [s for s in keeper.floor.seats() if people.in_reach(who, s.collector)]
     case_of = await cases_of(deps, [s.attempt_id for s in seats if s.attempt_id])
     sessions = deps.supervision.sessions() if deps.supervision is not None else ()
-    return {"seats": [seat_json(s, now, people, case_of) for s in seats],
+    health = deps.health()
+    return {"gate": {"open": bool(health.get("ready")), "reasons": list(health.get("reasons", []))},
+            "seats": [seat_json(s, now, people, case_of) for s in seats],
             "ready": sum(1 for s in seats if keeper.floor.is_ready(s, now)),
             "on_call": sum(1 for s in seats if s.state is SeatState.ON_CALL),
             "monitoring": [{"session": x.spy_id, "attempt_id": x.attempt_id, "mode": x.mode.value, "by": x.by,
@@ -237,7 +244,7 @@ async def floor_events(request: web.Request) -> web.StreamResponse:
             if not mine(seat):
                 continue
             case_of = await cases_of(deps, [seat.attempt_id] if seat.attempt_id else [])
-            event = seat_json(seat, keeper.now(), people, case_of) | {"gone": not seat.channel
+            event = seat_json(seat, keeper.now(), people, case_of, keeper.floor.wrap_up_s) | {"gone": not seat.channel
                                                                        and seat.state is not SeatState.CONNECTING}
             await response.write(f"event: seat\ndata: {json.dumps(event)}\n\n".encode())
     except (ConnectionResetError, asyncio.CancelledError):

@@ -88,12 +88,17 @@ class CallMonitor:
             left = call.unbridged_at if call.unbridged_at is not None else call.ended_at
             if left is not None:
                 bridged = round(max(left - call.bridged_at, 0.0), 3)
+        # the answer -> collector audio latency, on every call bridged (both times are this
+        # process's reading of the PBX's events, so their difference is the PBX's delay plus
+        # the same event delivery)
+        to_bridge = (round(max(call.bridged_at - call.answered_at, 0.0), 3)
+                     if call.bridged_at is not None and call.answered_at is not None else None)
         pbx_started = (None if call.pbx_created_at is None
                        else datetime.fromtimestamp(call.pbx_created_at, tz=timezone.utc))
         await self.writer.report(call.uniqueid, Report(
             event=Event.HUNG_UP, source=Source.AMI, at=self.clock(), answered=call.answered,
             hangup_cause=call.hangup_cause, dial_status=call.dial_status or None, bridged_seconds=bridged,
-            pbx_started_at=pbx_started, recording_name=recording_name_of(call.uniqueid) if call.answered else None))
+            answer_to_bridge_s=to_bridge, pbx_started_at=pbx_started, recording_name=recording_name_of(call.uniqueid) if call.answered else None))
         log.info("attempt %s ended (cause %s, answered %s)", call.uniqueid, call.hangup_cause, call.answered)
 
     async def _originate_response(self, event: OriginateResponse) -> None:

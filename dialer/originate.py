@@ -131,7 +131,8 @@ async def place_call(
                 id=attempt_id, case_id=case.id, phone_id=phone.id, number=phone.number,
                 collector=collector, caller_id=decision.caller_id, state="created", created_at=now,
                 decision={**decision_json(decision, policy.name, facts_json(*facts)),
-                          "campaign": campaign.name if campaign else case.campaign},
+                          "campaign": campaign.name if campaign else case.campaign,
+                          **({"amd": True} if campaign is not None and campaign.amd else {})},
                 campaign_id=campaign.id if campaign else None,
             )
             await _write_ahead(session, attempt, now, **who)
@@ -226,6 +227,8 @@ async def _originate(
         variables["DUNLINE_CANARY"] = "1"
     elif attempt.collector:
         variables["DUNLINE_COLLECTOR"] = attempt.collector
+    if (attempt.decision or {}).get("amd"):  # the campaign asks for answering-machine detection
+        variables["DUNLINE_AMD"] = "1"
     if settings.tokens is not None:
         variables["DUNLINE_TOKEN"] = settings.tokens.token_for(attempt.id)
     try:

@@ -122,9 +122,11 @@ class Report:
     dial_status: str | None = None
     answered_seconds: float | None = None  # answer -> hang-up, by the PBX (ANSWEREDTIME)
     bridged_seconds: float | None = None  # with a collector (AMI bridge events)
+    answer_to_bridge_s: float | None = None  # the debtor's answer -> bridged to a collector (AMI events)
     pbx_started_at: datetime | None = None  # the channel's creation by the PBX's own clock
     collector: str | None = None  # BOUND on the floor: the phone (seat) the debtor was given
     abandoned: bool = False  # BOUND on the floor: no collector was ready in time, the debtor heard the message
+    amd: str | None = None  # BOUND: answering-machine detection's verdict (a campaign with AMD)
 
     def to_json(self) -> dict[str, Any]:
         out = {k: v for k, v in asdict(self).items() if v is not None and v is not False}
@@ -160,6 +162,7 @@ class Facts:
     answered_seconds: float | None = None
     bridged_seconds: float | None = None
     pbx_started_at: datetime | None = None
+    answer_to_bridge_s: float | None = None
 
     @classmethod
     def of(cls, row: Any) -> Facts:
@@ -167,7 +170,7 @@ class Facts:
         return cls(State(row.state), row.answered_at, row.recording_name,
                    Outcome(row.outcome) if row.outcome else None, row.ended_at, row.originated_at,
                    row.hangup_cause, row.dial_status, row.answered_seconds, row.bridged_seconds,
-                   getattr(row, "pbx_started_at", None))
+                   getattr(row, "pbx_started_at", None), getattr(row, "answer_to_bridge_s", None))
 
 
 Kind = Literal["apply", "fill", "duplicate", "refuse"]
@@ -224,7 +227,8 @@ TRANSITIONS: Mapping[tuple[State, Event], State] = MappingProxyType({
 })
 
 # fields a later report of the end may fill in when the first one did not know them
-_END_FACTS = ("hangup_cause", "dial_status", "answered_seconds", "bridged_seconds", "pbx_started_at")
+_END_FACTS = ("hangup_cause", "dial_status", "answered_seconds", "bridged_seconds", "pbx_started_at",
+              "answer_to_bridge_s")
 
 
 def decide(facts: Facts, report: Report) -> Verdict:
@@ -262,6 +266,8 @@ def _transition(facts: Facts, report: Report, target: State) -> Verdict:
             changes["collector"] = report.collector
         if report.abandoned:
             changes["abandoned"] = True
+        if report.amd:
+            changes["amd"] = report.amd
         if facts.answered_at is None:
             changes["answered_at"] = at
         ingest = "start"

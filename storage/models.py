@@ -119,6 +119,7 @@ class Attempt(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     answered_seconds: Mapped[float | None] = mapped_column(Float, default=None)  # answer -> hang-up
     bridged_seconds: Mapped[float | None] = mapped_column(Float, default=None)  # with a collector
+    answer_to_bridge_s: Mapped[float | None] = mapped_column(Float, default=None)  # answer -> with a collector
     recorded_seconds: Mapped[float | None] = mapped_column(Float, default=None)
     recording_name: Mapped[str | None] = mapped_column(String(255), default=None)
     note: Mapped[str | None] = mapped_column(Text, default=None)
@@ -128,6 +129,7 @@ class Attempt(Base):
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"), default=None)
     # answered with no collector ready within the floor's wait: the debtor heard the message
     abandoned: Mapped[bool] = mapped_column(Boolean, default=False)
+    amd: Mapped[str | None] = mapped_column(String(16), default=None)  # answering-machine detection's verdict
 
 
 class Appointment(Base):

@@ -22,7 +22,7 @@ def test_render_writes_configs(tmp_path, monkeypatch):
     manager = (out / "manager.conf").read_text()
     assert "bindaddr = 127.0.0.1" in manager and "secret = s3cret" in manager
     dialplan = (out / "extensions.conf").read_text()
-    assert "AGI(${DUNLINE_AGI}/bind?attempt=${DUNLINE_ATTEMPT}&token=${DUNLINE_TOKEN}&canary=${DUNLINE_CANARY}&collector=${DUNLINE_COLLECTOR})" in dialplan
+    assert "AGI(${DUNLINE_AGI}/bind?attempt=${DUNLINE_ATTEMPT}&token=${DUNLINE_TOKEN}&canary=${DUNLINE_CANARY}&collector=${DUNLINE_COLLECTOR}&amd=${AMDSTATUS})" in dialplan
     assert "AGI(${DUNLINE_AGI}/ended?attempt=${DUNLINE_ATTEMPT}&token=${DUNLINE_TOKEN})" in dialplan
     assert "Set(FILE(${DUNLINE_REC_DIR}/${DUNLINE_ATTEMPT}.end)=v=1&attempt=" in dialplan, "the PBX's own end record"
     assert "timestampevents = yes" in manager

@@ -80,8 +80,10 @@ def test_pbx_dialplan_contract():
     for line in ('exten => s,1,GotoIf($[${REGEX("^[0-9a-f]{32}$" ${DUNLINE_ATTEMPT})}]?answered)',
                  " same => n(answered),Set(DUNLINE_UP_AT=${STRFTIME(,,%s.%3q)})",
                  " same => n,Set(CHANNEL(hangup_handler_push)=dunline-ended,s,1)",
+                 ' same => n,ExecIf($["${DUNLINE_AMD}" = "1"]?AMD())',
+                 ' same => n,GotoIf($["${DUNLINE_BOUND}${DUNLINE_MACHINE}" = "11"]?done)',
                  " same => n,AGI(${DUNLINE_AGI}/bind?attempt=${DUNLINE_ATTEMPT}&token=${DUNLINE_TOKEN}"
-                 "&canary=${DUNLINE_CANARY}&collector=${DUNLINE_COLLECTOR})",
+                 "&canary=${DUNLINE_CANARY}&collector=${DUNLINE_COLLECTOR}&amd=${AMDSTATUS})",
                  ' same => n,GotoIf($["${DUNLINE_BOUND}" = "1"]?bridge)',
                  " same => n,Hangup(21)",
                  ' same => n(bridge),GotoIf($["${DUNLINE_ABANDON}" = "1"]?abandon)',

@@ -30,6 +30,7 @@ def test_every_key_a_template_uses_is_in_the_catalog():
     from cases.dispositions import CODES
     from cases.intake import Relation
     from console.floor_api import PAUSE_CODES
+    from dialer.campaigns import VERBS, Mode, Status
     from dialer.floor import SeatState
     from dialer.policy.model import CASE_FLAGS
     from dialer.supervision import SpyMode
@@ -37,7 +38,9 @@ def test_every_key_a_template_uses_is_in_the_catalog():
     values = {"status.": STATUSES, "flag.": CASE_FLAGS, "relation.": [r.value for r in Relation],
               "rule.": [r.value for r in Rule], "reports.by.": ["batch", "arrears_band", "overdue_band"],
               "batches.state.": ["checking", "importing", "done", "refused", "failed"], "dispo.code.": CODES,
-              "seat.": [s.value for s in SeatState], "pause.": PAUSE_CODES, "spy.": [m.value for m in SpyMode]}
+              "seat.": [s.value for s in SeatState], "pause.": PAUSE_CODES, "spy.": [m.value for m in SpyMode],
+              "campaign.mode.": [m.value for m in Mode], "campaign.status.": [x.value for x in Status],
+              "campaign.verb.": list(VERBS)}
     assert prefixed == set(values)
     for prefix, names in values.items():
         for name in names:

@@ -1,5 +1,6 @@
 """campaigns: cases dialled in one mode; attempts name their campaign and whether the
-debtor was abandoned (answered, no collector ready within the wait: the message)
+debtor was abandoned (answered, no collector ready within the wait: the message), and how long
+after the answer the debtor was with a collector; answering-machine detection's verdict
 
 Revision ID: 0016
 Revises: 0015
@@ -42,6 +43,8 @@ def upgrade() -> None:
         op.add_column('attempts', sa.Column('campaign_id', sa.Integer(), nullable=True))
         op.create_foreign_key('fk_attempts_campaign_id', 'attempts', 'campaigns', ['campaign_id'], ['id'])
     op.add_column('attempts', sa.Column('abandoned', sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.add_column('attempts', sa.Column('answer_to_bridge_s', sa.Float(), nullable=True))
+    op.add_column('attempts', sa.Column('amd', sa.String(length=16), nullable=True))
     op.create_index('ix_attempts_campaign_created', 'attempts', ['campaign_id', 'created_at'])
 
 
@@ -50,6 +53,8 @@ def downgrade() -> None:
     # SQLite (3.35+) drops a column in place; its reference goes with it
     if op.get_bind().dialect.name != 'sqlite':
         op.drop_constraint('fk_attempts_campaign_id', 'attempts', type_='foreignkey')
+    op.drop_column('attempts', 'amd')
+    op.drop_column('attempts', 'answer_to_bridge_s')
     op.drop_column('attempts', 'abandoned')
     op.drop_column('attempts', 'campaign_id')
     op.drop_table('campaigns')
