@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from console.deps import DEPS, ConsoleDeps, principal
+from console.i18n import DISPLAY_ZONE
 from console.endpoints import Endpoint, Param
 from console.scope import case_scope
 from dialer import campaign_store
@@ -39,7 +40,8 @@ def counts_json(counts: CallCounts) -> dict[str, Any]:
 async def campaigns_with_counts(deps: ConsoleDeps, *, include_stopped: bool = True) -> list[dict[str, Any]]:
     """Every campaign with its 30-day and today's counts (the API and the wallboard)."""
     now = deps.clock()
-    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    # today: since midnight on the floor's clock (the one the console shows times in)
+    midnight = now.astimezone(DISPLAY_ZONE).replace(hour=0, minute=0, second=0, microsecond=0)
     async with deps.db.session() as s:
         campaigns = await campaign_store.all_campaigns(s, include_stopped=include_stopped)
         ids = [c.id for c in campaigns]

@@ -84,6 +84,9 @@ class CampaignEngine:
         windows = await self._window_counts([c.id for c in campaigns], now)
         running = [Running(c.id, self._pacer(c), windows[c.id], c.target_abandon_rate) for c in campaigns]
         seats = self.seats.floor.seats()
+        for seat in seats:  # a call a seat is reserved for (or on) has its collector: no longer in flight
+            if seat.attempt_id is not None:
+                self._calls.pop(seat.attempt_id, None)
         plan = plan_tick(self.seats.floor, seats, now, tuple(self._calls.values()), running)
         placed = 0
         for campaign in campaigns:

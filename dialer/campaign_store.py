@@ -12,12 +12,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from dialer.campaigns import CampaignError, CampaignSpec, Mode, Selection, Status, move, next_phone
+from dialer.campaigns import RELATIONS, CampaignError, CampaignSpec, Mode, Selection, Status, move, next_phone
 from dialer.pacing.snapshot import CallCounts
 from storage import repositories as repo
 from storage.campaigns import Campaign
 from storage.lifecycle import OPEN_STATES
-from storage.models import Attempt, Case
+from storage.models import Attempt, Case, Phone
 
 WINDOW_DAYS = 30
 
@@ -153,8 +153,14 @@ async def candidates(session: AsyncSession, campaign: Campaign, now: datetime, *
     last = (select(Attempt.case_id.label("case_id"), func.max(Attempt.created_at).label("at"))
             .where(Attempt.campaign_id == campaign.id).group_by(Attempt.case_id).subquery())
     in_progress = exists().where(Attempt.case_id == Case.id, Attempt.state.in_([s.value for s in OPEN_STATES]))
+    # a case with no phone the campaign may try is not a candidate (it would take a place in
+    # the limit for nothing, and hide the cases behind it); the same rule as `next_phone`
+    relation = when((Phone.relation.in_(RELATIONS), Phone.relation), (Phone.kind == "debtor", "own"),
+                    else_="third_party")
+    has_phone = exists().where(Phone.case_id == Case.id, Phone.do_not_call.is_(False), Phone.refused.is_(False),
+                               Phone.retired_at.is_(None), relation.in_(list(campaign.phone_order)))
     query = (select(Case).outerjoin(last, last.c.case_id == Case.id)
-             .where(*_selected(campaign, now), *where, ~in_progress,
+             .where(*_selected(campaign, now), *where, ~in_progress, has_phone,
                     or_(last.c.at.is_(None), last.c.at <= now - timedelta(seconds=campaign.retry_spacing_s)))
              .order_by(last.c.at.is_not(None), last.c.at, Case.id)
              .options(selectinload(Case.phones)))
