@@ -21,6 +21,7 @@ import asyncio
 import csv
 import json
 import math
+import random
 import threading
 
 import aiohttp
@@ -47,6 +48,7 @@ def _numbers() -> dict[str, tuple[str, str]]:
     """case id -> (number, what the carrier does)."""
     plan = ([("155556", "answers")] * 22 + [("155520", "busy")] * 6 + [("155530", "no answer")] * 4
             + [("155540", "congestion")] * 3 + [("156000", "unallocated")] * 3)
+    random.Random(20261207).shuffle(plan)  # outcomes mixed as in a real batch, the same every run
     return {f"PR-{i:02d}": (f"{prefix}{i:05d}", kind) for i, (prefix, kind) in enumerate(plan)}
 
 
@@ -259,6 +261,13 @@ async def test_a_predictive_campaign_connects_every_answer_or_abandons_it_with_t
         # every connected call's case was on its collector's page
         await asyncio.sleep(1.0)
         watcher.halt.set()
+        watcher.join(5)
+        # the last call on 6001's page is over: its wrap-up timer runs (zh-CN)
+        wrap_up = await _until(lambda: browser.find_elements(By.ID, "wrap-up") and
+                               browser.find_element(By.ID, "wrap-up").is_displayed() and
+                               browser.find_element(By.ID, "wrap-up").text, timeout=10, what="the wrap-up timer")
+        assert "话后处理" in wrap_up
+        await asyncio.to_thread(browser.save_screenshot, str(screenshots_dir() / "screen-pop-wrap-up-zh.png"))
         shown = {**watcher.shown}
         for reader in readers:
             shown.update({a: f"stream:{c}" for a, c in reader.shown.items()})
