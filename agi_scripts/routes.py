@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -57,7 +58,9 @@ from storage.names import ATTEMPT_ID_PATTERN, recording_name_of, spool_file_name
 log = logging.getLogger("dunline.agi")
 
 WAV_HEADER_BYTES = 44
-ROUTES = ("bind", "ended")
+ROUTES = ("bind", "ended", "keypad")
+KEYPAD_NUMBER = re.compile(r"\+?[0-9]{3,20}")
+PHONE_CHANNEL = re.compile(r"PJSIP/([A-Za-z0-9_.\-]{1,32})-[0-9a-f]{8}")  # a phone's own channel
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +77,10 @@ def _no_view(attempt_id: str) -> PbxChannel | None:
 
 async def _no_hang_up(attempt_id: str, channel: str, reason: str) -> None:
     return None
+
+
+async def _no_vouching(channel: str, uniqueid: str) -> bool:
+    return False
 
 
 class Seats(Protocol):
@@ -133,13 +140,17 @@ class CallRoutes:
     # `seat_wait_s`, or hears the abandon message; None: the dialplan rings DUNLINE_COLLECTOR
     seats: Seats | None = None
     seat_wait_s: float = 2.0
+    # a phone's keypad call: does the PBX report this very channel (name, uniqueid) calling from
+    # the phones' context? And (phone, number) -> None when the call was placed, else why not
+    keypad_vouched: Callable[[str, str], Awaitable[bool]] = _no_vouching
+    keypad_dial: Callable[[str, str], Awaitable[str | None]] | None = None
     _watches: set[asyncio.Task[None]] = field(default_factory=set)
     _bridged: set[str] = field(default_factory=set)  # bridged on AMI's word, until their watch ends
     _audits: set[asyncio.Task[None]] = field(default_factory=set)
     _refusal_audit: RateLimiter = field(default_factory=lambda: RateLimiter(burst=20, window_s=10.0))
 
     def routes(self) -> dict[str, Callable[[AgiSession], Awaitable[None]]]:
-        return {"bind": self.bind, "ended": self.ended}
+        return {"bind": self.bind, "ended": self.ended, "keypad": self.keypad}
 
     # -- who may speak --------------------------------------------------------------------
     def authorize(self, request: AgiRequest) -> str | None:
@@ -147,6 +158,12 @@ class CallRoutes:
         attempt's token (the server refuses the request before any handler runs)."""
         if request.route not in ROUTES:
             return f"unknown route {request.route!r}"
+        if request.route == "keypad":  # no attempt yet: the handler asks AMI to vouch for the channel
+            if not PHONE_CHANNEL.fullmatch(request.channel or ""):
+                return "a keypad request comes from a phone's channel"
+            if not KEYPAD_NUMBER.fullmatch(request.query.get("number", "")):
+                return "a keypad request names the number dialled"
+            return None
         attempt_id = request.query.get("attempt", "")
         if not ATTEMPT_ID_PATTERN.fullmatch(attempt_id):
             return "garbled attempt id"
@@ -255,6 +272,27 @@ class CallRoutes:
             self._watch(attempt_id, session.channel, path)
         except AgiHangup:
             log.info("debtor hung up during bind of %s", attempt_id)
+
+    async def keypad(self, session: AgiSession) -> None:
+        """A number dialled on a collector's phone: placed as their own call (the same gate,
+        policy and recording as every call), or refused; the dialplan says which
+        (DUNLINE_KEYPAD=placed|refused) and hangs the phone's call up."""
+        match = PHONE_CHANNEL.fullmatch(session.channel)
+        number = session.query.get("number", "")
+        if match is None or not KEYPAD_NUMBER.fullmatch(number):
+            await session.set_variable("DUNLINE_KEYPAD", "refused")
+            return
+        if not await self.keypad_vouched(session.channel, session.uniqueid):
+            log.warning("keypad request from %s not vouched for by the PBX: refused", session.channel)
+            await self.writer.audit(actor="agi", action="keypad.refused", subject=f"phone:{match.group(1)}",
+                                    reason="the PBX does not report this channel calling from a phone",
+                                    channel=session.channel[:128], uniqueid=session.uniqueid[:64])
+            await session.set_variable("DUNLINE_KEYPAD", "refused")
+            return
+        reason = "keypad dialling is off" if self.keypad_dial is None else await self.keypad_dial(match.group(1), number)
+        if reason is not None:
+            log.info("keypad call of %s refused: %s", match.group(1), reason)
+        await session.set_variable("DUNLINE_KEYPAD", "placed" if reason is None else "refused")
 
     async def _to_seat(self, session: AgiSession, attempt_id: str, started: float) -> SeatLike | None:
         """On the floor: a ready collector's waiting channel for the dialplan's Bridge()

@@ -144,6 +144,12 @@ def register_phone(info: SandboxInfo, endpoint: str) -> None:
     phone_command(info, endpoint, "uanew", _account_line(info, endpoint))
 
 
+def dial_from_phone(info: SandboxInfo, endpoint: str, number: str) -> None:
+    """The phone dials a number on its keypad (baresip `dial`: a call to the PBX, which puts
+    it in the phones' context)."""
+    phone_command(info, endpoint, "dial", number)
+
+
 def _phone(info: SandboxInfo, endpoint: str) -> PhoneInfo:
     phone = next((p for p in info.phones if p.endpoint == endpoint), None)
     if phone is None:

@@ -23,6 +23,7 @@ from cases.batches import BatchImporter
 from people.accounts import count_users
 from console.api import make_app
 from console.deps import ConsoleDeps
+from console.keypad import keypad_dial
 from dialer.campaign_engine import CampaignEngine
 from dialer.floor import Floor
 from dialer.monitor import CallMonitor
@@ -50,6 +51,7 @@ from dunline.settings import Settings
 from dunline.wiring import AmiPbxLink, open_accounts, open_archive_store, open_ledger, web_security
 from recorder.watchdog.probes import ServiceProbes
 
+KEYPAD_CONTEXT = "dunline-collectors"  # where the phones' own calls enter the dialplan
 log = logging.getLogger("dunline.service")
 
 SPOOL_SCAN_S = 10.0  # how often the spool is read for hang-up records the FastAGI report missed
@@ -139,6 +141,9 @@ class Service:
                                                    name="supervision"))
             self.campaigns = CampaignEngine(self.db, self.seats, self._campaign_dial, self.clock,
                                             tick_s=s.floor.campaign_tick_s)
+        console = ConsoleDeps(db=self.db, dial=self.dial, health=self.health, accounts=self.accounts,
+                              security=web_security(s.console), store=self.archive, ledger=self.ledger,
+                              seats=self.seats, supervision=self.supervision)
         routes = CallRoutes(
             db=self.db,
             recording=RecordingTarget(dir_host=Path(s.recording.dir_host),
@@ -154,6 +159,8 @@ class Service:
             pbx_watching=lambda: bool(self.link and self.link.connected),
             pbx_ended=lambda attempt_id: bool(self.monitor and self.monitor.tracker.has_ended(attempt_id)),
             seats=self.seats, seat_wait_s=s.floor.answer_wait_s,
+            keypad_vouched=self._keypad_vouched,
+            keypad_dial=lambda phone, number: keypad_dial(console, phone, number),
         )
         self.routes = routes
         self.agi = FastAgiServer(routes.routes(), host=s.agi.host, port=s.agi.port,
@@ -177,9 +184,7 @@ class Service:
             self._tasks.append(self._campaign_task)
         if await count_users(self.db) == 0:
             log.warning("no users yet: add the first admin with `dunline user add NAME --role admin`")
-        app = make_app(ConsoleDeps(db=self.db, dial=self.dial, health=self.health, accounts=self.accounts,
-                                   security=web_security(s.console), store=self.archive, ledger=self.ledger,
-                                   seats=self.seats, supervision=self.supervision))
+        app = make_app(console)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, s.console.host, s.console.port).start()
@@ -220,6 +225,18 @@ class Service:
             item = await queue.get()
             if isinstance(item, (LinkDown, LinkUp)) and self.watchdog is not None:
                 self.watchdog.poke()
+
+    async def _keypad_vouched(self, channel: str, uniqueid: str) -> bool:
+        """Does the PBX report this very channel (name and uniqueid) calling from a phone's
+        keypad (the phones' dialplan context)? A forged FastAGI request names none."""
+        if self.link is None or not self.link.connected:
+            return False
+        try:
+            statuses = await self.link.list_action("Status", Channel=channel)
+        except AmiError:
+            return False
+        return any(e.get("Channel") == channel and e.get("Uniqueid") == uniqueid
+                   and e.get("Context") == KEYPAD_CONTEXT for e in statuses)
 
     def _pbx_view(self, attempt_id: str) -> PbxChannel | None:
         """What AMI reports of the attempt's channel (bind checks the speaker against it)."""

@@ -62,7 +62,7 @@ class Principal:
     team_id: int | None
     client: str | None
     locale: str
-    via: str  # "session" | "token"
+    via: str  # "session" | "token" | "phone" (a call from their phone's keypad)
     session_id: str | None = None
     csrf_token: str | None = None
     phone: str | None = None  # their SIP endpoint on the floor
@@ -317,6 +317,12 @@ class Accounts:
             await repo.audit(s, at=now, actor=user.username, action="session.started", subject=f"user:{user.username}",
                              ip=ip)
         return SignedIn(_principal(user, "session", session), token)
+
+    async def phone_principal(self, phone: str) -> Principal | None:
+        """The user who works from this SIP phone (a call from its keypad), unless disabled."""
+        async with self.db.session() as s:
+            user = await s.scalar(select(User).where(User.phone == phone))
+            return None if user is None or user.disabled_at is not None else _principal(user, "phone")
 
     async def session_principal(self, token: str | None) -> Principal | None:
         """The user of a live session cookie, else None (and an over session is ended)."""

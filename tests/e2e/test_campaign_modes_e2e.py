@@ -5,6 +5,7 @@ the campaign's next case in their reach and dials it; a paused campaign's dial i
 from __future__ import annotations
 
 import asyncio
+import inspect
 
 import aiohttp
 import pytest
@@ -23,7 +24,9 @@ async def _until(predicate, timeout: float = 30.0, poll: float = 0.2, what: str 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
-        value = await predicate() if asyncio.iscoroutinefunction(predicate) else predicate()
+        value = predicate()
+        if inspect.isawaitable(value):
+            value = await value
         if value:
             return value
         assert loop.time() < deadline, f"timed out: {what}"
@@ -118,3 +121,60 @@ async def test_amd_verdicts_are_stored_and_a_preview_case_is_dialled_by_its_coll
         await boss.close()
         await collector.close()
         await service.stop(drain_timeout=30)
+
+
+async def test_a_number_dialled_on_a_collectors_phone_is_placed_through_the_policy(sandbox_info, tmp_path):
+    """The phone's keypad: a number of one of the collector's cases is placed as their own call
+    (policy, recording) and the debtor comes to their phone; a number of nobody's case, and
+    one the policy refuses, are refused with the PBX's message; nothing else is dialled."""
+    from asterisk_conf import sandbox
+
+    h = await start_harness(sandbox_info, tmp_path)  # no seats: the answered debtor rings the phone
+    service = h.service
+    try:
+        me = await service.accounts.add_user(username="kim", display_name="Kim", role="collector",
+                                             password=PASSWORD, by="test", phone="6002")
+        async with service.db.session() as s:
+            await repo.approve_caller_id(s, "e2e", E2E_CALLER_ID)
+            for case_id, number, flags in (("KP-1", "15551400061", []),  # answers after 4 s, talks on
+                                           ("KP-DISPUTED", "15551400062", ["dispute"])):
+                await repo.add_case(s, Case(id=case_id, client="e2e", debtor_name="Debtor " + case_id, flags=flags,
+                                            timezone="Asia/Shanghai", collector_id=me.id, created_at=service.clock()),
+                                    [repo.NewPhone(number)])
+
+        async def attempts() -> list[Attempt]:
+            async with service.db.session() as s:
+                return list((await s.scalars(select(Attempt))).all())
+
+        async def refusals() -> list:
+            async with service.db.session() as s:
+                return [e for e in await repo.audit_events(s, subject="phone:6002") if e.action == "keypad.refused"]
+
+        await asyncio.to_thread(sandbox.dial_from_phone, sandbox_info, "6002", "15551400061")
+        placed = await _until(attempts, timeout=20, what="the keypad's call placed")
+        assert [(a.case_id, a.number, a.collector) for a in placed] == [("KP-1", "15551400061", "6002")]
+        end = await h.wait_attempt(placed[0].id, state="bound", timeout=30)
+        await _until(lambda: service.monitor.tracker.get(end.id) is not None
+                     and service.monitor.tracker.get(end.id).bridged_at is not None, timeout=30,
+                     what="the debtor bridged to the collector's phone")
+        await service.link.action("Hangup", Channel=end.id, Cause=16)
+        done = await h.wait_attempt(end.id, until=lambda a: a.bridged_seconds is not None)
+        assert done.bridged_seconds > 0 and (await h.wait_recording(end.id)).duration_s > 0
+
+        async with service.db.session() as s:
+            asked = [e for e in await repo.audit_events(s, subject="case:KP-1") if e.action == "case.dial_requested"]
+        assert asked and asked[0].actor == "kim" and asked[0].detail.get("via") == "keypad"
+
+        await asyncio.to_thread(sandbox.dial_from_phone, sandbox_info, "6002", "15551400062")
+        refused = await _until(refusals, timeout=20, what="the disputed number refused")
+        assert "dispute" in refused[-1].detail["reason"]
+        await asyncio.to_thread(sandbox.dial_from_phone, sandbox_info, "6002", "13900000000")
+        await _until(lambda: _count(refusals, 2), timeout=20, what="nobody's number refused")
+        assert len(await attempts()) == 1, "only the keypad's allowed call was placed"
+        assert h.carrier_calls("15551400062") == 0 and h.carrier_calls("13900000000") == 0
+    finally:
+        await service.stop(drain_timeout=30)
+
+
+async def _count(fetch, at_least: int) -> bool:
+    return len(await fetch()) >= at_least
