@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from sqlalchemy import select
 
 from dialer import campaign_store
-from dialer.campaign_pacing import InFlight, Running, plan_tick
+from dialer.campaign_pacing import Fitted, InFlight, Running, fit, plan_tick
 from dialer.campaigns import pacer_for
 from dialer.originate import CampaignNotDialling, DialBlocked, DialError
 from dialer.pacing.pacer import Pacer
@@ -41,6 +41,7 @@ log = logging.getLogger("dunline.campaigns")
 TICK_S = 0.5
 BLOCKED_RETRY_S = 600.0  # a case refused with no time given (a person must act) is tried again after this
 WINDOW_CACHE_S = 5.0  # the 30-day counts are read at most this often
+FIT_EVERY_S = 60.0  # each campaign's ring and talk distributions are refitted this often
 RINGING = (State.CREATED.value, State.ORIGINATED.value)
 
 class Dial(Protocol):
@@ -52,7 +53,8 @@ class FloorView(Protocol):
     def now(self) -> float: ...
 
 class CampaignEngine:
-    def __init__(self, db: Database, seats: FloorView, dial: Dial, clock: Clock, *, tick_s: float = TICK_S) -> None:
+    def __init__(self, db: Database, seats: FloorView, dial: Dial, clock: Clock, *, tick_s: float = TICK_S,
+                 ring_timeout_s: float = 30.0) -> None:
         self.db = db
         self.seats = seats
         self.dial = dial
@@ -62,6 +64,8 @@ class CampaignEngine:
         self._pacers: dict[int, Pacer] = {}  # kept between ticks (a pacer may learn from its snapshots)
         self._resting: dict[str, float] = {}  # case id -> floor time before which it is not dialled
         self._windows: tuple[float, dict[int, Any]] = (-1e18, {})
+        self._fits: dict[int, tuple[float, Fitted]] = {}  # campaign id -> (when fitted, the fit)
+        self.ring_timeout_s = ring_timeout_s
         self.placed = 0  # dials placed since start (the wallboard, the tests)
 
     async def run(self) -> None:
@@ -82,7 +86,8 @@ class CampaignEngine:
             return 0
         now = self.seats.now()
         windows = await self._window_counts([c.id for c in campaigns], now)
-        running = [Running(c.id, self._pacer(c), windows[c.id], c.target_abandon_rate) for c in campaigns]
+        fitted = await self._fitted([c.id for c in campaigns], now)
+        running = [Running(c.id, self._pacer(c), windows[c.id], c.target_abandon_rate, fitted[c.id]) for c in campaigns]
         seats = self.seats.floor.seats()
         for seat in seats:  # a call a seat is reserved for (or on) has its collector: no longer in flight
             if seat.attempt_id is not None:
@@ -119,6 +124,18 @@ class CampaignEngine:
                 cached = await campaign_store.window_counts(session, ids, self.clock())
             self._windows = (now, cached)
         return cached
+
+    async def _fitted(self, ids: list[int], now: float) -> dict[int, Fitted]:
+        """Each campaign's own ring and talk time distributions, refitted every `FIT_EVERY_S`
+        (between refits the same objects: the pacer's tables stay cached)."""
+        stale = [i for i in ids if i not in self._fits or now - self._fits[i][0] >= FIT_EVERY_S]
+        if stale:
+            since = self.clock() - timedelta(days=campaign_store.WINDOW_DAYS)
+            async with self.db.session() as session:
+                for campaign_id in stale:
+                    talk, ring = await campaign_store.samples(session, campaign_id, since)
+                    self._fits[campaign_id] = (now, fit(talk, ring, self.ring_timeout_s))
+        return {i: self._fits[i][1] for i in ids}
 
     async def _follow_calls(self, session: Any) -> None:
         if not self._calls:

@@ -9,12 +9,15 @@ collector, and each holds its own abandon budget.
 """
 from __future__ import annotations
 
+import math
+import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from dialer.floor import Floor, Seat, SeatState
 from dialer.pacing.pacer import Pacer
-from dialer.pacing.snapshot import CallCounts, Observed, Snapshot
+from dialer.pacing.distributions import Clipped, Duration, LogNormal
+from dialer.pacing.snapshot import NO_ANSWER_TIMEOUT_S, RING_TO_ANSWER, TALK, CallCounts, Observed, Snapshot
 
 PRIOR_ANSWER_RATE = 0.3  # a campaign with few calls yet: the rate it is assumed to have
 PRIOR_WEIGHT = 20  # ... worth this many dials of its own
@@ -30,6 +33,35 @@ class InFlight:
     answered: bool = False
 
 
+MIN_SAMPLES = 30  # below this many of its own calls a campaign is paced on the notes' figures
+MIN_CV = 0.1  # a fitted spread is at least this share of the mean (a few equal calls are no certainty)
+
+
+@dataclass(frozen=True, slots=True)
+class Fitted:
+    """A campaign's own ring-to-answer and talk time distributions, fitted from its calls."""
+
+    ring_to_answer: Duration = RING_TO_ANSWER
+    talk: Duration = TALK
+
+
+def _log_normal(samples: Sequence[float], low: float = 0.5) -> LogNormal | None:
+    values = [v for v in samples if v >= low and math.isfinite(v)]
+    if len(values) < MIN_SAMPLES:
+        return None
+    mean = statistics.fmean(values)
+    return LogNormal(mean, max(statistics.pstdev(values), MIN_CV * mean))
+
+
+def fit(talk_s: Sequence[float], ring_s: Sequence[float], ring_timeout_s: float = NO_ANSWER_TIMEOUT_S) -> Fitted:
+    """Log-normal talk (seconds with a collector) and ring-to-answer (held inside the ring
+    timeout) from a campaign's recent calls; the notes' figures where it has too few."""
+    talk = _log_normal(talk_s)
+    ring = _log_normal(ring_s, low=0.0)
+    return Fitted(ring_to_answer=RING_TO_ANSWER if ring is None else Clipped(ring, 0.5, max(1.0, ring_timeout_s - 1)),
+                  talk=TALK if talk is None else talk)
+
+
 @dataclass(frozen=True, slots=True)
 class Running:
     """What the engine knows of one running campaign this tick."""
@@ -38,6 +70,7 @@ class Running:
     pacer: Pacer
     window: CallCounts  # the rolling 30 days
     target_abandon_rate: float
+    fitted: Fitted = Fitted()  # the same objects between refits: the pacer's tables are cached by identity
 
 
 def answer_rate(window: CallCounts) -> float:
@@ -64,7 +97,8 @@ def floor_snapshot(floor: Floor, seats: Iterable[Seat], now: float, calls: Seque
         elif seat.state is SeatState.PAUSED:
             paused.append(elapsed)
     return Snapshot(
-        now=now, observed=Observed(answer_rate(running.window)),
+        now=now, observed=Observed(answer_rate(running.window), ring_to_answer=running.fitted.ring_to_answer,
+                                   talk=running.fitted.talk),
         ready=tuple(ready), reserved=tuple(reserved), on_call=tuple(on_call), wrap_up=tuple(wrap_up),
         paused=tuple(paused),
         ringing=tuple(max(0.0, now - c.since) for c in calls if not c.answered),

@@ -115,6 +115,19 @@ async def window_counts(session: AsyncSession, campaign_ids: list[int], now: dat
     return await counts(session, campaign_ids, now - timedelta(days=WINDOW_DAYS))
 
 
+async def samples(session: AsyncSession, campaign_id: int, since: datetime, limit: int = 300
+                  ) -> tuple[list[float], list[float]]:
+    """The campaign's latest calls since `since` (at most `limit`): seconds with a collector of
+    the connected ones, and originate -> answer seconds of the answered ones (the pacer's fit)."""
+    rows = (await session.execute(
+        select(Attempt.bridged_seconds, Attempt.originated_at, Attempt.answered_at)
+        .where(Attempt.campaign_id == campaign_id, Attempt.created_at >= since, Attempt.answered_at.is_not(None))
+        .order_by(Attempt.created_at.desc()).limit(limit))).all()
+    talk = [b for b, _, _ in rows if b]
+    ring = [(a - o).total_seconds() for _, o, a in rows if o is not None and a is not None and a >= o]
+    return talk, ring
+
+
 def _selected(campaign: Campaign, now: datetime) -> list[Any]:
     """The campaign's selection as SQL conditions on cases (open ones only)."""
     s = Selection(**{k: tuple(v) if isinstance(v, list) else v for k, v in (campaign.selection or {}).items()})

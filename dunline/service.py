@@ -140,7 +140,7 @@ class Service:
             self._tasks.append(asyncio.create_task(follow(self.link.subscribe(), self.supervision.handle),
                                                    name="supervision"))
             self.campaigns = CampaignEngine(self.db, self.seats, self._campaign_dial, self.clock,
-                                            tick_s=s.floor.campaign_tick_s)
+                                            tick_s=s.floor.campaign_tick_s, ring_timeout_s=s.pbx.ring_timeout_s)
         console = ConsoleDeps(db=self.db, dial=self.dial, health=self.health, accounts=self.accounts,
                               security=web_security(s.console), store=self.archive, ledger=self.ledger,
                               seats=self.seats, supervision=self.supervision)

@@ -706,3 +706,24 @@ async def test_a_call_a_seat_is_reserved_for_is_not_counted_again_as_waiting(db,
     async with db.session() as s:  # the other call is over: one ready seat, covered by nothing
         await s.execute(update(Attempt).where(Attempt.id != first).values(state="ended"))
     assert await engine.tick() == 1, "the ready seat is uncovered: the reserved call is not waiting for it"
+
+
+async def test_the_fit_reads_the_campaigns_own_connected_calls(db, clock):
+    """Talk: seconds with a collector of connected calls; ring: originate -> answer of answered
+    ones; only this campaign's, within the window."""
+    await add_case(db, clock, "K-1")
+    mine, other = await new_campaign(db, clock, "mine"), await new_campaign(db, clock, "other")
+    now = clock()
+    async with db.session() as s:
+        phone = (await repo.get_case(s, "K-1")).phones[0]
+        for n, (campaign_id, bridged) in enumerate(((mine, 30.0), (mine, None), (other, 99.0))):
+            s.add(Attempt(id=uuid.uuid4().hex, case_id="K-1", phone_id=phone.id, number=phone.number, state="ended",
+                          created_at=now - timedelta(minutes=n), originated_at=now - timedelta(minutes=n),
+                          answered_at=now - timedelta(minutes=n) + timedelta(seconds=3 + n),
+                          bridged_seconds=bridged, campaign_id=campaign_id))
+        s.add(Attempt(id=uuid.uuid4().hex, case_id="K-1", phone_id=phone.id, number=phone.number, state="ended",
+                      created_at=now - timedelta(days=40), originated_at=now - timedelta(days=40),
+                      answered_at=now - timedelta(days=40), bridged_seconds=500.0, campaign_id=mine))
+    async with db.session() as s:
+        talk, ring = await campaign_store.samples(s, mine, now - timedelta(days=30))
+    assert talk == [30.0] and sorted(ring) == [3.0, 4.0]

@@ -380,3 +380,42 @@ def test_a_pacer_asking_for_no_line_or_fewer_than_none_gets_no_entry():
     floor = ready_floor(3)
     assert plan_tick(floor, floor.seats(), 1.0, (), [running(1, Asks(0)), running(2, Asks(-5))]) == {}
     assert plan_tick(floor, floor.seats(), 1.0, (), []) == {}
+
+
+# -- the campaign's own distributions ---------------------------------------------------------
+
+def test_a_campaign_with_few_calls_is_paced_on_the_notes_figures():
+    from dialer.campaign_pacing import MIN_SAMPLES, fit
+    from dialer.pacing.snapshot import RING_TO_ANSWER, TALK
+
+    few = fit([12.0] * (MIN_SAMPLES - 1), [1.0] * (MIN_SAMPLES - 1))
+    assert few.talk is TALK and few.ring_to_answer is RING_TO_ANSWER
+
+
+def test_a_campaign_with_enough_calls_is_paced_on_its_own_talk_and_ring_times():
+    from dialer.campaign_pacing import MIN_CV, fit
+    from dialer.pacing.distributions import Clipped, LogNormal
+
+    fitted = fit([10.0, 14.0] * 20, [1.0, 3.0] * 20, ring_timeout_s=8)
+    assert fitted.talk == LogNormal(12.0, 2.0)
+    assert isinstance(fitted.ring_to_answer, Clipped) and fitted.ring_to_answer.high == 7
+    assert fitted.ring_to_answer.inner == LogNormal(2.0, 1.0)
+    same = fit([12.0] * 40, [2.0] * 40)
+    assert same.talk == LogNormal(12.0, MIN_CV * 12.0), "equal calls are no certainty: a floor on the spread"
+    garbage = [float("nan"), float("inf"), 0.1] * 20  # not counted: too few real calls stay the notes' figures
+    from dialer.pacing.snapshot import TALK
+    assert fit(garbage + [12.0] * 29, []).talk is TALK
+    assert fit(garbage + [12.0] * 30, []).talk == LogNormal(12.0, MIN_CV * 12.0)
+
+
+def test_the_fitted_distributions_reach_the_pacers_snapshot():
+    from dialer.campaign_pacing import Fitted, Running, floor_snapshot
+    from dialer.floor import Floor
+    from dialer.pacing.distributions import LogNormal
+    from dialer.pacing.pacer import Progressive
+    from dialer.pacing.snapshot import CallCounts
+
+    talk = LogNormal(12.0, 3.0)
+    snapshot = floor_snapshot(Floor(), (), 0.0, (), Running(1, Progressive(), CallCounts(), 0.03,
+                                                             Fitted(talk=talk)))
+    assert snapshot.observed.talk is talk
