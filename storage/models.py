@@ -14,9 +14,11 @@ from sqlalchemy import JSON, BigInteger, Boolean, Date, Float, ForeignKey, Index
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 import storage.campaigns  # noqa: F401  (campaigns: the foreign key below resolves)
+import storage.complaints  # noqa: F401  (complaints: one metadata, one migration history)
 import storage.dial_leases  # noqa: F401  (per-number dial exclusion: one metadata, one migration history)
 import storage.dispositions  # noqa: F401  (what came of each call: one metadata, one migration history)
 import storage.intake  # noqa: F401  (batches: the foreign keys below resolve)
+import storage.payments  # noqa: F401  (payments: one metadata, one migration history)
 import storage.people  # noqa: F401  (users and teams: the foreign keys below resolve)
 import storage.suppressions  # noqa: F401  (the do-not-call list: one metadata, one migration history)
 from storage.base import Base, UtcDateTime  # noqa: F401  (re-exported)
@@ -43,6 +45,7 @@ class Case(Base):
     region: Mapped[str | None] = mapped_column(String(64), default=None)
     timezone: Mapped[str | None] = mapped_column(String(64), default=None)
     amount_due_cents: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    paid_cents: Mapped[int] = mapped_column(BigInteger, default=0)  # the client's payments so far (balance: due - paid)
     status: Mapped[str] = mapped_column(String(32), default="open")
     campaign: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
     # suppressions of the dialing policy: 'dispute', 'fraud', 'care'
