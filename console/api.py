@@ -22,6 +22,7 @@ from console.dispositions_api import ENDPOINTS as DISPOSITION_ENDPOINTS
 from console.dispositions_api import dispositions_json
 from console.dispositions_pages import ENDPOINTS as DISPOSITION_PAGE_ENDPOINTS
 from console.campaigns_api import ENDPOINTS as CAMPAIGN_ENDPOINTS, PREVIEW_HOLDS
+from console.campaigns_pages import ENDPOINTS as CAMPAIGN_PAGE_ENDPOINTS
 from console.floor_api import ENDPOINTS as FLOOR_ENDPOINTS
 from console.floor_api import SSE_CLIENTS, close_streams
 from console.floor_pages import ENDPOINTS as FLOOR_PAGE_ENDPOINTS
@@ -262,5 +263,6 @@ def make_app(deps: ConsoleDeps) -> web.Application:
     register(app, [*ENDPOINTS, *SESSION_ENDPOINTS, *RECORDING_ENDPOINTS, *CASEWORK_ENDPOINTS,
                    *batches_api.ENDPOINTS, *RULE_ENDPOINTS, *ASSIGN_ENDPOINTS, *PAGE_ENDPOINTS,
                    *REPORT_ENDPOINTS, *DISPOSITION_ENDPOINTS, *DISPOSITION_PAGE_ENDPOINTS,
-                   *FLOOR_ENDPOINTS, *FLOOR_PAGE_ENDPOINTS, *CAMPAIGN_ENDPOINTS])
+                   *FLOOR_ENDPOINTS, *FLOOR_PAGE_ENDPOINTS, *CAMPAIGN_ENDPOINTS,
+                   *CAMPAIGN_PAGE_ENDPOINTS])
     return app
