@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 
 from cases import dispositions_store
@@ -58,6 +59,14 @@ def live(tmp_path):
         yield console
 
 
+def state_of(driver) -> str | None:
+    """The import's state, or None while the page is being refreshed (it reloads itself each second)."""
+    try:
+        return driver.find_element(By.ID, "state").get_attribute("data-state")
+    except WebDriverException:
+        return None
+
+
 def test_a_supervisor_imports_payments_and_the_case_page_shows_the_balance(browser, live, tmp_path):
     driver = browser
     file = tmp_path / "缴费记录-2026-11.xlsx"
@@ -70,7 +79,7 @@ def test_a_supervisor_imports_payments_and_the_case_page_shows_the_balance(brows
     driver.find_element(By.ID, "file").send_keys(str(file))
     shot(driver, "supervisor-payments-upload")
     submit(driver, "import")
-    wait_for(driver, lambda: driver.find_element(By.ID, "state").get_attribute("data-state") == "done")
+    wait_for(driver, lambda: state_of(driver) == "done")
     summary = text_of(driver, "summary")
     assert "导入 2 笔" in summary and "¥1,302.50" in summary and "拒绝 1 行" in summary, summary
     errors = text_of(driver, "errors")
