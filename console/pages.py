@@ -52,7 +52,8 @@ NAV: list[tuple[str, str, Permission]] = [
     ("/cases", "nav.cases", P.CASE_VIEW), ("/batches", "nav.batches", P.BATCH_VIEW),
     ("/assignment", "nav.assignment", P.ASSIGN), ("/rules/do-not-call", "nav.rules", P.SUPPRESSION_MANAGE),
     ("/rules/caller-ids", "nav.rules", P.CALLER_ID_MANAGE), ("/users", "nav.users", P.USER_MANAGE),
-    ("/payments", "nav.payments", P.PAYMENT_IMPORT), ("/reports", "nav.reports", P.REPORT_VIEW), ("/follow-ups", "nav.follow_ups", P.CASE_VIEW),
+    ("/reports", "nav.reports", P.REPORT_VIEW), ("/follow-ups", "nav.follow_ups", P.CASE_VIEW),
+    ("/payments", "nav.payments", P.PAYMENT_IMPORT),
     ("/floor", "nav.floor", P.FLOOR_WORK), ("/wallboard", "nav.wallboard", P.FLOOR_VIEW),
 ]
 

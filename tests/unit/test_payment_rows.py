@@ -98,8 +98,9 @@ def test_the_digest_is_what_the_row_says_for_whose_client():
     moved = PaymentRow(9, "AC1", 100, date(2026, 11, 30), "R1")
     assert digest_of("cu", row) == digest_of("cu", moved) == row_digest("cu", "R1", "AC1", 100, date(2026, 11, 30))
     assert digest_of("other", row) != digest_of("cu", row)
-    for changed in (PaymentRow(2, "AC2", 100, date(2026, 11, 30), "R1"), PaymentRow(2, "AC1", 101, date(2026, 11, 30), "R1"),
-                    PaymentRow(2, "AC1", 100, date(2026, 11, 29), "R1"), PaymentRow(2, "AC1", 100, date(2026, 11, 30), "R2")):
+    day = date(2026, 11, 30)
+    for changed in (PaymentRow(2, "AC2", 100, day, "R1"), PaymentRow(2, "AC1", 101, day, "R1"),
+                    PaymentRow(2, "AC1", 100, date(2026, 11, 29), "R1"), PaymentRow(2, "AC1", 100, day, "R2")):
         assert digest_of("cu", changed) != digest_of("cu", row)
 
 
