@@ -305,6 +305,7 @@ async def test_the_cli_imports_and_lists_a_cases_payments(tmp_path):
     assert "row 4, 账号: no case of client cu has account AC000009" in done.stdout
     assert "3/3 rows" in done.stderr
     assert "AC000009" in (tmp_path / "err.csv").read_text(encoding="utf-8-sig")
+    assert (tmp_path / "err.csv").stat().st_mode & 0o777 == 0o640, "no other local user reads the report"
     again = run("payment", "import", str(pay), "--client", "cu")
     assert again.returncode == 1 and "0 imported (0.00 yuan), 2 unchanged, 1 rows refused" in again.stdout
     listed = run("payment", "list", "--case", "cu-AC000002")
