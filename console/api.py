@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from cases import dispositions_store
-from console import batches_api
+from console import batches_api, payments_api
 from console.assign_api import ENDPOINTS as ASSIGN_ENDPOINTS
 from console.casework_api import ENDPOINTS as CASEWORK_ENDPOINTS
 from console.dispositions_api import ENDPOINTS as DISPOSITION_ENDPOINTS
@@ -34,6 +34,7 @@ from console.endpoints import Endpoint, Param, register
 from console.metrics import metrics
 from console.openapi import openapi_json
 from console.pages import ENDPOINTS as PAGE_ENDPOINTS
+from console.payments_pages import ENDPOINTS as PAYMENT_PAGE_ENDPOINTS
 from console.params import CASE_ID_PARAM, case_id_of, id_number_of
 from console.recordings_api import ENDPOINTS as RECORDING_ENDPOINTS
 from console.scope import case_scope, id_number_shown, masked_text, phone_shown, view_case
@@ -87,8 +88,8 @@ def _iso(value: Any) -> str | None:
 async def list_cases(request: web.Request) -> web.Response:
     who = principal(request)
     status = request.query.get("status") or None
-    if status is not None and status not in ("open", "returned", "closed"):
-        raise web.HTTPBadRequest(text="status: open, returned or closed")
+    if status is not None and status not in ("open", "returned", "closed", "settled"):
+        raise web.HTTPBadRequest(text="status: open, returned, closed or settled")
     batch = request.query.get("batch")
     if batch is not None and id_number_of(batch) is None:
         raise web.HTTPBadRequest(text="batch: a batch's id")
@@ -220,7 +221,7 @@ ENDPOINTS = [
              tags=("cases",), params=(
                  Param("q", "query", {"type": "string", "maxLength": 64},
                        description="a case number or name by its start, an account or a phone number"),
-                 Param("status", "query", {"type": "string", "enum": ["open", "returned", "closed"]}),
+                 Param("status", "query", {"type": "string", "enum": ["open", "returned", "closed", "settled"]}),
                  Param("batch", "query", {"type": "string", "pattern": "^[0-9]{1,12}$"}),
                  Param("after", "query", {"type": "string", "maxLength": 64},
                        description="the last case number of the previous page"),
@@ -260,9 +261,10 @@ def make_app(deps: ConsoleDeps) -> web.Application:
     app[PREVIEW_HOLDS] = {}
     app.on_shutdown.append(close_streams)
     batches_api.setup(app)
+    payments_api.setup(app)
     register(app, [*ENDPOINTS, *SESSION_ENDPOINTS, *RECORDING_ENDPOINTS, *CASEWORK_ENDPOINTS,
                    *batches_api.ENDPOINTS, *RULE_ENDPOINTS, *ASSIGN_ENDPOINTS, *PAGE_ENDPOINTS,
                    *REPORT_ENDPOINTS, *DISPOSITION_ENDPOINTS, *DISPOSITION_PAGE_ENDPOINTS,
                    *FLOOR_ENDPOINTS, *FLOOR_PAGE_ENDPOINTS, *CAMPAIGN_ENDPOINTS,
-                   *CAMPAIGN_PAGE_ENDPOINTS])
+                   *CAMPAIGN_PAGE_ENDPOINTS, *payments_api.ENDPOINTS, *PAYMENT_PAGE_ENDPOINTS])
     return app

@@ -23,6 +23,8 @@ from cases.casework import STATUSES, add_phone, set_status
 from cases.dispositions import CODES, NOTES_MAX
 from cases.dispositions_store import callee_zone, corrections
 from cases.intake import Relation
+from cases.payments import balance_cents
+from cases.payments_store import payments_for_case
 from cases.refusals import Refused
 from console import i18n
 from console.batches_api import read_upload, run_import
@@ -42,6 +44,7 @@ from storage.intake import BatchImport
 HERE = Path(__file__).resolve().parent
 LANG_COOKIE = "dunline_lang"
 PAGE_SIZE = 50
+LISTED_STATUSES = (*STATUSES, "settled")  # settled: paid in full (cases/payments_store.py), never set by hand
 ENV = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]),
                   trim_blocks=True, lstrip_blocks=True)
 P = Permission
@@ -50,6 +53,7 @@ NAV: list[tuple[str, str, Permission]] = [
     ("/assignment", "nav.assignment", P.ASSIGN), ("/rules/do-not-call", "nav.rules", P.SUPPRESSION_MANAGE),
     ("/rules/caller-ids", "nav.rules", P.CALLER_ID_MANAGE), ("/users", "nav.users", P.USER_MANAGE),
     ("/reports", "nav.reports", P.REPORT_VIEW), ("/follow-ups", "nav.follow_ups", P.CASE_VIEW),
+    ("/payments", "nav.payments", P.PAYMENT_IMPORT),
     ("/floor", "nav.floor", P.FLOOR_WORK), ("/wallboard", "nav.wallboard", P.FLOOR_VIEW),
     ("/campaigns", "nav.campaigns", P.FLOOR_VIEW),
 ]
@@ -149,7 +153,7 @@ async def cases_page(request: web.Request) -> web.Response:
     who, deps = principal(request), request.app[DEPS]
     q = request.query.get("q", "").strip()[:64]
     status = request.query.get("status") or None
-    status = status if status in STATUSES else None
+    status = status if status in LISTED_STATUSES else None
     after = request.query.get("after") or None
     async with deps.db.session() as s:
         cases = await repo.list_cases(s, PAGE_SIZE + 1, case_scope(who), text=q, status=status,
@@ -157,7 +161,7 @@ async def cases_page(request: web.Request) -> web.Response:
         shown = list(cases[:PAGE_SIZE])
         await repo.audit(s, at=deps.clock(), actor=who.username, action="cases.listed", subject="cases",
                          cases=[c.id for c in shown], page=True)
-    return render(request, "cases.html", cases=shown, q=q, status_filter=status, statuses=STATUSES,
+    return render(request, "cases.html", cases=shown, q=q, status_filter=status, statuses=LISTED_STATUSES,
                   next_after=shown[-1].id if len(cases) > PAGE_SIZE else None)
 
 
@@ -179,6 +183,7 @@ async def show_case(request: web.Request, case_id: str, *, status: int = 200, me
         ("dispose", P.CASE_DISPOSE))}
     case = view.case
     corrected = corrections([d for rows in view.dispositions.values() for d in rows])
+    payments = await payments_for_case(deps.db, case.id)
     return render(request, "case.html", status=status, message=message, error=error, case=case,
                   attempts=view.attempts, recordings=len(view.recordings), decisions=list(view.decisions)[-20:],
                   can=can, reason_of=lambda d: masked_text(who, d.reason, view.numbers),
@@ -187,7 +192,8 @@ async def show_case(request: web.Request, case_id: str, *, status: int = 200, me
                   dispositions=view.dispositions, corrected=corrected, codes=CODES, notes_max=NOTES_MAX,
                   note_of=lambda d: masked_text(who, d.notes, view.numbers),
                   open_attempt=open_attempt or on_call, on_call=on_call,
-                  zone_of={p.id: callee_zone(case, p) for p in case.phones})
+                  zone_of={p.id: callee_zone(case, p) for p in case.phones},
+                  payments=payments, balance=balance_cents(case.amount_due_cents, case.paid_cents))
 
 
 async def case_page(request: web.Request) -> web.Response:

@@ -20,6 +20,7 @@ from agi_scripts.server import FastAgiServer
 from ami.errors import AmiError
 from ami.link import AmiLink
 from cases.batches import BatchImporter
+from cases.payments_store import PaymentImporter
 from people.accounts import count_users
 from console.api import make_app
 from console.deps import ConsoleDeps
@@ -117,6 +118,7 @@ class Service:
         await self.db.migrate()
         await self.writer.replay()  # what the journal kept while the database could not take it
         await BatchImporter(self.db, self.clock).mark_interrupted()
+        await PaymentImporter(self.db, self.clock).mark_interrupted()
         self._tasks.append(asyncio.create_task(self.writer.run(), name="journal-replay"))
         self._ledger = await open_ledger(s, self.db, self.archive, self.clock, create_if_new=True)
         await self._ledger.anchor_pending()  # checkpoints signed before a crash took their witness with it

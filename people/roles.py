@@ -35,6 +35,7 @@ class Permission(StrEnum):
     CASE_DISPOSE = "case.dispose"  # record what came of a call (its disposition), and correct it
     BATCH_IMPORT = "batch.import"  # import a client's batch, read its error report
     BATCH_VIEW = "batch.view"  # batches, their progress and summaries
+    PAYMENT_IMPORT = "payment.import"  # import the client's payment records, read the imports and error reports
     ASSIGN = "assign"  # assign cases to teams and collectors, the workload view
     SUPPRESSION_MANAGE = "suppression.manage"  # do-not-call and other suppressions
     CALLER_ID_MANAGE = "caller_id.manage"  # the clients' approved caller-ID pools
@@ -76,6 +77,7 @@ MATRIX: dict[Permission, frozenset[Role]] = {
     P.CASE_DISPOSE: frozenset({R.COLLECTOR, R.TEAM_LEAD, R.SUPERVISOR}),
     P.BATCH_IMPORT: frozenset({R.SUPERVISOR}),
     P.BATCH_VIEW: frozenset({R.TEAM_LEAD, R.SUPERVISOR, R.ADMIN, R.CLIENT}),
+    P.PAYMENT_IMPORT: frozenset({R.SUPERVISOR}),
     P.ASSIGN: frozenset({R.TEAM_LEAD, R.SUPERVISOR}),
     P.SUPPRESSION_MANAGE: frozenset({R.COMPLIANCE}),
     P.CALLER_ID_MANAGE: frozenset({R.ADMIN}),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.base import Base, UtcDateTime
@@ -48,6 +48,11 @@ class PaymentImportError(Base):
 
 class Payment(Base):
     __tablename__ = "payments"
+    __table_args__ = (
+        # a receipt is registered once per client (two imports at once cannot both take it), and a
+        # file's receipts are looked up by this index, not by a scan of every payment
+        Index("uq_payments_client_receipt", "client", "receipt_no", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)

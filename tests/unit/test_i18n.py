@@ -35,7 +35,10 @@ def test_every_key_a_template_uses_is_in_the_catalog():
     from dialer.policy.model import CASE_FLAGS
     from dialer.supervision import SpyMode
 
-    values = {"status.": STATUSES, "flag.": CASE_FLAGS, "relation.": [r.value for r in Relation],
+    from cases.payments import CreditRule
+
+    values = {"status.": [*STATUSES, "settled"], "payments.rule.": [r.value for r in CreditRule],
+              "flag.": CASE_FLAGS, "relation.": [r.value for r in Relation],
               "rule.": [r.value for r in Rule], "reports.by.": ["batch", "arrears_band", "overdue_band"],
               "batches.state.": ["checking", "importing", "done", "refused", "failed"], "dispo.code.": CODES,
               "seat.": [s.value for s in SeatState], "pause.": PAUSE_CODES, "spy.": [m.value for m in SpyMode],
