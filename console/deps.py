@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
@@ -67,6 +68,7 @@ class ConsoleDeps:
     ledger: Ledger | None = None  # where every access and export is logged
     seats: SeatKeeper | None = None  # the floor's seats (None: floor.seats is off)
     supervision: Supervision | None = None  # listen / whisper / barge
+    visits_dir: Path | None = None  # field visits' photos and recordings (settings visits.dir; None: no uploads)
 
     @property
     def clock(self) -> Clock:

@@ -56,6 +56,7 @@ NAV: list[tuple[str, str, Permission]] = [
     ("/payments", "nav.payments", P.PAYMENT_IMPORT),
     ("/floor", "nav.floor", P.FLOOR_WORK), ("/wallboard", "nav.wallboard", P.FLOOR_VIEW),
     ("/campaigns", "nav.campaigns", P.FLOOR_VIEW),
+    ("/registers", "nav.registers", P.CASE_VIEW),
 ]
 
 

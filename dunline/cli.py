@@ -378,12 +378,14 @@ def build_parser() -> argparse.ArgumentParser:
     from dunline.cli_recordings import add_recordings_parser
     from dunline.cli_simulate import add_simulate_parser
     from dunline.cli_users import add_user_parsers
+    from dunline.cli_visits import add_visits_parser
 
     add_recordings_parser(sub)
     add_user_parsers(sub)
     add_batch_parser(sub)
     add_payment_parser(sub)
     add_simulate_parser(sub)
+    add_visits_parser(sub)
 
     demo = sub.add_parser("demo", help="sandbox PBX + service + demo calls, then a summary")
     demo.add_argument("--state-dir")

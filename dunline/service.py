@@ -145,7 +145,8 @@ class Service:
                                             tick_s=s.floor.campaign_tick_s, ring_timeout_s=s.pbx.ring_timeout_s)
         console = ConsoleDeps(db=self.db, dial=self.dial, health=self.health, accounts=self.accounts,
                               security=web_security(s.console), store=self.archive, ledger=self.ledger,
-                              seats=self.seats, supervision=self.supervision)
+                              seats=self.seats, supervision=self.supervision,
+                              visits_dir=Path(s.visits.dir))
         routes = CallRoutes(
             db=self.db,
             recording=RecordingTarget(dir_host=Path(s.recording.dir_host),
@@ -176,6 +177,9 @@ class Service:
         await self._scan_spool()  # ends the PBX recorded while the service was down, recordings found again
         self._tasks.append(asyncio.create_task(self.ingest.run(), name="ingest"))
         self._tasks.append(asyncio.create_task(self._scan_spool_periodically(), name="spool-scan"))
+        if s.visits.purge_interval_s > 0:
+            self._tasks.append(asyncio.create_task(self._purge_visits_periodically(s.visits.purge_interval_s),
+                                                   name="visits-purge"))
         await self.link.start()
         if self.seats is not None and s.floor.open_at_start:
             await self.open_seats()
@@ -392,6 +396,21 @@ class Service:
         while True:
             await asyncio.sleep(SPOOL_SCAN_S)
             await self._scan_spool()
+
+    async def _purge_visits_periodically(self, interval_s: float) -> None:
+        """Field-visit data past its six months goes: once soon after start, then every interval."""
+        from cases.visit_purge import purge_visits
+
+        await asyncio.sleep(min(60.0, interval_s))
+        while True:
+            try:
+                report = await purge_visits(self.db, self.ledger, self.clock, Path(self.settings.visits.dir),
+                                            by="dunline-retention")
+                if report.purged or report.failed:
+                    log.info("%s", report.render())
+            except Exception:  # the next run tries again; nothing half-done stays (one transaction a visit)
+                log.exception("field-visit purge failed")
+            await asyncio.sleep(interval_s)
 
     async def wait_idle(self, timeout: float) -> bool:
         """Wait until no attempt is open and no recording waits for ingest."""

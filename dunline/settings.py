@@ -160,6 +160,16 @@ class ConsoleSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class VisitsSettings:
+    """Field visits' photos and recordings (cases/registers_store.py): private files under `dir`;
+    their data is purged six months on (cases/visit_purge.py) by the service every
+    `purge_interval_s` (0: only by `dunline visits purge`)."""
+
+    dir: str = "var/visits"
+    purge_interval_s: float = 86400.0
+
+
+@dataclass(frozen=True, slots=True)
 class WatchdogConfig(WatchdogSettings):
     """The recording-chain watchdog and the dialing gate: the runner's thresholds
     (recorder/watchdog/runner.py, WatchdogSettings) plus what the service wires."""
@@ -181,6 +191,7 @@ class Settings:
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     watchdog: WatchdogConfig = field(default_factory=WatchdogConfig)
+    visits: VisitsSettings = field(default_factory=VisitsSettings)
     # per-client overrides of [policy]: TOML tables [policy_clients.<client>]
     policy_clients: tuple[tuple[str, PolicyConfig], ...] = ()
     # per-campaign overrides on top of the case's client's rules: [policy_campaigns.<name>]
@@ -240,6 +251,8 @@ class Settings:
             raise SettingsError("recording.ingest_processes: 0 (one per core) or more")
         if self.recording.checkpoint_every < 1:
             raise SettingsError("recording.checkpoint_every: must be at least 1")
+        if not self.visits.dir or self.visits.purge_interval_s < 0:
+            raise SettingsError("visits.dir: a directory; visits.purge_interval_s: 0 (off) or more seconds")
         if not 1 <= self.pbx.dial_concurrency <= 64:
             raise SettingsError("pbx.dial_concurrency: 1 to 64")
         if self.pbx.ring_timeout_s <= 0:

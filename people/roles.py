@@ -49,6 +49,10 @@ class Permission(StrEnum):
     FLOOR_MANAGE = "floor.manage"  # pause a collector
     CALL_MONITOR = "call.monitor"  # listen, whisper, barge on a live call from one's own phone
     CAMPAIGN_MANAGE = "campaign.manage"  # create campaigns; start, pause, stop them
+    TEMPLATE_APPROVE = "template.approve"  # write, approve and retire letter / SMS / lawyer-letter templates
+    CORRESPONDENCE = "correspondence.register"  # register a letter, SMS or lawyer letter sent, and its reply
+    VISIT_REQUEST = "visit.request"  # ask for a field visit; as its team: its times, report, photos, recordings
+    VISIT_APPROVE = "visit.approve"  # approve or refuse a field visit
 
 
 class Reach(StrEnum):
@@ -91,6 +95,10 @@ MATRIX: dict[Permission, frozenset[Role]] = {
     P.FLOOR_MANAGE: frozenset({R.TEAM_LEAD, R.SUPERVISOR}),
     P.CALL_MONITOR: frozenset({R.TEAM_LEAD, R.SUPERVISOR}),
     P.CAMPAIGN_MANAGE: frozenset({R.SUPERVISOR}),
+    P.TEMPLATE_APPROVE: frozenset({R.SUPERVISOR, R.COMPLIANCE}),
+    P.CORRESPONDENCE: frozenset({R.COLLECTOR, R.TEAM_LEAD, R.SUPERVISOR}),
+    P.VISIT_REQUEST: frozenset({R.COLLECTOR, R.TEAM_LEAD}),
+    P.VISIT_APPROVE: frozenset({R.SUPERVISOR}),
 }
 
 _REACH: dict[Role, Reach] = {

@@ -5,7 +5,8 @@
   beside them (`<name>.end`). The dialplan (asterisk_conf/templates/pbx/extensions.conf),
   the `bind` route, ingest and the watchdog all take the names from here.
 - **Ledger subjects**: `recording:<attempt id>`, `case:<case number>`, `recordings:search`,
-  `ledger` (the ledger's own housekeeping, e.g. a resolved incident names its recording).
+  `ledger` (the ledger's own housekeeping, e.g. a resolved incident names its recording),
+  `visit:<field visit id>` (a field visit's data purged).
 
 Pure: no I/O.
 """
@@ -57,6 +58,7 @@ def attempt_of_spool_file(file_name: str) -> str | None:
 
 RECORDING_PREFIX = "recording:"
 CASE_PREFIX = "case:"
+VISIT_PREFIX = "visit:"
 SEARCH_SUBJECT = "recordings:search"
 
 
@@ -66,6 +68,10 @@ def recording_subject(attempt_id: str) -> str:
 
 def case_subject(case_id: str) -> str:
     return f"{CASE_PREFIX}{case_id}"
+
+
+def visit_subject(visit_id: int) -> str:
+    return f"{VISIT_PREFIX}{visit_id}"
 
 
 def attempt_of_subject(subject: str) -> str | None:

@@ -29,6 +29,7 @@ def test_every_key_a_template_uses_is_in_the_catalog():
     from cases.casework import STATUSES
     from cases.dispositions import CODES
     from cases.intake import Relation
+    from cases.registers import STEPS, AttachmentKind, Channel, Kind, Recipient, VisitState
     from console.floor_api import PAUSE_CODES
     from dialer.campaigns import VERBS, Mode, Status
     from dialer.floor import SeatState
@@ -43,7 +44,9 @@ def test_every_key_a_template_uses_is_in_the_catalog():
               "batches.state.": ["checking", "importing", "done", "refused", "failed"], "dispo.code.": CODES,
               "seat.": [s.value for s in SeatState], "pause.": PAUSE_CODES, "spy.": [m.value for m in SpyMode],
               "campaign.mode.": [m.value for m in Mode], "campaign.status.": [x.value for x in Status],
-              "campaign.verb.": list(VERBS)}
+              "campaign.verb.": list(VERBS),
+              "reg.kind.": list(Kind), "reg.relation.": list(Recipient), "reg.channel.": list(Channel),
+              "reg.state.": list(VisitState), "reg.step.": list(STEPS), "reg.attachment_kind.": list(AttachmentKind)}
     assert prefixed == set(values)
     for prefix, names in values.items():
         for name in names:
