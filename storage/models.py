@@ -20,6 +20,7 @@ import storage.dispositions  # noqa: F401  (what came of each call: one metadata
 import storage.intake  # noqa: F401  (batches: the foreign keys below resolve)
 import storage.payments  # noqa: F401  (payments: one metadata, one migration history)
 import storage.people  # noqa: F401  (users and teams: the foreign keys below resolve)
+import storage.qc  # noqa: F401  (quality control: one metadata, one migration history)
 import storage.suppressions  # noqa: F401  (the do-not-call list: one metadata, one migration history)
 from storage.base import Base, UtcDateTime  # noqa: F401  (re-exported)
 from storage.names import ATTEMPT_ID_PATTERN  # noqa: F401  (re-exported: an attempt id)
