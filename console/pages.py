@@ -51,6 +51,7 @@ NAV: list[tuple[str, str, Permission]] = [
     ("/rules/caller-ids", "nav.rules", P.CALLER_ID_MANAGE), ("/users", "nav.users", P.USER_MANAGE),
     ("/reports", "nav.reports", P.REPORT_VIEW), ("/follow-ups", "nav.follow_ups", P.CASE_VIEW),
     ("/floor", "nav.floor", P.FLOOR_WORK), ("/wallboard", "nav.wallboard", P.FLOOR_VIEW),
+    ("/qc/queue", "nav.qc_queue", P.QC_SCORE), ("/qc/scores", "nav.qc_scores", P.QC_VIEW),
 ]
 
 

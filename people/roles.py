@@ -48,6 +48,8 @@ class Permission(StrEnum):
     FLOOR_MANAGE = "floor.manage"  # pause a collector
     CALL_MONITOR = "call.monitor"  # listen, whisper, barge on a live call from one's own phone
     CAMPAIGN_MANAGE = "campaign.manage"  # create campaigns; start, pause, stop them
+    QC_SCORE = "qc.score"  # draw the week's QC sample, listen to its calls and score them
+    QC_VIEW = "qc.view"  # QC scores and reports (a collector: their own; a team lead: their team's)
 
 
 class Reach(StrEnum):
@@ -89,6 +91,8 @@ MATRIX: dict[Permission, frozenset[Role]] = {
     P.FLOOR_MANAGE: frozenset({R.TEAM_LEAD, R.SUPERVISOR}),
     P.CALL_MONITOR: frozenset({R.TEAM_LEAD, R.SUPERVISOR}),
     P.CAMPAIGN_MANAGE: frozenset({R.SUPERVISOR}),
+    P.QC_SCORE: frozenset({R.QC}),
+    P.QC_VIEW: frozenset({R.COLLECTOR, R.TEAM_LEAD, R.SUPERVISOR, R.QC}),
 }
 
 _REACH: dict[Role, Reach] = {

@@ -217,3 +217,27 @@ def test_the_size_is_1_to_100_default_5():
 def test_the_candidates_digest_is_of_the_sorted_ids():
     assert candidates_digest(IDS[::-1]) == candidates_digest(IDS) == hashlib.sha256(
         "".join(f"{a}\n" for a in IDS).encode()).hexdigest()
+
+
+# -- the words ------------------------------------------------------------------------
+
+def test_every_item_result_and_problem_is_worded_in_both_languages():
+    from cases.qc import RESULTS
+    from console import i18n
+
+    keys = set(i18n.MESSAGES)
+    assert {k for k in keys if k.startswith("qc.item.")} == {f"qc.item.{k}" for k in ITEM_KEYS}
+    assert {k for k in keys if k.startswith("qc.result.")} == {f"qc.result.{r}" for r in RESULTS}
+    assert {k for k in keys if k.startswith("qc.problem.")} == {f"qc.problem.{p}" for p in PROBLEMS}
+
+
+def test_a_refusal_names_the_item_in_the_readers_language():
+    from console.qc_api import refusal_text
+
+    with pytest.raises(QcRefused) as caught:
+        validate({**ALL_PASS, "no_threats": "na"}, "")
+    assert refusal_text(caught.value, "en") == "scorecard: No threats, intimidation or insults applies to every call (not na)"
+    assert "无威胁" in refusal_text(caught.value, "zh-CN")
+    with pytest.raises(QcRefused) as caught:
+        check_week_over(parse_week("2026-W49"), datetime(2026, 12, 1, tzinfo=timezone.utc))
+    assert refusal_text(caught.value, "en") == "2026-W49 is not over until 2026-12-07T00:00:00+08:00: draw it then"
