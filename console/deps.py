@@ -67,6 +67,7 @@ class ConsoleDeps:
     ledger: Ledger | None = None  # where every access and export is logged
     seats: SeatKeeper | None = None  # the floor's seats (None: floor.seats is off)
     supervision: Supervision | None = None  # listen / whisper / barge
+    qc_sample_size: int = 5  # a QC sample's calls per collector when a run names none (settings qc.sample_size)
 
     @property
     def clock(self) -> Clock:

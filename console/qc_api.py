@@ -45,7 +45,7 @@ SAMPLE_BODY = {
         "week": {"type": "string", "pattern": r"^[0-9]{4}-W[0-9]{2}$",
                  "description": "the ISO week, on the floor's clock (Asia/Shanghai)"},
         "size": {"type": "integer", "minimum": 1, "maximum": MAX_SAMPLE_SIZE,
-                 "description": "calls per collector (default 5)"},
+                 "description": "calls per collector (default: settings qc.sample_size, 5)"},
         "seed": {"type": "string", "pattern": r"^[0-9A-Za-z._:-]{1,64}$", "maxLength": SEED_MAX,
                  "description": "the sample's seed (default: derived from the week)"},
     },
@@ -103,7 +103,8 @@ async def make_samples(request: web.Request) -> web.Response:
     body = await json_object(request, SAMPLE_BODY)
     try:
         done = await qc_store.create_samples(deps.db, deps.clock, body.get("week"), by=who.username,
-                                             size=body.get("size"), seed=body.get("seed"))
+                                             size=body.get("size"), seed=body.get("seed"),
+                                             default_size=deps.qc_sample_size)
     except QcRefused as exc:
         raise refused(exc) from None
     return web.json_response(done.as_json(), status=201 if done.created else 200)

@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from cases import qc_store
-from cases.qc import COMMENTS_MAX, DEFAULT_SAMPLE_SIZE, ITEMS, MAX_SAMPLE_SIZE, QcRefused, Result, week_of
+from cases.qc import COMMENTS_MAX, ITEMS, MAX_SAMPLE_SIZE, QcRefused, Result, week_of
 from console import i18n
 from console.deps import DEPS, principal
 from console.endpoints import Endpoint, Param
@@ -24,7 +24,8 @@ RESULT_KEYS = {Result.PASS.value: "qc.result.pass", Result.FAIL.value: "qc.resul
 
 def _common() -> dict[str, Any]:
     """What every QC template needs: the scorecard's items with their words' keys."""
-    return {"items": [{"key": i.key, "label": f"qc.item.{i.key}", "rule": i.rule, "weight": i.weight,
+    return {"items": [{"key": i.key, "label": f"qc.item.{i.key}", "short": f"qc.short.{i.key}", "rule": i.rule,
+                       "weight": i.weight,
                        "na": i.na_allowed, "critical": i.critical} for i in ITEMS],
             "labels": {i.key: f"qc.item.{i.key}" for i in ITEMS}, "result_keys": RESULT_KEYS}
 
@@ -46,7 +47,7 @@ async def queue_page(request: web.Request, *, status: int = 200, message: str | 
     last_week = str(week_of(deps.clock()).previous())
     return render(request, "qc_queue.html", status=status, message=message, error=error, rows=rows,
                   week_filter=week_text, state_filter=state, form=form or {"week": last_week},
-                  default_size=DEFAULT_SAMPLE_SIZE, max_size=MAX_SAMPLE_SIZE)
+                  default_size=deps.qc_sample_size, max_size=MAX_SAMPLE_SIZE)
 
 
 async def queue_get(request: web.Request) -> web.Response:
@@ -60,7 +61,8 @@ async def samples_submit(request: web.Request) -> web.Response:
     form = await read_form(request)
     try:
         done = await qc_store.create_samples(deps.db, deps.clock, form.get("week", ""), by=who.username,
-                                             size=form.get("size"), seed=form.get("seed"))
+                                             size=form.get("size"), seed=form.get("seed"),
+                                             default_size=deps.qc_sample_size)
     except QcRefused as exc:
         return await queue_page(request, status=409 if exc.key == "week_not_over" else 400,
                                 message=t("error", message=refusal_text(exc, locale)), error=True, form=form)

@@ -374,6 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     watchdog.set_defaults(func=cmd_watchdog)
 
     from dunline.cli_batches import add_batch_parser
+    from dunline.cli_qc import add_qc_parser
     from dunline.cli_recordings import add_recordings_parser
     from dunline.cli_simulate import add_simulate_parser
     from dunline.cli_users import add_user_parsers
@@ -382,6 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_user_parsers(sub)
     add_batch_parser(sub)
     add_simulate_parser(sub)
+    add_qc_parser(sub)
 
     demo = sub.add_parser("demo", help="sandbox PBX + service + demo calls, then a summary")
     demo.add_argument("--state-dir")

@@ -143,7 +143,7 @@ class Service:
                                             tick_s=s.floor.campaign_tick_s, ring_timeout_s=s.pbx.ring_timeout_s)
         console = ConsoleDeps(db=self.db, dial=self.dial, health=self.health, accounts=self.accounts,
                               security=web_security(s.console), store=self.archive, ledger=self.ledger,
-                              seats=self.seats, supervision=self.supervision)
+                              seats=self.seats, supervision=self.supervision, qc_sample_size=s.qc.sample_size)
         routes = CallRoutes(
             db=self.db,
             recording=RecordingTarget(dir_host=Path(s.recording.dir_host),

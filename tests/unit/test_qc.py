@@ -228,6 +228,7 @@ def test_every_item_result_and_problem_is_worded_in_both_languages():
     keys = set(i18n.MESSAGES)
     assert {k for k in keys if k.startswith("qc.item.")} == {f"qc.item.{k}" for k in ITEM_KEYS}
     assert {k for k in keys if k.startswith("qc.result.")} == {f"qc.result.{r}" for r in RESULTS}
+    assert {k for k in keys if k.startswith("qc.short.")} == {f"qc.short.{k}" for k in ITEM_KEYS}
     assert {k for k in keys if k.startswith("qc.problem.")} == {f"qc.problem.{p}" for p in PROBLEMS}
 
 
