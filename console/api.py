@@ -39,6 +39,8 @@ from console.params import CASE_ID_PARAM, case_id_of, id_number_of
 from console.recordings_api import ENDPOINTS as RECORDING_ENDPOINTS
 from console.registers_api import ENDPOINTS as REGISTER_ENDPOINTS
 from console.registers_pages import ENDPOINTS as REGISTER_PAGE_ENDPOINTS
+from console.qc_api import ENDPOINTS as QC_ENDPOINTS
+from console.qc_pages import ENDPOINTS as QC_PAGE_ENDPOINTS
 from console.scope import case_scope, id_number_shown, masked_text, phone_shown, view_case
 from console.security import outer_wall, security_headers
 from console.session_api import ENDPOINTS as SESSION_ENDPOINTS
@@ -269,5 +271,5 @@ def make_app(deps: ConsoleDeps) -> web.Application:
                    *REPORT_ENDPOINTS, *DISPOSITION_ENDPOINTS, *DISPOSITION_PAGE_ENDPOINTS,
                    *FLOOR_ENDPOINTS, *FLOOR_PAGE_ENDPOINTS, *CAMPAIGN_ENDPOINTS,
                    *CAMPAIGN_PAGE_ENDPOINTS, *payments_api.ENDPOINTS, *PAYMENT_PAGE_ENDPOINTS,
-                   *REGISTER_ENDPOINTS, *REGISTER_PAGE_ENDPOINTS])
+                   *REGISTER_ENDPOINTS, *REGISTER_PAGE_ENDPOINTS, *QC_ENDPOINTS, *QC_PAGE_ENDPOINTS])
     return app

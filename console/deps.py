@@ -69,6 +69,7 @@ class ConsoleDeps:
     seats: SeatKeeper | None = None  # the floor's seats (None: floor.seats is off)
     supervision: Supervision | None = None  # listen / whisper / barge
     visits_dir: Path | None = None  # field visits' photos and recordings (settings visits.dir; None: no uploads)
+    qc_sample_size: int = 5  # a QC sample's calls per collector when a run names none (settings qc.sample_size)
 
     @property
     def clock(self) -> Clock:

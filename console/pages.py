@@ -57,6 +57,7 @@ NAV: list[tuple[str, str, Permission]] = [
     ("/floor", "nav.floor", P.FLOOR_WORK), ("/wallboard", "nav.wallboard", P.FLOOR_VIEW),
     ("/campaigns", "nav.campaigns", P.FLOOR_VIEW),
     ("/registers", "nav.registers", P.CASE_VIEW),
+    ("/qc/queue", "nav.qc_queue", P.QC_SCORE), ("/qc/scores", "nav.qc_scores", P.QC_VIEW),
 ]
 
 

@@ -146,7 +146,7 @@ class Service:
         console = ConsoleDeps(db=self.db, dial=self.dial, health=self.health, accounts=self.accounts,
                               security=web_security(s.console), store=self.archive, ledger=self.ledger,
                               seats=self.seats, supervision=self.supervision,
-                              visits_dir=Path(s.visits.dir))
+                              visits_dir=Path(s.visits.dir), qc_sample_size=s.qc.sample_size)
         routes = CallRoutes(
             db=self.db,
             recording=RecordingTarget(dir_host=Path(s.recording.dir_host),

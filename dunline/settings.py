@@ -170,6 +170,13 @@ class VisitsSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class QcSettings:
+    """Quality control (cases/qc.py): each week's sample of every collector's recorded calls."""
+
+    sample_size: int = 5  # calls per collector and week, unless a run names its own size
+
+
+@dataclass(frozen=True, slots=True)
 class WatchdogConfig(WatchdogSettings):
     """The recording-chain watchdog and the dialing gate: the runner's thresholds
     (recorder/watchdog/runner.py, WatchdogSettings) plus what the service wires."""
@@ -192,6 +199,7 @@ class Settings:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     watchdog: WatchdogConfig = field(default_factory=WatchdogConfig)
     visits: VisitsSettings = field(default_factory=VisitsSettings)
+    qc: QcSettings = field(default_factory=QcSettings)
     # per-client overrides of [policy]: TOML tables [policy_clients.<client>]
     policy_clients: tuple[tuple[str, PolicyConfig], ...] = ()
     # per-campaign overrides on top of the case's client's rules: [policy_campaigns.<name>]
@@ -278,6 +286,8 @@ class Settings:
             raise SettingsError("console.session_idle_minutes: between 1 and 1440")
         if not 1 <= c.session_hours <= 24:
             raise SettingsError("console.session_hours: between 1 and 24")
+        if not 1 <= self.qc.sample_size <= 100:
+            raise SettingsError("qc.sample_size: 1 to 100 calls per collector and week")
         from dialer.policy import PolicySettingsError
         from dialer.policy_config import build_policy
 

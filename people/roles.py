@@ -53,6 +53,8 @@ class Permission(StrEnum):
     CORRESPONDENCE = "correspondence.register"  # register a letter, SMS or lawyer letter sent, and its reply
     VISIT_REQUEST = "visit.request"  # ask for a field visit; as its team: its times, report, photos, recordings
     VISIT_APPROVE = "visit.approve"  # approve or refuse a field visit
+    QC_SCORE = "qc.score"  # draw the week's QC sample, listen to its calls and score them
+    QC_VIEW = "qc.view"  # QC scores and reports (a collector: their own; a team lead: their team's)
 
 
 class Reach(StrEnum):
@@ -99,6 +101,8 @@ MATRIX: dict[Permission, frozenset[Role]] = {
     P.CORRESPONDENCE: frozenset({R.COLLECTOR, R.TEAM_LEAD, R.SUPERVISOR}),
     P.VISIT_REQUEST: frozenset({R.COLLECTOR, R.TEAM_LEAD}),
     P.VISIT_APPROVE: frozenset({R.SUPERVISOR}),
+    P.QC_SCORE: frozenset({R.QC}),
+    P.QC_VIEW: frozenset({R.COLLECTOR, R.TEAM_LEAD, R.SUPERVISOR, R.QC}),
 }
 
 _REACH: dict[Role, Reach] = {

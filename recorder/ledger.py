@@ -44,8 +44,9 @@ PROOF_FORMAT = "dunline-ledger-proof-v2"
 
 # what may be recorded; a typo in an action would otherwise be a silent new kind of entry.
 # monitor / monitor_end: a supervisor listening, whispering or barging into a live call
+# qc_score: a QC officer's scorecard of a recording (cases/qc_store.py; its row: storage/qc.py)
 ACTIONS = frozenset({"ingest", "access", "export", "hold", "release", "purge", "retention", "resolve",
-                     "monitor", "monitor_end"})
+                     "monitor", "monitor_end", "qc_score"})
 
 
 class KeyMissing(FileNotFoundError):

@@ -12,7 +12,9 @@ Nothing in the database is taken on trust:
 2. what the archive must hold is derived from the ledger alone (recorder/ledger_state.py):
    every `recordings` row must match its `ingest` entry and every ingest entry must have
    its row (a deleted row is named, with its case); every legal-hold row must match the
-   ledger's holds and releases;
+   ledger's holds and releases; every QC score row must match its `qc_score` entry (its
+   results and comments by `storage.qc.score_digest`, total, scorer, recording) and every
+   such entry must have its row;
 3. every file of the store is accounted for: each expected object is re-hashed (a shared,
    deduplicated file that changed names every recording that refers to it), its
    retention record (retain-until, legal hold) must be the ledger's, and any other file,
@@ -36,6 +38,7 @@ from recorder.witness import CheckpointWitness, is_witness_key
 from storage.db import Database
 from storage.models import LegalHold, Recording
 from storage.names import recording_subject
+from storage.qc import QcScore, score_digest
 
 DEFAULT_UNSIGNED_MAX_AGE_S = 180.0
 
@@ -132,6 +135,33 @@ def _check_holds(rows: Sequence[LegalHold], state: LedgerState) -> list[Problem]
     return problems
 
 
+def _check_qc_scores(rows: Sequence[tuple[QcScore, str | None]], entries: Sequence[Entry]) -> list[Problem]:
+    """Each QC score row agrees with its qc_score entry, and each such entry has its row."""
+    problems: list[Problem] = []
+    ledgered: dict[int, Entry] = {}
+    for entry in entries:
+        if entry.action == "qc_score":
+            score_id = entry.detail_map().get("score_id")
+            if isinstance(score_id, int):
+                ledgered[score_id] = entry
+    for row, attempt_id in rows:
+        what = f"QC score #{row.id}"
+        entry = ledgered.pop(row.id, None)
+        if entry is None:
+            problems.append(Problem("qc_score_unledgered", what, "no qc_score entry in the ledger"))
+            continue
+        detail = entry.detail_map()
+        if (entry.seq != row.ledger_seq or attempt_id is None or entry.subject != recording_subject(attempt_id)
+                or detail.get("score_digest") != score_digest(row.version, row.items or {}, row.comments)
+                or detail.get("total") != row.total or entry.actor != row.scored_by):
+            problems.append(Problem("qc_score_altered", what,
+                                    f"results, comments, total, scorer or recording differ from ledger entry {entry.seq}"))
+    for score_id, entry in sorted(ledgered.items()):
+        problems.append(Problem("qc_score_row_missing", f"QC score #{score_id}",
+                                f"its ledger entry {entry.seq} ({entry.subject}) has no qc_scores row"))
+    return problems
+
+
 def _check_files(store: ArchiveStore, expected: dict[str, ObjectExpectation],
                  witness_keys: set[str]) -> list[Problem]:
     """Blocking: re-hash every expected object, compare its retention with the ledger's,
@@ -195,6 +225,9 @@ async def verify_archive(db: Database, store: ArchiveStore, public_key: Ed25519P
         checkpoints = list(await ledger_store.checkpoints(session))
         rows = list((await session.scalars(select(Recording).order_by(Recording.id))).all())
         hold_rows = list((await session.scalars(select(LegalHold).order_by(LegalHold.id))).all())
+        score_rows = [(sc, attempt_id) for sc, attempt_id in (await session.execute(
+            select(QcScore, Recording.attempt_id).outerjoin(Recording, Recording.id == QcScore.recording_id)
+            .order_by(QcScore.id))).all()]
     witnessed, witness_keys, witness_problems = await asyncio.to_thread(_read_witnesses, store)
     report = VerifyReport(entries=len(entries), checkpoints=len(checkpoints), witnesses=len(witnessed),
                           heads_given=len(heads), recordings=len(rows))
@@ -214,6 +247,7 @@ async def verify_archive(db: Database, store: ArchiveStore, public_key: Ed25519P
     state = derive(entries)
     report.problems += _check_rows(rows, state)
     report.problems += _check_holds(hold_rows, state)
+    report.problems += _check_qc_scores(score_rows, entries)
     expected = state.expected_objects()
     report.files = len(expected)
     report.problems += await asyncio.to_thread(_check_files, store, expected,
