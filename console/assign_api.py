@@ -20,23 +20,31 @@ from console.params import CASE_ID_PARAM, case_id_of
 from console.scope import case_scope, team_limit
 from people.roles import Permission
 
-IDS = {"type": "array", "items": {"type": "integer", "minimum": 1}, "maxItems": 1000}
+IDS = {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}, "maxItems": 1000}
 PLAN_BODY = {"type": "object", "additionalProperties": False, "required": ["rule"], "properties": {
     "rule": {"type": "string", "enum": [r.value for r in Rule]},
-    "batch_id": {"type": "integer", "minimum": 1},
+    "batch_id": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
     "case_ids": {"type": "array", "items": {"type": "string", "maxLength": 64}, "maxItems": 200000},
     "collector_ids": IDS,
     "routes": {"type": "object", "additionalProperties": IDS},
     "only_unassigned": {"type": "boolean"}}}
 MOVE_BODY = {"type": "object", "additionalProperties": False, "properties": {
-    "collector_id": {"type": "integer", "minimum": 1}, "team_id": {"type": "integer", "minimum": 1},
+    "collector_id": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+    "team_id": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
     "why": {"type": "string", "maxLength": 500}}}
+
+
+MAX_ID = 2**31 - 1  # an id the database can hold (PostgreSQL's integer); above it no row exists
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
 
 
 def _ints(value: Any, name: str) -> list[int] | None:
     if value is None:
         return None
-    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+    if not isinstance(value, list) or not all(_is_id(v) for v in value):
         raise web.HTTPBadRequest(text=f"{name}: a list of ids")
     return value
 
@@ -58,8 +66,8 @@ async def post_assignments(request: web.Request) -> web.Response:
     if case_ids is not None and (not isinstance(case_ids, list) or not all(isinstance(c, str) for c in case_ids)):
         raise web.HTTPBadRequest(text="case_ids: a list of case numbers")
     batch_id = body.get("batch_id")
-    if batch_id is not None and (not isinstance(batch_id, int) or isinstance(batch_id, bool)):
-        raise web.HTTPBadRequest(text="batch_id: an integer")
+    if batch_id is not None and not _is_id(batch_id):
+        raise web.HTTPBadRequest(text="batch_id: a batch's id")
     only = body.get("only_unassigned", True)
     if not isinstance(only, bool):
         raise web.HTTPBadRequest(text="only_unassigned: true or false")
@@ -82,8 +90,8 @@ async def move_case(request: web.Request) -> web.Response:
     body = await json_object(request, MOVE_BODY)
     for name in ("collector_id", "team_id"):
         value = body.get(name)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-            raise web.HTTPBadRequest(text=f"{name}: an integer")
+        if value is not None and not _is_id(value):
+            raise web.HTTPBadRequest(text=f"{name}: an id")
     try:
         moved = await reassign(deps.db, deps.clock, case_id, by=who.username, scope=case_scope(who),
                                collector_id=body.get("collector_id"), team_id=body.get("team_id"),

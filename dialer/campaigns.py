@@ -45,6 +45,7 @@ DEFAULT_RETRY_SPACING_S = 4 * 3600
 MAX_RETRY_SPACING_S = 30 * 86400
 MAX_LIST = 200  # batches, teams, ... in one selection
 MAX_AMOUNT_CENTS = 10**13
+MAX_ID = 2**31 - 1  # an id the database can hold
 
 
 class CampaignError(ValueError):
@@ -127,7 +128,7 @@ class CampaignSpec:
 def _ints(body: Mapping[str, Any], key: str) -> tuple[int, ...]:
     value = body.get(key, [])
     if not isinstance(value, list) or len(value) > MAX_LIST or not all(
-            type(v) is int and v > 0 for v in value):
+            type(v) is int and 0 < v <= MAX_ID for v in value):
         raise CampaignError(f"selection.{key}: a list of at most {MAX_LIST} positive ids")
     return tuple(sorted(set(value)))
 

@@ -82,3 +82,15 @@ async def test_a_team_lead_stays_within_their_team(running, db, floor):
     async with db.session() as s:
         [event] = (await s.scalars(select(AuditEvent).where(AuditEvent.action == "case.reassigned"))).all()
         assert event.actor == user_of(Role.TEAM_LEAD) and event.detail["why"] == "language"
+
+
+@pytest.mark.parametrize("path, body", [
+    ("/api/assignments", {"rule": "round_robin", "batch_id": 10**20}),
+    ("/api/assignments", {"rule": "round_robin", "batch_id": 1, "collector_ids": [2**31]}),
+    ("/api/cases/C-1/assignment", {"collector_id": 10**20}),
+    ("/api/cases/C-1/assignment", {"team_id": -1}),
+])
+async def test_an_id_no_row_can_have_is_a_clear_400_not_a_database_error(running, db, floor, path, body):
+    supervisor = await running.browser(Role.SUPERVISOR)
+    resp = await supervisor.post(path, json=body)
+    assert resp.status == 400, await resp.text()
