@@ -376,6 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     from dunline.cli_batches import add_batch_parser
     from dunline.cli_payments import add_payment_parser
     from dunline.cli_recordings import add_recordings_parser
+    from dunline.cli_reports import add_report_parser
     from dunline.cli_simulate import add_simulate_parser
     from dunline.cli_users import add_user_parsers
 
@@ -384,6 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_batch_parser(sub)
     add_payment_parser(sub)
     add_simulate_parser(sub)
+    add_report_parser(sub)
 
     demo = sub.add_parser("demo", help="sandbox PBX + service + demo calls, then a summary")
     demo.add_argument("--state-dir")
