@@ -18,12 +18,17 @@ total counts each row once, so it is the same whichever grouping is read):
 - *batch*: the case's batch, ``{client}/{code}`` (no batch: ``None``);
 - *team*: the case's team's name as it is now (a complaint without a case: its collector's
   team);
-- *collector*, which depends on the figure: for cases and arrears, the case's collector
-  (``cases.collector_id``, as it is now); for attempts, contacts, talk time and promises,
-  *the call's collector*: the user whose ``users.phone`` is the call's ``attempts.collector``
-  (the phone the call was bridged to or dialled from), else the case's collector; for the
-  recovered amount, the payment's ``credited_user_id``; for complaints, the complaint's
-  ``collector_user_id``. ``None`` (shown "no collector") where there is none.
+- *collector* (a ``users.username``), which depends on the figure: for cases and arrears,
+  the case's collector (``cases.collector_id``, as it is now); for attempts, contacts, talk
+  time and promises, *the call's collector*: the user whose ``users.phone`` equals the call's
+  ``attempts.collector`` (the phone the call was bridged to or dialled from), and when the
+  call names no phone or no user has it, the case's collector; for the recovered amount, the
+  payment's ``credited_user_id``; for complaints, the complaint's ``collector_user_id``.
+  ``None`` (shown "no collector") where there is none.
+
+Only the reader's cases count (console/scope.py's report_scope: a client user its client's,
+a team lead its team's): every row is counted through its case; a complaint without a case
+only for a reader of every case, or of its collector's team, or that collector.
 
 **The figures** of one group:
 

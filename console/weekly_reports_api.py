@@ -1,6 +1,6 @@
 """The weekly report (cases/weekly_report.py), computed when asked, for the reader's scope:
 
-    GET /reports/weekly?week=2026-W49                   the page: week picker, tables, charts, downloads
+    GET /reports/weekly?week=2026-W49                   the page: week picker, tables, charts (inline), downloads
     GET /api/reports/weekly?week=2026-W49&by=batch      JSON (by: batch | team | collector; none: all three)
     GET /api/reports/weekly/{week}.pdf | .xlsx          the report as a file
     GET /api/reports/weekly/{week}/{chart}.png | .svg   a chart (recovery: the last weeks; collectors)
@@ -12,6 +12,7 @@ has not begun, is a 400. Files are in the reader's language unless `lang` says o
 from __future__ import annotations
 
 import asyncio
+import base64
 
 from aiohttp import web
 
@@ -116,12 +117,15 @@ async def weekly_page(request: web.Request) -> web.Response:
     report = await _report(request, request.query.get("week") or None)
     locale = locale_of(request, principal(request))
     now_week = Week.of(request.app[DEPS].clock())
+    # the charts inline (data: URLs), drawn from the same figures as the tables in this one request
+    pngs = await asyncio.to_thread(lambda: [chart(report, name, "png", locale) for name in CHARTS])
+    images = {name: "data:image/png;base64," + base64.b64encode(png).decode() for name, png in zip(CHARTS, pngs)}
     return render(request, "weekly_report.html", report=report, week=report.week.label,
                   previous=report.week.shift(-1).label,
                   next_week=report.week.shift(1).label if report.week < now_week else None,
                   batch=report.groups[Grouping.BATCH], team=report.groups[Grouping.TEAM],
                   collector=report.groups[Grouping.COLLECTOR], total=report.total, c=report.compliance,
-                  charts=CHARTS, talk=talk,
+                  charts=CHARTS, images=images, talk=talk,
                   percent=lambda x: "—" if x is None else i18n.number(round(x * 100, 1), "en") + "%",
                   day_of=lambda d: i18n.day(d, locale))
 

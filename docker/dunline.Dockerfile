@@ -25,7 +25,9 @@ WORKDIR /var/lib/dunline
 ENV DUNLINE_DATABASE_JOURNAL_FILE=/var/lib/dunline/dunline-facts.journal \
     DUNLINE_AGI_TOKEN_KEY_FILE=/var/lib/dunline/agi-token.key \
     DUNLINE_RECORDING_LEDGER_KEY_FILE=/var/lib/dunline/ledger-key.pem \
-    MPLCONFIGDIR=/var/lib/dunline/matplotlib
+    MPLCONFIGDIR=/var/lib/dunline/matplotlib \
+    DUNLINE_REPORTS_WEEKLY_AUTO=true \
+    DUNLINE_REPORTS_WEEKLY_DIR=/var/lib/dunline/reports
 # healthy = the service answers and its dialing gate is open (the recording chain proven)
 HEALTHCHECK --interval=15s --timeout=10s --start-period=120s CMD ["dunline", "watchdog", "status"]
 CMD ["dunline", "serve"]

@@ -4,7 +4,8 @@
     dunline report weekly [--week 2026-W49] [--out DIR] [--client C] [--lang zh-CN|en]
 
 No week: the last complete one (Monday to Sunday, Beijing time). The PDF, the XLSX and the
-charts (PNG and SVG) go into DIR (default var/reports/<week>/), each 0640; `--client` counts
+charts (PNG and SVG) go into DIR (default <reports.weekly_dir>/<week>/, var/reports/<week>/
+unless configured), each 0640; `--client` counts
 only that client's cases (the report to send the client), else every case. Exit 0 when the
 week's compliance summary is clean, 1 when it names calls to follow up, 2 on bad input.
 """
@@ -19,9 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from dunline.settings import load_settings
-
-DEFAULT_DIR = Path("var", "reports")
-
 
 def cmd_report(args: argparse.Namespace, clock: Callable[[], datetime] | None = None) -> int:
     from cases.weekly_report import Week, WeekError
@@ -41,10 +39,11 @@ def cmd_report(args: argparse.Namespace, clock: Callable[[], datetime] | None = 
         print(f"week {week.label} has not begun", file=sys.stderr)
         return 2
     scope = CaseScope(client=args.client) if args.client else ALL_CASES
-    out = Path(args.out) if args.out else DEFAULT_DIR / week.label
+    settings = load_settings(args.config)
+    out = Path(args.out) if args.out else Path(settings.reports.weekly_dir) / week.label
 
     async def run() -> Any:
-        db = Database(load_settings(args.config).database.url)
+        db = Database(settings.database.url)
         try:
             await db.migrate()
             return await build_weekly_report(db, week, scope, now)
@@ -70,7 +69,7 @@ def add_report_parser(sub: Any) -> None:
     report = sub.add_parser("report", help="reports: the weekly report's files (PDF, XLSX, charts)")
     report.add_argument("kind", choices=("weekly",))
     report.add_argument("--week", help="an ISO week, e.g. 2026-W49 (default: the last complete week)")
-    report.add_argument("--out", help="directory for the files (default: var/reports/<week>/)")
+    report.add_argument("--out", help="directory for the files (default: <reports.weekly_dir>/<week>/)")
     report.add_argument("--client", help="only this client's cases (default: every case)")
     report.add_argument("--lang", choices=("zh-CN", "en"), default="zh-CN")
     report.set_defaults(func=cmd_report)

@@ -229,7 +229,8 @@ async def test_the_console_serves_it_and_a_client_sees_only_its_own(running, db,
     assert svg.content_type == "image/svg+xml" and b"<svg" in (await svg.read())[:500]
     page = await supervisor.get("/reports/weekly?week=2026-W48")
     html = await page.text()
-    assert page.status == 200 and "other/B-9" in html and 'src="/api/reports/weekly/2026-W48/recovery.png"' in html
+    assert page.status == 200 and "other/B-9" in html and 'id="chart-recovery" src="data:image/png;base64,' in html
+    assert 'href="/api/reports/weekly/2026-W48/recovery.png"' in html
 
     client = await running.browser(Role.CLIENT)  # client1, of client cu
     mine = await (await client.get("/api/reports/weekly?week=2026-W48")).json()
@@ -292,3 +293,17 @@ async def test_the_command_writes_the_weeks_files_0640(db, clock, seeded, tmp_pa
     assert await cmd_report(default, clock) == 0 and (tmp_path / "d" / "weekly-2026-W48.xlsx").exists()
     assert await cmd_report(build_parser().parse_args(["report", "weekly", "--week", "2026-W60"]), clock) == 2
     assert await cmd_report(build_parser().parse_args(["report", "weekly", "--week", "2026-W50"]), clock) == 2
+
+
+async def test_the_service_writes_the_week_just_ended_once(db, clock, seeded, tmp_path):
+    from dunline.report_task import write_week_if_missing
+
+    written = await write_week_if_missing(db, clock, tmp_path / "weekly", "en")
+    assert written == tmp_path / "weekly" / "2026-W48"
+    pdf = written / "weekly-2026-W48.pdf"
+    assert stat.S_IMODE(pdf.stat().st_mode) == 0o640 and len(list(written.iterdir())) == 6
+    before = pdf.stat().st_mtime_ns
+    assert await write_week_if_missing(db, clock, tmp_path / "weekly", "en") is None
+    assert pdf.stat().st_mtime_ns == before, "written once"
+    clock.advance(7 * 24 * 3600)
+    assert await write_week_if_missing(db, clock, tmp_path / "weekly", "en") == tmp_path / "weekly" / "2026-W49"
