@@ -1,12 +1,14 @@
-"""The weekly report's rows, read for one week and one reader's scope in seven queries
+"""The weekly report's rows, read for one week and one reader's scope in six or seven queries
 (cases/weekly_report.py computes the figures from them and holds every definition).
 
 Each query is bounded by the week: attempts by their creation time, dispositions by their
 entry time (later corrections included: they replace what they correct), payments from the
-first Monday of the recovery chart's weeks, complaints by their registration; only the
-cases may be read in full (the ones open now, or whose status changed since the week began),
-as the case reports do. A client user's scope is its own client's cases (console/scope.py):
-nothing of another client's is read. The canary's case is never read.
+first Monday of the recovery chart's weeks, complaints by their registration, agreed times
+only for the cases of calls placed outside the window (none, as a rule); the attempts and
+dispositions through their (case, time) indexes, so only the cases may be read in full (the
+ones open now, or whose status changed since the week began), as the case reports do. A
+client user's scope is its own client's cases (console/scope.py): nothing of another
+client's is read. The canary's case is never read.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from cases.weekly_report import (AGREED_TIME_TOLERANCE, HISTORY_WEEKS, AgreedTime, AttemptRow, CaseRow,
                                  ComplaintRow, DispositionRow, PaymentRow, StatusChange, Week, WeeklyInputs,
-                                 WeeklyReport, weekly_report)
+                                 WeeklyReport, call_zones, outside_window, weekly_report)
 from storage.complaints import Complaint
 from storage.db import Database
 from storage.dispositions import Disposition
@@ -118,12 +120,15 @@ async def read_inputs(db: Database, week: Week, scope: CaseScope, *,
                         .outerjoin(IngestJob, IngestJob.attempt_id == Attempt.id)
                         .where(in_scope, Attempt.created_at >= start, Attempt.created_at < end))).all()]
 
-        called = select(Attempt.case_id).where(Attempt.created_at >= start, Attempt.created_at < end)
-        agreed = [AgreedTime(*row) for row in (await s.execute(
-            select(Appointment.case_id, Appointment.at, Appointment.agreed_by, Appointment.recorded_attempt_id,
-                   Appointment.cancelled_at)
-            .where(Appointment.case_id.in_(called), Appointment.at >= start - AGREED_TIME_TOLERANCE,
-                   Appointment.at < end + AGREED_TIME_TOLERANCE))).all()]
+        # agreed times matter only to a call outside the window (none, as a rule): read theirs alone
+        late = sorted({a.case_id for a in attempts if outside_window(a.created_at, call_zones(a))})
+        agreed = []
+        for chunk in (late[i:i + 500] for i in range(0, len(late), 500)):
+            agreed += [AgreedTime(*row) for row in (await s.execute(
+                select(Appointment.case_id, Appointment.at, Appointment.agreed_by, Appointment.recorded_attempt_id,
+                       Appointment.cancelled_at)
+                .where(Appointment.case_id.in_(chunk), Appointment.at >= start - AGREED_TIME_TOLERANCE,
+                       Appointment.at < end + AGREED_TIME_TOLERANCE))).all()]
 
         j = _Joins()
         caller = aliased(User)

@@ -307,3 +307,22 @@ async def test_the_service_writes_the_week_just_ended_once(db, clock, seeded, tm
     assert pdf.stat().st_mtime_ns == before, "written once"
     clock.advance(7 * 24 * 3600)
     assert await write_week_if_missing(db, clock, tmp_path / "weekly", "en") == tmp_path / "weekly" / "2026-W49"
+
+
+async def test_a_call_outside_the_window_counts_unless_the_debtor_agreed_to_its_time(db, clock, seeded):
+    from sqlalchemy import update
+
+    from storage.models import Appointment
+
+    async with db.session() as s:
+        s.add(Attempt(id="d" * 32, case_id="K1", number="13800000001", state="ended", outcome="no_answer",
+                      created_at=bj(27, 21, 30), decision=DECISION))
+        s.add(Appointment(case_id="K1", at=bj(27, 21, 32), agreed_by="debtor", recorded_attempt_id=T1,
+                          created_at=bj(23, 9, 6)))
+    agreed = await build_weekly_report(db, W48, ALL_CASES, clock())
+    assert (agreed.compliance.attempts, agreed.compliance.outside_rules) == (6, 0)
+    async with db.session() as s:
+        await s.execute(update(Appointment).values(cancelled_at=bj(27, 12), cancelled_by="collector1"))
+    cancelled = await build_weekly_report(db, W48, ALL_CASES, clock())
+    assert (cancelled.compliance.outside_window, cancelled.compliance.outside_rules_ids) == (1, ("d" * 32,))
+    assert not cancelled.compliance.clean
