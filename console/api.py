@@ -27,6 +27,7 @@ from console.floor_api import ENDPOINTS as FLOOR_ENDPOINTS
 from console.floor_api import SSE_CLIENTS, close_streams
 from console.floor_pages import ENDPOINTS as FLOOR_PAGE_ENDPOINTS
 from console.reports_api import ENDPOINTS as REPORT_ENDPOINTS
+from console.weekly_reports_api import ENDPOINTS as WEEKLY_REPORT_ENDPOINTS
 from console.rules_api import ENDPOINTS as RULE_ENDPOINTS
 from console.deps import DEPS, ConsoleDeps, principal
 from console.dialing import DialNotPossible, DialRefused, request_dial
@@ -271,5 +272,6 @@ def make_app(deps: ConsoleDeps) -> web.Application:
                    *REPORT_ENDPOINTS, *DISPOSITION_ENDPOINTS, *DISPOSITION_PAGE_ENDPOINTS,
                    *FLOOR_ENDPOINTS, *FLOOR_PAGE_ENDPOINTS, *CAMPAIGN_ENDPOINTS,
                    *CAMPAIGN_PAGE_ENDPOINTS, *payments_api.ENDPOINTS, *PAYMENT_PAGE_ENDPOINTS,
-                   *REGISTER_ENDPOINTS, *REGISTER_PAGE_ENDPOINTS, *QC_ENDPOINTS, *QC_PAGE_ENDPOINTS])
+                   *REGISTER_ENDPOINTS, *REGISTER_PAGE_ENDPOINTS, *QC_ENDPOINTS, *QC_PAGE_ENDPOINTS,
+                   *WEEKLY_REPORT_ENDPOINTS])
     return app

@@ -377,6 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     from dunline.cli_payments import add_payment_parser
     from dunline.cli_qc import add_qc_parser
     from dunline.cli_recordings import add_recordings_parser
+    from dunline.cli_reports import add_report_parser
     from dunline.cli_simulate import add_simulate_parser
     from dunline.cli_users import add_user_parsers
     from dunline.cli_visits import add_visits_parser
@@ -388,6 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_simulate_parser(sub)
     add_visits_parser(sub)
     add_qc_parser(sub)
+    add_report_parser(sub)
 
     demo = sub.add_parser("demo", help="sandbox PBX + service + demo calls, then a summary")
     demo.add_argument("--state-dir")

@@ -188,6 +188,11 @@ class Service:
         if self.campaigns is not None:
             self._campaign_task = asyncio.create_task(self.campaigns.run(), name="campaigns")
             self._tasks.append(self._campaign_task)
+        if s.reports.weekly_auto:  # the week just ended, written once (dunline/report_task.py)
+            from dunline.report_task import run_weekly_reports
+
+            self._tasks.append(asyncio.create_task(run_weekly_reports(
+                self.db, self.clock, Path(s.reports.weekly_dir), s.reports.weekly_locale), name="weekly-report"))
         if await count_users(self.db) == 0:
             log.warning("no users yet: add the first admin with `dunline user add NAME --role admin`")
         app = make_app(console)

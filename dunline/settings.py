@@ -147,6 +147,17 @@ class PolicyConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ReportSettings:
+    """Where the weekly report's files go: <weekly_dir>/<week>/ (PDF, XLSX, charts), written by
+    `dunline report weekly` and, with `weekly_auto`, by the service itself for each week just
+    ended (dunline/report_task.py; the production image turns it on)."""
+
+    weekly_dir: str = "var/reports"
+    weekly_auto: bool = False
+    weekly_locale: str = "zh-CN"  # zh-CN | en
+
+
+@dataclass(frozen=True, slots=True)
 class ConsoleSettings:
     host: str = "127.0.0.1"
     port: int = 8088
@@ -196,6 +207,7 @@ class Settings:
     floor: FloorSettings = field(default_factory=FloorSettings)
     recording: RecordingSettings = field(default_factory=RecordingSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    reports: ReportSettings = field(default_factory=ReportSettings)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     watchdog: WatchdogConfig = field(default_factory=WatchdogConfig)
     visits: VisitsSettings = field(default_factory=VisitsSettings)
@@ -226,6 +238,8 @@ class Settings:
         if self.recording.playback_format not in ("", "mp3", "opus"):
             raise SettingsError(f"recording.playback_format: {self.recording.playback_format!r} "
                                 "is not mp3, opus or empty")
+        if self.reports.weekly_locale not in ("zh-CN", "en"):
+            raise SettingsError(f"reports.weekly_locale: {self.reports.weekly_locale!r} is not zh-CN or en")
         if self.recording.store not in ("fs", "s3"):
             raise SettingsError(f"recording.store: {self.recording.store!r} is not fs or s3")
         if self.recording.store == "s3" and not self.recording.s3_bucket:

@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 APT_PACKAGES=(debootstrap debian-archive-keyring zstd baresip iproute2 ca-certificates python3-venv ffmpeg openssl
-              chromium chromium-driver fonts-wqy-zenhei)  # browser tests: Debian's Chromium (Selenium), CJK glyphs
+              chromium chromium-driver fonts-wqy-zenhei  # browser tests: Debian's Chromium (Selenium), CJK glyphs
+              poppler-utils)  # the weekly report's PDF (its Chinese in fonts-wqy-zenhei) read back by pdftotext in tests
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     missing=()
