@@ -31,11 +31,14 @@ log = logging.getLogger("dunline.console")
 P = Permission
 
 
-def left_text(left: timedelta, t: Any) -> str:
-    """`5 h 20 min left`, or `overdue by 1 h 5 min`."""
+def left_text(left: timedelta, t: Any, *, closed: bool = False) -> str:
+    """`5 h 20 min left`, or `overdue by 1 h 5 min`; closed: how long before the deadline, or after."""
     minutes = int(abs(left.total_seconds()) // 60)
     hours, minutes = divmod(minutes, 60)
-    return t("complaints.left" if left.total_seconds() > 0 else "complaints.late", h=hours, m=minutes)
+    in_time = left.total_seconds() > 0
+    if closed:
+        return t("complaints.closed_in_time" if in_time else "complaints.closed_late", h=hours, m=minutes)
+    return t("complaints.left" if in_time else "complaints.late", h=hours, m=minutes)
 
 
 async def alarm_banner(request: web.Request, who: Principal) -> dict[str, Any]:
@@ -93,8 +96,8 @@ async def register_form(request: web.Request) -> web.Response:
     except ComplaintRefused as exc:
         return await new_complaint_page(request, status=400, error=True, entered=entered,
                                         message=_refusal(request, who, exc))
-    t = i18n.translator(locale_of(request, who))
-    return await show_complaint(request, c.id, message=t("complaint.registered", id=c.id))
+    # to the complaint's own address: reloading it registers nothing twice
+    raise web.HTTPSeeOther(f"/complaints/{c.id}?registered=1")
 
 
 def _refusal(request: web.Request, who: Principal, exc: ComplaintRefused) -> str:
@@ -120,7 +123,7 @@ async def show_complaint(request: web.Request, complaint_id: int, *, status: int
         ("case", P.CASE_VIEW))}
     numbers = g.numbers
     return render(request, "complaint.html", status=status, message=message, error=error, g=g, c=c,
-                  can=can, left=left_text(time_left(store.clock_facts(c), now), t),
+                  can=can, left=left_text(time_left(store.clock_facts(c), now), t, closed=c.closed_at is not None),
                   paused=pauses_dialing(c.case_id, c.closed_at, c.dialing_allowed_at),
                   text_of=lambda text: free_text_shown(who, text, numbers),
                   corrected=corrections([d for rows in g.dispositions.values() for d in rows]),
@@ -128,7 +131,11 @@ async def show_complaint(request: web.Request, complaint_id: int, *, status: int
 
 
 async def complaint_page(request: web.Request) -> web.Response:
-    return await show_complaint(request, complaint_id_of(request))
+    complaint_id = complaint_id_of(request)
+    t = i18n.translator(locale_of(request, principal(request)))
+    registered = request.query.get("registered") == "1"
+    return await show_complaint(request, complaint_id,
+                                message=t("complaint.registered", id=complaint_id) if registered else None)
 
 
 def complaint_action(work: Any) -> Any:
@@ -213,7 +220,8 @@ ENDPOINTS = [
           params=(Param("case", "query", {"type": "string"}),)),
     _page("POST", "/complaints", register_form, P.COMPLAINT_MANAGE, "Register a complaint (form)"),
     _page("GET", "/complaints/{complaint_id}", complaint_page, P.COMPLAINT_MANAGE,
-          "A complaint with its case's calls, dispositions, notes and recordings", params=(COMPLAINT_ID,)),
+          "A complaint with its case's calls, dispositions, notes and recordings",
+          params=(COMPLAINT_ID, Param("registered", "query", {"type": "string"}))),
     _page("POST", "/complaints/{complaint_id}/outcome", complaint_action(outcome_form), P.COMPLAINT_MANAGE,
           "Set the outcome (form)", params=(COMPLAINT_ID,)),
     _page("POST", "/complaints/{complaint_id}/follow-up", complaint_action(follow_up_form), P.CASE_DIAL,

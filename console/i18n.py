@@ -594,6 +594,8 @@ MESSAGES: dict[str, tuple[str, str]] = {  # key: (zh-CN, en)
     "complaints.none": ("没有投诉", "No complaints"),
     "complaints.left": ("剩余 {h} 小时 {m} 分", "{h} h {m} min left"),
     "complaints.late": ("已超时 {h} 小时 {m} 分", "overdue by {h} h {m} min"),
+    "complaints.closed_in_time": ("在时限前 {h} 小时 {m} 分办结", "closed {h} h {m} min before the deadline"),
+    "complaints.closed_late": ("超时 {h} 小时 {m} 分后办结", "closed {h} h {m} min after the deadline"),
     "complaints.banner": ("投诉时限提醒：{overdue} 件已超时，{due_soon} 件即将超时",
                           "Complaints: {overdue} overdue, {due_soon} due soon"),
     "complaints.collector_name": ("被投诉催收员（用户名）", "Collector complained about (user name)"),

@@ -447,8 +447,9 @@ async def test_the_pages_register_list_mark_the_stages_and_show_the_banner(runni
     lead = await running.browser(Role.TEAM_LEAD)
     resp = await lead.post("/complaints", data={"source": "debtor", "summary": "shouted at me", "case_id": "C-1",
                                                 "collector": "", "csrf_token": lead.csrf})
-    text = await resp.text()
-    assert resp.status == 200 and "Complaint #1 registered" in text and "24 h 0 min left" in text
+    assert resp.status == 303 and resp.headers["Location"] == "/complaints/1?registered=1"
+    text = await (await lead.get("/complaints/1?registered=1")).text()
+    assert "Complaint #1 registered" in text and "24 h 0 min left" in text
     assert A1 in text and A2 in text and "a3a3a3a3" not in text, "the case's recordings, not another's"
     resp = await lead.post("/complaints", data={"source": "debtor", "summary": "no", "case_id": "C-1",
                                                 "csrf_token": lead.csrf})

@@ -183,3 +183,15 @@ def test_the_audit_finds_a_call_placed_while_a_complaint_paused_the_case():
     report = audit(attempts, RULES)
     assert [(b.attempt_id, b.rule) for b in report.breaches] == [("placed", "complaint")]
     assert report.checked["complaint"] == 2
+
+
+def test_the_alarm_settings_default_to_a_minute_and_the_watchdogs_webhook():
+    from dunline.settings import SettingsError, load_settings
+
+    settings = load_settings(env={})
+    assert settings.complaints.check_interval_s == 60 and settings.complaints.webhook_url == ""
+    for env, name in (({"DUNLINE_COMPLAINTS_CHECK_INTERVAL_S": "0"}, "complaints.check_interval_s"),
+                      ({"DUNLINE_COMPLAINTS_CHECK_INTERVAL_S": "3600"}, "complaints.check_interval_s"),
+                      ({"DUNLINE_COMPLAINTS_WEBHOOK_URL": "ftp://x"}, "complaints.webhook_url")):
+        with pytest.raises(SettingsError, match=name.replace(".", r"\.")):
+            load_settings(env=env)
