@@ -23,6 +23,9 @@ from console.dispositions_api import dispositions_json
 from console.dispositions_pages import ENDPOINTS as DISPOSITION_PAGE_ENDPOINTS
 from console.campaigns_api import ENDPOINTS as CAMPAIGN_ENDPOINTS, PREVIEW_HOLDS
 from console.campaigns_pages import ENDPOINTS as CAMPAIGN_PAGE_ENDPOINTS
+from console.complaints_api import ENDPOINTS as COMPLAINT_ENDPOINTS
+from console.complaints_pages import ENDPOINTS as COMPLAINT_PAGE_ENDPOINTS
+from console.complaints_pages import alarm_banner
 from console.floor_api import ENDPOINTS as FLOOR_ENDPOINTS
 from console.floor_api import SSE_CLIENTS, close_streams
 from console.floor_pages import ENDPOINTS as FLOOR_PAGE_ENDPOINTS
@@ -31,7 +34,7 @@ from console.weekly_reports_api import ENDPOINTS as WEEKLY_REPORT_ENDPOINTS
 from console.rules_api import ENDPOINTS as RULE_ENDPOINTS
 from console.deps import DEPS, ConsoleDeps, principal
 from console.dialing import DialNotPossible, DialRefused, request_dial
-from console.endpoints import Endpoint, Param, register
+from console.endpoints import PAGE_HOOKS, Endpoint, Param, register
 from console.metrics import metrics
 from console.openapi import openapi_json
 from console.pages import ENDPOINTS as PAGE_ENDPOINTS
@@ -264,6 +267,7 @@ def make_app(deps: ConsoleDeps) -> web.Application:
     app.on_response_prepare.append(security_headers)
     app[SSE_CLIENTS] = set()
     app[PREVIEW_HOLDS] = {}
+    app[PAGE_HOOKS] = [alarm_banner]  # the complaints due soon or overdue, on every page of those who handle them
     app.on_shutdown.append(close_streams)
     batches_api.setup(app)
     payments_api.setup(app)
@@ -273,5 +277,5 @@ def make_app(deps: ConsoleDeps) -> web.Application:
                    *FLOOR_ENDPOINTS, *FLOOR_PAGE_ENDPOINTS, *CAMPAIGN_ENDPOINTS,
                    *CAMPAIGN_PAGE_ENDPOINTS, *payments_api.ENDPOINTS, *PAYMENT_PAGE_ENDPOINTS,
                    *REGISTER_ENDPOINTS, *REGISTER_PAGE_ENDPOINTS, *QC_ENDPOINTS, *QC_PAGE_ENDPOINTS,
-                   *WEEKLY_REPORT_ENDPOINTS])
+                   *WEEKLY_REPORT_ENDPOINTS, *COMPLAINT_ENDPOINTS, *COMPLAINT_PAGE_ENDPOINTS])
     return app

@@ -64,6 +64,11 @@ class Endpoint:
 
 
 ENDPOINTS = web.AppKey("endpoints", list)
+# what every page shows besides its own content (a banner): async (request, who) -> template
+# values, asked by the guard for a signed-in user's page once it is let through; the values
+# are in request[PAGE_EXTRAS] for the page's template (console/pages.py: render)
+PAGE_HOOKS = web.AppKey("page_hooks", list)
+PAGE_EXTRAS = web.RequestKey("page_extras", dict)
 
 
 def refuse(endpoint: Endpoint, status: int, message: str, headers: Mapping[str, str] | None = None
@@ -161,6 +166,11 @@ def guard(endpoint: Endpoint) -> Handler:
         if unsafe and who is not None and who.via == "session" and not endpoint.csrf_exempt:
             if not who.csrf_ok(await _csrf_token_sent(request)):
                 return refuse(endpoint, 403, "missing or wrong CSRF token; reload the page")
+        if endpoint.page and endpoint.permission is not None and who is not None:
+            extras: dict[str, Any] = {}
+            for hook in request.app.get(PAGE_HOOKS, ()):
+                extras.update(await hook(request, who))
+            request[PAGE_EXTRAS] = extras
         return await endpoint.handler(request)
 
     guarded.__name__ = getattr(endpoint.handler, "__name__", "guarded")

@@ -30,7 +30,7 @@ from console import i18n
 from console.batches_api import read_upload, run_import
 from console.deps import DEPS, PRINCIPAL, principal
 from console.dialing import DialNotPossible, DialRefused, request_dial
-from console.endpoints import Endpoint, Param
+from console.endpoints import PAGE_EXTRAS, Endpoint, Param
 from console.params import CASE_ID_PARAM, case_id_of, id_number_of
 from console.scope import (case_scope, client_only, id_number_shown, masked_text, phone_shown, team_limit,
                            view_case)
@@ -58,6 +58,7 @@ NAV: list[tuple[str, str, Permission]] = [
     ("/campaigns", "nav.campaigns", P.FLOOR_VIEW),
     ("/registers", "nav.registers", P.CASE_VIEW),
     ("/qc/queue", "nav.qc_queue", P.QC_SCORE), ("/qc/scores", "nav.qc_scores", P.QC_VIEW),
+    ("/complaints", "nav.complaints", P.COMPLAINT_MANAGE),
 ]
 
 
@@ -79,7 +80,7 @@ def render(request: web.Request, template: str, *, status: int = 200, message: s
         moment=lambda m: i18n.moment(m, locale), number=lambda n: i18n.number(n, locale),
         shown=(lambda n: phone_shown(who, n)) if who else (lambda n: n),
         csrf=lambda: Markup(f'<input type="hidden" name="csrf_token" value="{escape(token)}">'),
-        message=message, message_kind="error" if error else "ok", **context)
+        message=message, message_kind="error" if error else "ok", **{**request.get(PAGE_EXTRAS, {}), **context})
     return web.Response(text=html, content_type="text/html", charset="utf-8", status=status)
 
 

@@ -79,7 +79,8 @@ def _snapshot(attempt: Attempt, case: Case, phone: Phone | None) -> tuple[CaseFa
         current_case = CaseFacts(case_id=case.id, client=case.client, region=c.get("region"),
                                  timezone=c.get("timezone"), status=c.get("status", "open"),
                                  flags=frozenset(c.get("flags", ())),
-                                 care_approved_until=datetime.fromisoformat(until) if until else None)
+                                 care_approved_until=datetime.fromisoformat(until) if until else None,
+                                 complaint_pause=bool(c.get("complaint_pause")))
     if p:
         current_phone = PhoneFacts(number=attempt.number, kind=p.get("kind", "debtor"),
                                    do_not_call=bool(p.get("do_not_call")), refused=bool(p.get("refused")),

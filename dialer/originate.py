@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ami.errors import AmiError, AmiOutcomeUnknown
 from dialer.policy import Blocked, PolicySettings, decide
 from dialer.policy_config import PolicyBook
-from dialer.policy_store import (case_facts, decision_json, facts_json, phone_facts, policy_inputs,
+from dialer.policy_store import (current_case_facts, decision_json, facts_json, phone_facts, policy_inputs,
                                  record_decision)
 from storage import dial_leases
 from storage import repositories as repo
@@ -114,7 +114,7 @@ async def place_call(
         if campaign is not None and campaign.caller_ids:  # narrows the client's approved pool, never widens it
             effective = replace(effective, caller_id_pool=tuple(
                 c for c in effective.caller_id_pool if c in set(campaign.caller_ids)))
-        facts = (case_facts(case), phone_facts(phone))
+        facts = (await current_case_facts(session, case), phone_facts(phone))
         decision = decide(*facts, now, history, effective, appointments=appointments,
                           last_decision_at=last)
         if isinstance(decision, Blocked):

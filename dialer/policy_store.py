@@ -1,9 +1,10 @@
 """The dialing policy's I/O: facts read from storage, verdicts written back.
 
 `decide()` (dialer/policy) is pure; this module is its thin adapter. It reads what the
-policy needs as of `now` (the case, the phone, the last eight days of attempts, the
-case's appointments not cancelled, the client's approved caller IDs, the time of the last decision
-for the clock check), and stores every verdict as a PolicyDecision row, allowed or not.
+policy needs as of `now` (the case, whether an open complaint pauses it, the phone, the last
+eight days of attempts, the case's appointments not cancelled, the client's approved caller
+IDs, the time of the last decision for the clock check), and stores every verdict as a
+PolicyDecision row, allowed or not.
 """
 from __future__ import annotations
 
@@ -16,16 +17,31 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialer.policy.model import (Allowed, Appointment, AttemptRecord, Blocked, CaseFacts,
                                  PhoneFacts, PolicySettings)
+from storage.complaints import Complaint
 from storage.models import ApprovedCallerId, Attempt, Case, Phone, PolicyDecision
 from storage.models import Appointment as AppointmentRow
 
 HISTORY_DAYS = 8  # the longest rolling rule is 7 days; one more covers local-day edges
 
 
-def case_facts(case: Case) -> CaseFacts:
+def case_facts(case: Case, *, complaint_pause: bool = False) -> CaseFacts:
     return CaseFacts(case_id=case.id, client=case.client, region=case.region,
                      timezone=case.timezone, status=case.status, flags=frozenset(case.flags or ()),
-                     care_approved_until=case.care_approved_until)
+                     care_approved_until=case.care_approved_until, complaint_pause=complaint_pause)
+
+
+async def paused_by_complaint(session: AsyncSession, case_id: str) -> bool:
+    """Is there an open complaint on the case that no supervisor has let dialing go on past?
+    (One look-up by the complaints' case index.)"""
+    found = await session.scalar(
+        select(Complaint.id).where(Complaint.case_id == case_id, Complaint.closed_at.is_(None),
+                                   Complaint.dialing_allowed_at.is_(None)).limit(1))
+    return found is not None
+
+
+async def current_case_facts(session: AsyncSession, case: Case) -> CaseFacts:
+    """The case's facts as the policy sees them now, the complaints' pause included."""
+    return case_facts(case, complaint_pause=await paused_by_complaint(session, case.id))
 
 
 def phone_facts(phone: Phone) -> PhoneFacts:
@@ -73,7 +89,8 @@ def facts_json(case: CaseFacts, phone: PhoneFacts) -> dict[str, Any]:
     return {
         "case": {"status": case.status, "flags": sorted(case.flags), "region": case.region,
                  "timezone": case.timezone, "care_approved_until":
-                 case.care_approved_until.isoformat() if case.care_approved_until else None},
+                 case.care_approved_until.isoformat() if case.care_approved_until else None,
+                 "complaint_pause": case.complaint_pause},
         "phone": {"kind": phone.kind, "do_not_call": phone.do_not_call, "refused": phone.refused,
                   "retired": phone.retired},
     }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from agi_scripts.server import FastAgiServer
 from ami.errors import AmiError
 from ami.link import AmiLink
 from cases.batches import BatchImporter
+from cases.complaints_store import alarm_loop
 from cases.payments_store import PaymentImporter
 from people.accounts import count_users
 from console.api import make_app
@@ -185,6 +187,9 @@ class Service:
             await self.open_seats()
         if s.watchdog.enabled:
             self._start_watchdog()
+        self._tasks.append(asyncio.create_task(  # complaints due soon or overdue: audited, posted
+            alarm_loop(self.db, self.clock, self.complaint_alarm_poster(), s.complaints.check_interval_s),
+            name="complaint-alarms"))
         if self.campaigns is not None:
             self._campaign_task = asyncio.create_task(self.campaigns.run(), name="campaigns")
             self._tasks.append(self._campaign_task)
@@ -287,12 +292,24 @@ class Service:
             asyncio.create_task(self._post_alarm({"event": action, "at": change.at.isoformat(),
                                                   "reason": change.reason}))
 
-    async def _post_alarm(self, payload: dict[str, Any]) -> None:
+    def complaint_alarm_poster(self) -> Callable[[dict[str, Any]], Awaitable[None]] | None:
+        """Where complaints' alarms (due soon, overdue) are POSTed: complaints.webhook_url, else
+        watchdog.webhook_url; None when neither is set (the audit and the console's banner only)."""
+        url = self.settings.complaints.webhook_url or self.settings.watchdog.webhook_url
+        if not url:
+            return None
+
+        async def post(payload: dict[str, Any]) -> None:
+            await self._post_alarm(payload, url)
+
+        return post
+
+    async def _post_alarm(self, payload: dict[str, Any], url: str | None = None) -> None:
         import aiohttp
 
         try:
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
-                async with http.post(self.settings.watchdog.webhook_url, json=payload) as response:
+                async with http.post(url or self.settings.watchdog.webhook_url, json=payload) as response:
                     if response.status >= 300:
                         log.error("alarm webhook answered %d", response.status)
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:

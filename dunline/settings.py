@@ -199,6 +199,15 @@ class WatchdogConfig(WatchdogSettings):
 
 
 @dataclass(frozen=True, slots=True)
+class ComplaintSettings:
+    """Complaints' alarms (cases/complaints_store.py): how often the pass looks for complaints
+    due soon or overdue, and where their alarms are POSTed as JSON."""
+
+    check_interval_s: float = 60.0
+    webhook_url: str = ""  # "" = watchdog.webhook_url (and none when that is empty too)
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     ami: AmiSettings = field(default_factory=AmiSettings)
@@ -212,6 +221,7 @@ class Settings:
     watchdog: WatchdogConfig = field(default_factory=WatchdogConfig)
     visits: VisitsSettings = field(default_factory=VisitsSettings)
     qc: QcSettings = field(default_factory=QcSettings)
+    complaints: ComplaintSettings = field(default_factory=ComplaintSettings)
     # per-client overrides of [policy]: TOML tables [policy_clients.<client>]
     policy_clients: tuple[tuple[str, PolicyConfig], ...] = ()
     # per-campaign overrides on top of the case's client's rules: [policy_campaigns.<name>]
@@ -259,6 +269,10 @@ class Settings:
                                 f"({w.ingest_low_water} / {w.ingest_high_water})")
         if w.webhook_url and not w.webhook_url.startswith(("http://", "https://")):
             raise SettingsError(f"watchdog.webhook_url: {w.webhook_url!r} is not an http(s) URL")
+        if not 1 <= self.complaints.check_interval_s <= 600:
+            raise SettingsError("complaints.check_interval_s: 1 to 600 (an alarm is at most that late)")
+        if self.complaints.webhook_url and not self.complaints.webhook_url.startswith(("http://", "https://")):
+            raise SettingsError(f"complaints.webhook_url: {self.complaints.webhook_url!r} is not an http(s) URL")
         fingerprint = self.recording.ledger_key_fingerprint
         if fingerprint and (len(fingerprint) != 64 or any(c not in "0123456789abcdef" for c in fingerprint)):
             raise SettingsError("recording.ledger_key_fingerprint: 64 lower-case hex digits (as `dunline recordings "

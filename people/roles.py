@@ -55,6 +55,8 @@ class Permission(StrEnum):
     VISIT_APPROVE = "visit.approve"  # approve or refuse a field visit
     QC_SCORE = "qc.score"  # draw the week's QC sample, listen to its calls and score them
     QC_VIEW = "qc.view"  # QC scores and reports (a collector: their own; a team lead: their team's)
+    COMPLAINT_MANAGE = "complaint.manage"  # complaints: see, register, outcome, follow-up call, close
+    COMPLAINT_ALLOW_DIALING = "complaint.allow_dialing"  # let a case with an open complaint be dialled
 
 
 class Reach(StrEnum):
@@ -103,6 +105,8 @@ MATRIX: dict[Permission, frozenset[Role]] = {
     P.VISIT_APPROVE: frozenset({R.SUPERVISOR}),
     P.QC_SCORE: frozenset({R.QC}),
     P.QC_VIEW: frozenset({R.COLLECTOR, R.TEAM_LEAD, R.SUPERVISOR, R.QC}),
+    P.COMPLAINT_MANAGE: frozenset({R.TEAM_LEAD, R.SUPERVISOR, R.COMPLIANCE}),
+    P.COMPLAINT_ALLOW_DIALING: frozenset({R.SUPERVISOR}),
 }
 
 _REACH: dict[Role, Reach] = {

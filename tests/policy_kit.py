@@ -6,7 +6,7 @@ from datetime import datetime
 
 from dialer.policy import profile
 from dialer.policy.decide import decide
-from dialer.policy_store import case_facts, phone_facts, policy_inputs
+from dialer.policy_store import current_case_facts, phone_facts, policy_inputs
 from storage import repositories as repo
 from storage.db import Database
 
@@ -17,7 +17,8 @@ async def verdict(db: Database, case_id: str, now: datetime, phone_index: int = 
         phone = case.phones[phone_index]
         history, appointments, settings, last = await policy_inputs(s, case, phone.number, now,
                                                                     profile("client-default"))
-    return decide(case_facts(case), phone_facts(phone), now, history, settings, appointments=appointments,
+        facts = await current_case_facts(s, case)
+    return decide(facts, phone_facts(phone), now, history, settings, appointments=appointments,
                   last_decision_at=last)
 
 

@@ -20,7 +20,7 @@ from .model import CASE_FLAGS, Appointment, AttemptRecord, CaseFacts, PhoneFacts
 from .zones import candidate_zones
 
 RULES: tuple[str, ...] = (
-    "case_status", "case_flags", "dispute", "fraud", "care", "do_not_call", "phone_retired",
+    "case_status", "case_flags", "dispute", "fraud", "care", "complaint", "do_not_call", "phone_retired",
     "third_party_refused",
     "caller_id", "zone", "window",
     "min_gap", "attempts_per_number_per_day", "unanswered_per_number_per_day",
@@ -104,6 +104,7 @@ def _suppressions(a: AuditedAttempt, s: PolicySettings) -> list[tuple[str, str |
         ("dispute", "case was disputed" if "dispute" in case.flags else None),
         ("fraud", "case was flagged for fraud" if "fraud" in case.flags else None),
         ("care", "care flag without approval" if "care" in case.flags and not care_ok else None),
+        ("complaint", "case had an open complaint without a supervisor's leave" if case.complaint_pause else None),
         ("do_not_call", "number was do-not-call" if phone.do_not_call else None),
         ("phone_retired", "number was retired (a wrong number)" if phone.retired else None),
         ("third_party_refused",

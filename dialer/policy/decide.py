@@ -5,7 +5,8 @@ Order of checks (the first that blocks wins):
 1. clock: ``now`` naive, or earlier than ``last_decision_at``;
 2. case status other than ``open``;
 3. case flags: an unknown flag (fail closed), dispute (until a supervisor clears it),
-   fraud, care (unless ``care_approved_until >= now``);
+   fraud, care (unless ``care_approved_until >= now``); an open complaint (until it is
+   closed or a supervisor lets dialing go on);
 4. phone: do-not-call; retired (a wrong number); a third party who refused;
 5. caller ID: the approved pool is empty;
 6. zone: no candidate zone can be derived;
@@ -44,6 +45,7 @@ RULE_FLAGS = "case_flags"
 RULE_DISPUTE = "dispute"
 RULE_FRAUD = "fraud"
 RULE_CARE = "care"
+RULE_COMPLAINT = "complaint"
 RULE_DNC = "do_not_call"
 RULE_REFUSED = "third_party_refused"
 RULE_RETIRED = "phone_retired"
@@ -85,6 +87,9 @@ def suppression(case: CaseFacts, phone: PhoneFacts, now: datetime) -> Blocked | 
         until = case.care_approved_until
         if until is None or not _aware(until) or until < now:
             return Blocked("care flag: no current supervisor approval", RULE_CARE, None)
+    if case.complaint_pause:
+        return Blocked("an open complaint: paused until it is closed or a supervisor allows dialing",
+                       RULE_COMPLAINT, None)
     if phone.do_not_call:
         return Blocked(f"{phone.number} is on the do-not-call list", RULE_DNC, None)
     if phone.retired:

@@ -33,6 +33,9 @@ class CaseFacts:
     status: str
     flags: frozenset[str] = frozenset()
     care_approved_until: datetime | None = None
+    # an open complaint on the case that no supervisor has let dialing go on past
+    # (storage/complaints.py; the store works it out, the policy only reads it)
+    complaint_pause: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from tests.db_snapshot import snapshot
 SAMPLE_PATH_VALUES = {"case_id": "C-1", "attempt_id": "a" * 32, "import_id": "1", "phone_id": "1", "flag": "care", "code": "en", "username": "nobody.here",
                       "entry_id": "1", "campaign_id": "1", "action": "pause", "qc_item_id": "1",
                       "template_id": "1", "item_id": "1", "visit_id": "1", "attachment_id": "1",
-                      "week": "2026-W48", "chart": "recovery"}
+                      "week": "2026-W48", "chart": "recovery", "complaint_id": "1"}
 
 
 async def closed_gate(case_id, number, *, requested_by=None, collector=None):

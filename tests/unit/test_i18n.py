@@ -27,6 +27,8 @@ def test_every_key_a_template_uses_is_in_the_catalog():
         prefixed |= set(re.findall(r"""\bt\(\s*["']([\w.]+\.)["']\s*~""", template.read_text(encoding="utf-8")))
     from cases.assignment import Rule
     from cases.casework import STATUSES
+    from cases.complaints import SOURCES, Stage
+    from cases.complaints_store import EVENTS
     from cases.dispositions import CODES
     from cases.intake import Relation
     from cases.registers import STEPS, AttachmentKind, Channel, Kind, Recipient, VisitState
@@ -46,7 +48,9 @@ def test_every_key_a_template_uses_is_in_the_catalog():
               "campaign.mode.": [m.value for m in Mode], "campaign.status.": [x.value for x in Status],
               "campaign.verb.": list(VERBS),
               "reg.kind.": list(Kind), "reg.relation.": list(Recipient), "reg.channel.": list(Channel),
-              "reg.state.": list(VisitState), "reg.step.": list(STEPS), "reg.attachment_kind.": list(AttachmentKind)}
+              "reg.state.": list(VisitState), "reg.step.": list(STEPS), "reg.attachment_kind.": list(AttachmentKind),
+              "complaints.show.": ["open", "closed", "all"], "complaints.stage.": [x.value for x in Stage],
+              "complaints.source.": SOURCES, "complaint.event.": EVENTS}
     assert prefixed == set(values)
     for prefix, names in values.items():
         for name in names:
@@ -79,3 +83,9 @@ def test_the_language_is_the_readers_choice_then_their_browsers():
     assert i18n.pick_locale("en", "zh-CN") == "en"
     assert i18n.pick_locale(None, None, accept_language="en-GB,en;q=0.9") == "en"
     assert i18n.pick_locale("klingon", None, accept_language="fr") == "zh-CN"
+
+
+def test_every_problem_of_a_complaint_is_worded():
+    from cases.complaints import PROBLEMS
+
+    assert {k for k in i18n.MESSAGES if k.startswith("complaint.problem.")} == {f"complaint.problem.{k}" for k in PROBLEMS}

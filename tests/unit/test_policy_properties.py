@@ -86,7 +86,7 @@ def test_a_never_allowed_outside_the_window_without_an_appointment(now, where, s
 
 @st.composite
 def suppressed(draw):
-    kind = draw(st.sampled_from(["status", "dispute", "fraud", "care", "dnc", "retired", "refused"]))
+    kind = draw(st.sampled_from(["status", "dispute", "fraud", "care", "complaint", "dnc", "retired", "refused"]))
     now = draw(instants)
     flags = set(draw(st.sets(st.sampled_from(["dispute", "fraud", "care"]))))
     care_until = draw(st.one_of(st.none(), instants))
@@ -104,7 +104,8 @@ def suppressed(draw):
         phone = replace(phone, kind=draw(st.sampled_from(["debtor", "third_party"])), retired=True)
     else:
         phone = PhoneFacts("13900000000", "third_party", refused=True)
-    case = CaseFacts("C1", "bank", "Guangdong", None, status, frozenset(flags), care_until)
+    case = CaseFacts("C1", "bank", "Guangdong", None, status, frozenset(flags), care_until,
+                     complaint_pause=kind == "complaint" or draw(st.booleans()))
     return case, phone, now
 
 
