@@ -198,6 +198,11 @@ class Service:
 
             self._tasks.append(asyncio.create_task(run_weekly_reports(
                 self.db, self.clock, Path(s.reports.weekly_dir), s.reports.weekly_locale), name="weekly-report"))
+        if s.qc.weekly_auto:  # each finished week's QC sample lands in the queue (dunline/qc_task.py)
+            from dunline.qc_task import run_weekly_samples
+
+            self._tasks.append(asyncio.create_task(run_weekly_samples(self.db, self.clock, s.qc.sample_size),
+                                                   name="weekly-qc-sample"))
         if await count_users(self.db) == 0:
             log.warning("no users yet: add the first admin with `dunline user add NAME --role admin`")
         app = make_app(console)

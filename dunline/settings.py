@@ -185,6 +185,7 @@ class QcSettings:
     """Quality control (cases/qc.py): each week's sample of every collector's recorded calls."""
 
     sample_size: int = 5  # calls per collector and week, unless a run names its own size
+    weekly_auto: bool = True  # the service makes each finished week's samples by itself (dunline/qc_task.py)
 
 
 @dataclass(frozen=True, slots=True)

@@ -266,3 +266,19 @@ async def repo_team(db, name: str) -> int:
 def test_the_weeks_edges_are_beijing_midnights():
     assert START == datetime(2026, 11, 29, 16, 0, tzinfo=timezone.utc)
     assert END == datetime(2026, 12, 6, 16, 0, tzinfo=timezone.utc)
+
+
+async def test_the_service_makes_the_finished_weeks_samples_by_itself_once(db, archive, people, purged):
+    """dunline/qc_task.py: on Monday the week just ended is sampled with its default seed (the
+    same sample `dunline qc sample` makes); looking again changes nothing."""
+    from dunline.qc_task import sample_last_week
+    from storage.clock import OffsetClock
+
+    monday = OffsetClock(AFTER_W49)
+    made = await sample_last_week(db, monday, size=3)
+    mine = next(s for s in made.samples if s.collector == "collector1")
+    assert mine.created and mine.week == "2026-W49" and len(mine.picked) == 3
+    assert set(mine.picked) <= set(MINE_W49)
+    before = await snapshot(db)
+    again = await sample_last_week(db, monday, size=3)
+    assert not any(s.created for s in again.samples) and await snapshot(db) == before
