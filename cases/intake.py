@@ -138,37 +138,48 @@ class Checked:
     account_column: str = "account"  # the file's own header of the account column
 
 
-def _header_key(text: Any) -> str:
+def header_key(text: Any) -> str:
+    """A header as compared with the names a field goes by (width, case, spaces, '_' folded)."""
     value = unicodedata.normalize("NFKC", str(text or "")).strip().lower()
     return re.sub(r"[\s_]+", " ", value)
 
 
-_ALIASES = {_header_key(alias): name for name, aliases in HEADERS.items() for alias in aliases}
-
-
-def map_headers(headers: Sequence[Any]) -> HeaderMap:
+def match_headers(headers: Sequence[Any], names_of: Mapping[str, Sequence[str]], required: Iterable[str]
+                  ) -> tuple[dict[str, int], dict[str, str], tuple[str, ...]]:
+    """A file's header row matched by name to the fields `names_of` (field -> the names it goes
+    by, Chinese first, an English one among them): (field -> column, field -> the header as
+    written, the headers ignored). HeaderProblem for a field named twice or a required one missing.
+    The one matcher of every client file (batches here, payments in cases/payments.py)."""
+    aliases = {header_key(alias): name for name, names in names_of.items() for alias in names}
     columns: dict[str, int] = {}
-    names: dict[str, str] = {}
+    written: dict[str, str] = {}
     ignored: list[str] = []
     for index, header in enumerate(headers):
-        key = _header_key(header)
+        key = header_key(header)
         if not key:
             continue
-        name = _ALIASES.get(key)
+        name = aliases.get(key)
         if name is None:
             ignored.append(str(header).strip())
             continue
         if name in columns:
-            raise HeaderProblem(f"columns {names[name]!r} and {str(header).strip()!r} both mean {name}")
+            raise HeaderProblem(f"columns {written[name]!r} and {str(header).strip()!r} both mean {name}")
         columns[name] = index
-        names[name] = str(header).strip()
-    missing = [name for name in REQUIRED if name not in columns]
+        written[name] = str(header).strip()
+    missing = [name for name in required if name not in columns]
     if missing:
-        wanted = "; ".join(f"{name} ({' / '.join(HEADERS[name][:2])} / {HEADERS[name][-1]})" for name in missing)
+        def english(name: str) -> str:
+            return next((alias for alias in names_of[name] if alias.isascii()), names_of[name][-1])
+        wanted = "; ".join(f"{name} ({' / '.join(names_of[name][:2])} / {english(name)})" for name in missing)
         raise HeaderProblem(f"required columns missing: {wanted}")
+    return columns, written, tuple(ignored)
+
+
+def map_headers(headers: Sequence[Any]) -> HeaderMap:
+    columns, names, ignored = match_headers(headers, HEADERS, REQUIRED)
     if not any(name in columns for name in PHONE_FIELDS):
         raise HeaderProblem("no phone column (本人电话 / own phone, 家人电话, 单位电话, 第三方电话)")
-    return HeaderMap(columns, names, tuple(ignored))
+    return HeaderMap(columns, names, ignored)
 
 
 def cell_text(value: Any) -> str:

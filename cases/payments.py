@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -30,10 +29,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from cases.intake import (
-    ACCOUNT_PATTERN, MAX_ROWS, HeaderProblem, RowError, cell_text, parse_amount, parse_date,
+    ACCOUNT_PATTERN, MAX_ROWS, HeaderProblem, RowError, cell_text, match_headers, parse_amount, parse_date,
 )
 
-# field -> the header names it goes by (compared after `header_key`)
+# field -> the header names it goes by (compared after cases.intake.header_key)
 HEADERS: dict[str, tuple[str, ...]] = {
     "account": ("账号", "账户", "合同号", "客户号", "account", "account no", "account number"),
     "amount": ("缴费金额", "还款金额", "实缴金额", "金额", "amount", "amount paid", "payment amount", "paid amount"),
@@ -76,39 +75,8 @@ class CheckedPayments:
     receipt_column: str = "receipt"
 
 
-def header_key(text: Any) -> str:
-    value = unicodedata.normalize("NFKC", str(text or "")).strip().lower()
-    return re.sub(r"[\s_]+", " ", value)
-
-
-def _english(name: str) -> str:
-    return next(alias for alias in HEADERS[name] if alias.isascii())
-
-
-_ALIASES = {header_key(alias): name for name, aliases in HEADERS.items() for alias in aliases}
-
-
 def map_headers(headers: Sequence[Any]) -> PaymentHeaders:
-    columns: dict[str, int] = {}
-    names: dict[str, str] = {}
-    ignored: list[str] = []
-    for index, header in enumerate(headers):
-        key = header_key(header)
-        if not key:
-            continue
-        name = _ALIASES.get(key)
-        if name is None:
-            ignored.append(str(header).strip())
-            continue
-        if name in columns:
-            raise HeaderProblem(f"columns {names[name]!r} and {str(header).strip()!r} both mean {name}")
-        columns[name] = index
-        names[name] = str(header).strip()
-    missing = [name for name in REQUIRED if name not in columns]
-    if missing:
-        wanted = "; ".join(f"{name} ({' / '.join(HEADERS[name][:2])} / {_english(name)})" for name in missing)
-        raise HeaderProblem(f"required columns missing: {wanted}")
-    return PaymentHeaders(columns, names, tuple(ignored))
+    return PaymentHeaders(*match_headers(headers, HEADERS, REQUIRED))
 
 
 def row_digest(client: str, receipt_no: str, account: str, amount_cents: int, paid_on: date) -> str:
