@@ -14,7 +14,7 @@ demo: install
 	$(BIN)/dunline demo
 
 test: install
-	$(BIN)/python -m pytest -q -ra
+	PY=$(BIN)/python bash scripts/test.sh
 
 bench: install
 	$(BIN)/python -m bench
