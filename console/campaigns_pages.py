@@ -2,6 +2,7 @@
 to create one (the same checks as the API: dialer/campaigns.py's `spec_from`)."""
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -21,8 +22,7 @@ P = Permission
 async def campaigns_page(request: web.Request, *, message: str | None = None, error: bool = False,
                          status: int = 200, form: dict[str, str] | None = None) -> web.Response:
     who, deps = principal(request), request.app[DEPS]
-    campaigns = [c | {"verbs": [v for v, target in VERBS.items() if target in MOVES[Status(c["status"])]]}
-                 for c in await campaigns_with_counts(deps)]
+    campaigns = [with_verbs(c) for c in await campaigns_with_counts(deps)]
     return render(request, "campaigns.html", status=status, message=message, error=error, campaigns=campaigns,
                   can_manage=may(who.role, P.CAMPAIGN_MANAGE), modes=[m.value for m in Mode],
                   relations=RELATIONS, default_order=DEFAULT_PHONE_ORDER, form=form or {})
@@ -68,20 +68,30 @@ async def create_form(request: web.Request) -> web.Response:
     return await campaigns_page(request, message=t("campaigns.created", name=campaign.name))
 
 
-async def action_form(request: web.Request) -> web.Response:
+async def change_from_form(request: web.Request, page: Callable[..., Awaitable[web.Response]]) -> web.Response:
+    """Start / pause / stop from a page's button (this page's, the wallboard's); `page` renders
+    the page again with the outcome."""
     who, deps = principal(request), request.app[DEPS]
     t = i18n.translator(locale_of(request, who))
-    await read_form(request)  # the CSRF token is the guard's
+    await read_form(request)  # the CSRF token is the guard's; nothing else is read
     verb = request.match_info["action"]
     try:
         if verb not in VERBS:
             raise web.HTTPNotFound(text=verb)
         campaign = await change_campaign(deps, who, campaign_id_of(request), verb)
     except web.HTTPException as exc:
-        return await campaigns_page(request, message=t("error", message=exc.text or exc.reason), error=True,
-                                    status=exc.status)
-    return await campaigns_page(request, message=t("campaigns.changed", name=campaign.name,
-                                                  status=t(f"campaign.status.{campaign.status}")))
+        return await page(request, message=t("error", message=exc.text or exc.reason), error=True, status=exc.status)
+    return await page(request, message=t("campaigns.changed", name=campaign.name,
+                                         status=t(f"campaign.status.{campaign.status}")))
+
+
+def with_verbs(campaign: dict[str, Any]) -> dict[str, Any]:
+    """A campaign as listed, with the moves its status allows (the buttons)."""
+    return campaign | {"verbs": [v for v, target in VERBS.items() if target in MOVES[Status(campaign["status"])]]}
+
+
+async def action_form(request: web.Request) -> web.Response:
+    return await change_from_form(request, campaigns_page)
 
 
 def _page(method: str, path: str, handler: Any, permission: Permission, summary: str, **extra: Any) -> Endpoint:

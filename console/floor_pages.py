@@ -13,11 +13,11 @@ from aiohttp import web
 from console import i18n
 from console.deps import DEPS, principal
 from console.endpoints import Endpoint, Param
-from console.campaigns_api import campaign_id_of, campaigns_with_counts, change_campaign
+from console.campaigns_api import campaigns_with_counts
+from console.campaigns_pages import change_from_form, with_verbs
 from console.floor_api import (PAUSE_CODES, cases_of, floor_of, my_phone, pause_other, start_monitoring,
                                wallboard_json)
 from console.pages import locale_of, read_form, render, show_case
-from dialer.campaigns import MOVES, VERBS, Status
 from dialer.floor import SeatState
 from dialer.seats import SeatNotOpened
 from dialer.supervision import SpyMode
@@ -88,8 +88,7 @@ async def wallboard_page(request: web.Request, *, message: str | None = None, er
                          status: int = 200) -> web.Response:
     who, deps = principal(request), request.app[DEPS]
     board = await wallboard_json(deps, who) if deps.seats is not None else None
-    campaigns = [c | {"verbs": [v for v, target in VERBS.items() if target in MOVES[Status(c["status"])]]}
-                 for c in await campaigns_with_counts(deps, include_stopped=False)]
+    campaigns = [with_verbs(c) for c in await campaigns_with_counts(deps, include_stopped=False)]
     return render(request, "wallboard.html", status=status, message=message, error=error, board=board,
                   modes=[m.value for m in SpyMode], pause_codes=PAUSE_CODES, refresh=5, campaigns=campaigns,
                   can_monitor=may(who.role, P.CALL_MONITOR) and bool(who.phone),
@@ -98,19 +97,7 @@ async def wallboard_page(request: web.Request, *, message: str | None = None, er
 
 async def campaign_form(request: web.Request) -> web.Response:
     """Start / pause / stop a campaign from the wallboard's buttons."""
-    who, deps = principal(request), request.app[DEPS]
-    t = i18n.translator(locale_of(request, who))
-    await read_form(request)  # the CSRF token is the guard's; nothing else is read
-    verb = request.match_info["action"]
-    try:
-        if verb not in VERBS:
-            raise web.HTTPNotFound(text=verb)
-        campaign = await change_campaign(deps, who, campaign_id_of(request), verb)
-    except web.HTTPException as exc:
-        return await wallboard_page(request, message=t("error", message=exc.text or exc.reason), error=True,
-                                    status=exc.status)
-    return await wallboard_page(request, message=t("campaigns.changed", name=campaign.name,
-                                                  status=t(f"campaign.status.{campaign.status}")))
+    return await change_from_form(request, wallboard_page)
 
 
 async def monitor_form(request: web.Request) -> web.Response:
