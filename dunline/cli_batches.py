@@ -44,7 +44,9 @@ class ProgressBar:
         self.stream.flush()
 
 
-def _run(args: argparse.Namespace, work: Any) -> int:
+def run_with_db(args: argparse.Namespace, work: Any) -> int:
+    """Run `work(db, clock)` on the configured database (migrated) and close it (the client-file
+    commands: batches, payments)."""
     from storage.clock import system_clock
     from storage.db import Database
 
@@ -59,15 +61,37 @@ def _run(args: argparse.Namespace, work: Any) -> int:
     return asyncio.run(run())
 
 
+def read_file(path: Path) -> bytes | None:
+    """A client's file, or None after saying why it cannot be read."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        print(f"cannot read {path}: {exc.strerror}", file=sys.stderr)
+        return None
+
+
+def print_row_errors(errors: Any, report_to: str | None, more: str) -> None:
+    """A file's refused rows: the CSV error report written to `report_to` if given, the first 20
+    printed, `more` named as the way to the rest."""
+    from cases.batches import error_report_csv
+
+    if not errors:
+        return
+    if report_to:
+        Path(report_to).write_bytes(error_report_csv(errors))
+        print(f"error report: {report_to}")
+    for e in errors[:20]:
+        print(f"  row {e.row}, {e.column or '-'}: {e.problem}")
+    if len(errors) > 20:
+        print(f"  ... {len(errors) - 20} more ({more})")
+
+
 def cmd_batch(args: argparse.Namespace) -> int:
     from cases.batches import BatchImporter, ImportRefused, batch_summaries, error_report_csv, import_errors
 
     async def do_import(db: Any, clock: Any) -> int:
         path = Path(args.file)
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            print(f"cannot read {path}: {exc.strerror}", file=sys.stderr)
+        if (data := read_file(path)) is None:
             return 2
         importer = BatchImporter(db, clock)
         try:
@@ -81,14 +105,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
             return 2
         print(f"import {import_id} into batch {result.batch}: {result.imported} imported, "
               f"{result.unchanged} unchanged, {result.rejected} rows refused")
-        if result.errors:
-            if args.errors:
-                Path(args.errors).write_bytes(error_report_csv(result.errors))
-                print(f"error report: {args.errors}")
-            for e in result.errors[:20]:
-                print(f"  row {e.row}, {e.column or '-'}: {e.problem}")
-            if len(result.errors) > 20:
-                print(f"  ... {len(result.errors) - 20} more (dunline batch errors {import_id} --out FILE)")
+        print_row_errors(result.errors, args.errors, f"dunline batch errors {import_id} --out FILE")
         return 1 if result.rejected else 0
 
     async def do_list(db: Any, clock: Any) -> int:
@@ -115,13 +132,13 @@ def cmd_batch(args: argparse.Namespace) -> int:
             print("batch import needs FILE and --client", file=sys.stderr)
             return 2
         args.file = args.target
-        return _run(args, do_import)
+        return run_with_db(args, do_import)
     if args.action == "errors":
         if not args.target:
             print("batch errors needs an import id", file=sys.stderr)
             return 2
-        return _run(args, do_errors)
-    return _run(args, do_list)
+        return run_with_db(args, do_errors)
+    return run_with_db(args, do_list)
 
 
 def add_batch_parser(sub: Any) -> None:

@@ -13,30 +13,13 @@ file was refused. `list` shows a case's balance and each payment with whom it is
 from __future__ import annotations
 
 import argparse
-import asyncio
 import re
 import sys
 from pathlib import Path
 from typing import Any
 
-from dunline.cli_batches import ProgressBar
+from dunline.cli_batches import ProgressBar, print_row_errors, read_file, run_with_db
 from dunline.cli_users import operator
-from dunline.settings import load_settings
-
-
-def _run(args: argparse.Namespace, work: Any) -> int:
-    from storage.clock import system_clock
-    from storage.db import Database
-
-    async def run() -> int:
-        db = Database(load_settings(args.config).database.url)
-        try:
-            await db.migrate()
-            return await work(db, system_clock)
-        finally:
-            await db.close()
-
-    return asyncio.run(run())
 
 
 def _yuan(cents: int | None) -> str:
@@ -49,10 +32,7 @@ def cmd_payment(args: argparse.Namespace) -> int:
 
     async def do_import(db: Any, clock: Any) -> int:
         path = Path(args.target)
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            print(f"cannot read {path}: {exc.strerror}", file=sys.stderr)
+        if (data := read_file(path)) is None:
             return 2
         importer = PaymentImporter(db, clock)
         try:
@@ -68,14 +48,7 @@ def cmd_payment(args: argparse.Namespace) -> int:
         print(f"payment import {import_id} for {args.client}: {result.imported} imported "
               f"({_yuan(result.amount_cents)} yuan), {result.unchanged} unchanged, {result.rejected} rows refused")
         print(f"credited: {credited}; settled: {', '.join(result.settled) or '-'}")
-        if result.errors:
-            if args.errors:
-                Path(args.errors).write_bytes(error_report_csv(result.errors))
-                print(f"error report: {args.errors}")
-            for e in result.errors[:20]:
-                print(f"  row {e.row}, {e.column or '-'}: {e.problem}")
-            if len(result.errors) > 20:
-                print(f"  ... {len(result.errors) - 20} more (dunline payment errors {import_id} --out FILE)")
+        print_row_errors(result.errors, args.errors, f"dunline payment errors {import_id} --out FILE")
         return 1 if result.rejected else 0
 
     async def do_list(db: Any, clock: Any) -> int:
@@ -116,16 +89,16 @@ def cmd_payment(args: argparse.Namespace) -> int:
         if not args.target or not args.client:
             print("payment import needs FILE and --client", file=sys.stderr)
             return 2
-        return _run(args, do_import)
+        return run_with_db(args, do_import)
     if args.action == "errors":
         if not args.target or not re.fullmatch(r"[0-9]{1,12}", args.target):
             print("payment errors needs an import id", file=sys.stderr)
             return 2
-        return _run(args, do_errors)
+        return run_with_db(args, do_errors)
     if not args.case:
         print("payment list needs --case CASE_ID", file=sys.stderr)
         return 2
-    return _run(args, do_list)
+    return run_with_db(args, do_list)
 
 
 def add_payment_parser(sub: Any) -> None:
