@@ -17,7 +17,6 @@ the problem worded in English (the pages word it in the reader's language).
 """
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -28,10 +27,10 @@ from console import i18n
 from console.deps import DEPS, principal
 from console.endpoints import Endpoint, Param, json_object
 from console.params import id_number_of
+from console.recordings_api import stream_wav
 from console.scope import phone_shown
 from people.accounts import Principal
 from people.roles import Permission, Reach, reach
-from recorder.archive import CHUNK
 from recorder.retrieval import open_audio
 from recorder.retrieval_query import AUDIO_LEGS, AudioUnavailable, InvalidRequest, NotFound, Requester
 from storage import repositories as repo
@@ -186,17 +185,7 @@ async def item_audio(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound(text=str(exc)) from None
     except AudioUnavailable as exc:
         raise web.HTTPGone(text=str(exc)) from None
-    try:
-        response = web.StreamResponse(headers={
-            "Content-Type": "audio/wav",
-            "Content-Disposition": f'inline; filename="{view.attempt_id}-{leg}.wav"'})
-        await response.prepare(request)
-        while block := await asyncio.to_thread(handle.read, CHUNK):
-            await response.write(block)
-        await response.write_eof()
-        return response
-    finally:
-        handle.close()
+    return await stream_wav(request, handle, f"{view.attempt_id}-{leg}.wav")
 
 
 async def audited_scores(request: web.Request, who: Principal, *, page: bool = False,

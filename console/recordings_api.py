@@ -119,10 +119,14 @@ async def recording_audio(request: web.Request) -> web.StreamResponse:
     leg = request.query.get("leg", "mixed")
     store, ledger = _archive(request)
     _, handle = await open_audio(request.app[DEPS].db, store, ledger, attempt_id, leg, requester)
+    return await stream_wav(request, handle, f"{attempt_id}-{leg}.wav")
+
+
+async def stream_wav(request: web.Request, handle: Any, filename: str) -> web.StreamResponse:
+    """An opened recording (its access already ledgered) streamed to the reader, then closed."""
     try:
-        response = web.StreamResponse(headers={
-            "Content-Type": "audio/wav",
-            "Content-Disposition": f'inline; filename="{attempt_id}-{leg}.wav"'})
+        response = web.StreamResponse(headers={"Content-Type": "audio/wav",
+                                               "Content-Disposition": f'inline; filename="{filename}"'})
         await response.prepare(request)
         while block := await asyncio.to_thread(handle.read, CHUNK):
             await response.write(block)
