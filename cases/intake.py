@@ -278,22 +278,36 @@ def _text(value: str, limit: int) -> str | None:
     return value
 
 
+class RowCells:
+    """One data row of a client's file: its cells by field, and every problem found in it (the
+    rows of batches here and of payments in cases/payments.py are read the same way)."""
+
+    def __init__(self, row: int, cells: Sequence[Any], columns: Mapping[str, int], names: Mapping[str, str]) -> None:
+        self.row, self.cells, self.columns, self.names = row, cells, columns, names
+        self.errors: list[RowError] = []
+
+    def get(self, name: str) -> str:
+        index = self.columns.get(name)
+        return cell_text(self.cells[index]) if index is not None and index < len(self.cells) else ""
+
+    def fail(self, name: str, problem: str) -> None:
+        self.errors.append(RowError(self.row, self.names.get(name, name), problem))
+
+    def account(self) -> str:
+        """The account cell, checked (a problem noted when it is missing or malformed)."""
+        account = self.get("account")
+        if not account:
+            self.fail("account", "missing")
+        elif not ACCOUNT_PATTERN.fullmatch(account):
+            self.fail("account", "letters, digits, '-', '_' or '.', at most 40")
+        return account
+
+
 def check_row(row: int, cells: Sequence[Any], headers: HeaderMap, today: date) -> IntakeRow | list[RowError]:
     """One data row: a good `IntakeRow`, or every problem found in it."""
-    errors: list[RowError] = []
-
-    def get(name: str) -> str:
-        index = headers.columns.get(name)
-        return cell_text(cells[index]) if index is not None and index < len(cells) else ""
-
-    def fail(name: str, problem: str) -> None:
-        errors.append(RowError(row, headers.names.get(name, name), problem))
-
-    account = get("account")
-    if not account:
-        fail("account", "missing")
-    elif not ACCOUNT_PATTERN.fullmatch(account):
-        fail("account", "letters, digits, '-', '_' or '.', at most 40")
+    read = RowCells(row, cells, headers.columns, headers.names)
+    errors, get, fail = read.errors, read.get, read.fail
+    account = read.account()
     name = get("debtor_name")
     if not name:
         fail("debtor_name", "missing")

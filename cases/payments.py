@@ -29,7 +29,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from cases.intake import (
-    ACCOUNT_PATTERN, MAX_ROWS, HeaderProblem, RowError, cell_text, match_headers, parse_amount, parse_date,
+    MAX_ROWS, HeaderProblem, RowCells, RowError, cell_text, match_headers, parse_amount, parse_date,
 )
 
 # field -> the header names it goes by (compared after cases.intake.header_key)
@@ -93,20 +93,9 @@ def digest_of(client: str, row: PaymentRow) -> str:
 def check_row(row: int, cells: Sequence[Any], headers: PaymentHeaders, today: date) -> PaymentRow | list[RowError]:
     """One data row: a good `PaymentRow`, or every problem found in it. `today` is the day in
     Beijing: a payment cannot be dated after it."""
-    errors: list[RowError] = []
-
-    def get(name: str) -> str:
-        index = headers.columns.get(name)
-        return cell_text(cells[index]) if index is not None and index < len(cells) else ""
-
-    def fail(name: str, problem: str) -> None:
-        errors.append(RowError(row, headers.names.get(name, name), problem))
-
-    account = get("account")
-    if not account:
-        fail("account", "missing")
-    elif not ACCOUNT_PATTERN.fullmatch(account):
-        fail("account", "letters, digits, '-', '_' or '.', at most 40")
+    read = RowCells(row, cells, headers.columns, headers.names)
+    errors, get, fail = read.errors, read.get, read.fail
+    account = read.account()
     amount = 0
     try:
         amount = parse_amount(get("amount"))
