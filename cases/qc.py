@@ -28,6 +28,8 @@ from datetime import date, datetime, timedelta, timezone
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from cases.weekly_report import Week as ReportWeek, WeekError
+
 SCORECARD_VERSION = "2026.1"
 QC_ZONE = ZoneInfo("Asia/Shanghai")  # the floor's clock: weeks start on its Monday midnight
 DEFAULT_SAMPLE_SIZE = 5
@@ -36,7 +38,6 @@ COMMENTS_MAX = 2000
 COMMENTS_MIN_ON_FAIL = 4
 SEED_MAX = 64
 
-_WEEK = re.compile(r"([0-9]{4})-W([0-9]{2})")
 _SEED = re.compile(r"[0-9A-Za-z._:-]{1,64}")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -171,28 +172,25 @@ def revises_of(value: object) -> int | None:
 
 # -- weeks ------------------------------------------------------------------------------
 
-@dataclass(frozen=True, slots=True)
-class Week:
-    year: int
-    number: int
+class Week(ReportWeek):
+    """An ISO week on the floor's clock: the weekly report's week (cases/weekly_report.py, the
+    one calendar), with the names QC reads it by (UTC instants, its Monday, the week before)."""
 
-    def __str__(self) -> str:
-        return f"{self.year:04d}-W{self.number:02d}"
+    __slots__ = ()
 
     @property
     def monday(self) -> date:
-        return date.fromisocalendar(self.year, self.number, 1)
+        return self.first_day
 
     @property
     def starts_at(self) -> datetime:
         """Monday 00:00 on the floor's clock, as aware UTC."""
-        return datetime.combine(self.monday, datetime.min.time(), QC_ZONE).astimezone(timezone.utc)
+        return self.start.astimezone(timezone.utc)
 
     @property
     def ends_at(self) -> datetime:
         """The next Monday 00:00 on the floor's clock (exclusive), as aware UTC."""
-        return datetime.combine(self.monday + timedelta(days=7), datetime.min.time(),
-                                QC_ZONE).astimezone(timezone.utc)
+        return self.end.astimezone(timezone.utc)
 
     def previous(self) -> Week:
         return week_of(self.starts_at - timedelta(days=1))
@@ -200,23 +198,15 @@ class Week:
 
 def parse_week(text: object) -> Week:
     """'2026-W49' -> Week; QcRefused('week') for anything else (W53 only in a year that has it)."""
-    match = _WEEK.fullmatch(text.strip()) if isinstance(text, str) else None
-    if match is None:
-        raise QcRefused("week")
-    year, number = int(match.group(1)), int(match.group(2))
     try:
-        date.fromisocalendar(year, number, 1)
-    except ValueError:
+        return Week.parse(text)
+    except WeekError:
         raise QcRefused("week") from None
-    if year < 2000:
-        raise QcRefused("week")
-    return Week(year, number)
 
 
 def week_of(at: datetime) -> Week:
     """The ISO week an aware time falls in, on the floor's clock."""
-    iso = at.astimezone(QC_ZONE).isocalendar()
-    return Week(iso.year, iso.week)
+    return Week.of(at)
 
 
 def check_week_over(week: Week, now: datetime) -> None:
