@@ -177,3 +177,24 @@ async def test_the_wallboard_and_floor_pages_do_what_their_forms_say(floor_app):
     resp = await collector.post("/floor/seat", data={"csrf_token": collector.csrf})
     assert resp.status == 200 and floor_app.link.originated[-1]["channel"] == "PJSIP/6001"
     assert (await collector.post("/floor/pause", data={"code": "nap", "csrf_token": collector.csrf})).status == 400
+
+
+async def test_the_wallboards_campaign_buttons_start_and_pause_and_only_for_a_supervisor(floor_app, db, clock):
+    from dialer import campaign_store
+    from dialer.campaigns import spec_from
+
+    async with db.session() as s:
+        campaign = await campaign_store.create(s, spec_from({"name": "wb", "mode": "progressive"}), by="test",
+                                               now=clock())
+    sup = await floor_app.browser(Role.SUPERVISOR)
+    page = await sup.get("/wallboard")
+    assert f'id="start-campaign-{campaign.id}"' in await page.text()
+    resp = await sup.post(f"/wallboard/campaigns/{campaign.id}/start", data={"csrf_token": sup.csrf})
+    assert resp.status == 200 and f'id="pause-campaign-{campaign.id}"' in await resp.text()
+    assert (await sup.post(f"/wallboard/campaigns/{campaign.id}/start", data={"csrf_token": sup.csrf})).status == 409
+    assert (await sup.post(f"/wallboard/campaigns/{campaign.id}/nap", data={"csrf_token": sup.csrf})).status == 404
+    lead = await floor_app.browser(Role.TEAM_LEAD)
+    assert f'pause-campaign-{campaign.id}' not in await (await lead.get("/wallboard")).text()
+    assert (await lead.post(f"/wallboard/campaigns/{campaign.id}/pause", data={"csrf_token": lead.csrf})).status == 403
+    async with db.session() as s:
+        assert (await campaign_store.get(s, campaign.id)).status == "running"
